@@ -1,0 +1,1 @@
+"""Benchmarks: latency, plan quality, peers (PyVRP, VROOM), Solomon VRPTW."""

@@ -1,0 +1,233 @@
+"""Contract documents in, validated domain objects out: every rule names its field and id."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+from pydantic import ValidationError
+
+from dispatch.errors import FieldError, InvalidProblem
+from dispatch.geofence import GeofenceError, service_area
+from dispatch.model import (
+    DEFAULT_PROMISE_S,
+    Location,
+    MatrixTravel,
+    Options,
+    Order,
+    Problem,
+    Rider,
+    Store,
+    TravelOptions,
+)
+from dispatch.schema import LocationDoc, MatrixTravelDoc, ProblemDoc
+
+# A day past the plan is far beyond any store's horizon; it keeps every time a small integer.
+MAX_HORIZON_S = 7 * 24 * 3600
+
+
+def _seconds(at: datetime, epoch: datetime) -> int:
+    return int(round((at - epoch).total_seconds()))
+
+
+def _loc(doc: LocationDoc) -> Location:
+    return Location(lat=float(doc.lat), lon=float(doc.lon))
+
+
+def _field_name(loc: tuple[Any, ...], raw: Any) -> tuple[str, str | None]:
+    """Turn pydantic's error location into `orders[3].items` and the id of orders[3]."""
+    parts: list[str] = []
+    entity_id = None
+    node = raw
+    for step in loc:
+        if isinstance(step, int):
+            parts[-1] = f"{parts[-1]}[{step}]" if parts else f"[{step}]"
+            node = node[step] if isinstance(node, list) and step < len(node) else None
+            if isinstance(node, dict) and isinstance(node.get("id"), str):
+                entity_id = node["id"]
+        else:
+            parts.append(str(step))
+            node = node.get(step) if isinstance(node, dict) else None
+    return ".".join(parts) or "(document)", entity_id
+
+
+def parse_problem_document(document: dict | str | bytes) -> ProblemDoc:
+    """Check a problem document's shape and types; raise InvalidProblem naming each bad field."""
+    raw = json.loads(document) if isinstance(document, (str, bytes)) else document
+    if not isinstance(raw, dict):
+        raise InvalidProblem.one("(document)", "a problem document must be a JSON object")
+    try:
+        return ProblemDoc.model_validate(raw)
+    except ValidationError as exc:
+        errors = []
+        for err in exc.errors():
+            field, entity_id = _field_name(tuple(err["loc"]), raw)
+            errors.append(FieldError(field, err["msg"], entity_id))
+        raise InvalidProblem(errors) from None
+
+
+def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
+    """Validate a contract problem document and build the immutable domain `Problem`."""
+    doc = document if isinstance(document, ProblemDoc) else parse_problem_document(document)
+    epoch = doc.plan_time
+    errors: list[FieldError] = []
+
+    for kind, items in (("stores", doc.stores), ("riders", doc.riders), ("orders", doc.orders)):
+        for dup, count in Counter(x.id for x in items).items():
+            if count > 1:
+                errors.append(FieldError(f"{kind}.id", f"id appears {count} times", dup))
+
+    stores = []
+    for s in doc.stores:
+        if s.geofence is not None:
+            try:
+                service_area(s.geofence, _loc(s.location), s.service_radius_m)
+            except GeofenceError as exc:
+                errors.append(FieldError(f"stores[{s.id}].geofence", str(exc), s.id))
+        stores.append(
+            Store(
+                id=s.id,
+                location=_loc(s.location),
+                service_radius_m=float(s.service_radius_m),
+                geofence=s.geofence,
+                pickup_service_s=int(s.pickup_service_s),
+            )
+        )
+    store_ids = {s.id for s in stores}
+
+    orders = []
+    for o in doc.orders:
+        created = _seconds(o.created_at, epoch)
+        ready = _seconds(o.ready_at, epoch) if o.ready_at is not None else created
+        promised = (
+            _seconds(o.promised_at, epoch) if o.promised_at is not None else created + DEFAULT_PROMISE_S
+        )
+        if ready < created:
+            errors.append(FieldError(f"orders[{o.id}].ready_at", "is before created_at", o.id))
+        if promised < created:
+            errors.append(FieldError(f"orders[{o.id}].promised_at", "is before created_at", o.id))
+        for name, value in (("created_at", created), ("ready_at", ready), ("promised_at", promised)):
+            if abs(value) > MAX_HORIZON_S:
+                errors.append(
+                    FieldError(f"orders[{o.id}].{name}", "is more than 7 days from plan_time", o.id)
+                )
+        orders.append(
+            Order(
+                id=o.id,
+                store_id=o.store_id,
+                dropoff=_loc(o.dropoff),
+                created_at_s=created,
+                ready_at_s=ready,
+                promised_at_s=promised,
+                items=int(o.items),
+                dropoff_service_s=int(o.dropoff_service_s),
+                priority=int(o.priority),
+                max_ride_s=o.max_ride_s,
+            )
+        )
+    order_by_id = {o.id: o for o in orders}
+
+    riders = []
+    carried_by: dict[str, str] = {}
+    for r in doc.riders:
+        available = max(0, _seconds(r.available_at, epoch)) if r.available_at is not None else 0
+        shift_end = _seconds(r.shift_end, epoch) if r.shift_end is not None else None
+        if shift_end is not None and r.available_at is not None and shift_end < _seconds(r.available_at, epoch):
+            errors.append(FieldError(f"riders[{r.id}].shift_end", "is before available_at", r.id))
+        if shift_end is not None and abs(shift_end) > MAX_HORIZON_S:
+            errors.append(FieldError(f"riders[{r.id}].shift_end", "is more than 7 days from plan_time", r.id))
+        if available > MAX_HORIZON_S:
+            errors.append(FieldError(f"riders[{r.id}].available_at", "is more than 7 days after plan_time", r.id))
+        if r.store_id is not None and r.store_id not in store_ids:
+            errors.append(FieldError(f"riders[{r.id}].store_id", f"unknown store {r.store_id!r}", r.id))
+        for oid in r.carrying:
+            field = f"riders[{r.id}].carrying"
+            if oid not in order_by_id:
+                errors.append(FieldError(field, f"carried order {oid!r} is not in orders", r.id))
+            elif oid in carried_by:
+                errors.append(
+                    FieldError(field, f"order {oid!r} is also carried by rider {carried_by[oid]!r}", r.id)
+                )
+            elif order_by_id[oid].store_id not in store_ids:
+                errors.append(
+                    FieldError(
+                        field,
+                        f"carried order {oid!r} names unknown store {order_by_id[oid].store_id!r}",
+                        r.id,
+                    )
+                )
+            carried_by.setdefault(oid, r.id)
+        riders.append(
+            Rider(
+                id=r.id,
+                location=_loc(r.location),
+                available_at_s=available,
+                shift_end_s=shift_end,
+                capacity_items=int(r.capacity_items),
+                max_orders=int(r.max_orders),
+                speed_mps=float(r.speed_mps),
+                carrying=tuple(r.carrying),
+                store_id=r.store_id,
+            )
+        )
+
+    travel = _travel_options(doc, errors)
+    if errors:
+        raise InvalidProblem(errors)
+
+    opt = doc.options
+    options = Options(
+        time_limit_s=float(opt.time_limit_s),
+        lateness=opt.lateness,
+        return_to_store=bool(opt.return_to_store),
+        travel=travel,
+        seed=int(opt.seed),
+        max_iterations=opt.max_iterations,
+        travel_cost_per_s=int(opt.weights.travel_per_s),
+        late_cost_per_s=int(opt.weights.late_per_s),
+        unassigned_cost=int(opt.weights.unassigned),
+    )
+    problem = Problem(
+        plan_time=epoch,
+        stores=tuple(stores),
+        riders=tuple(riders),
+        orders=tuple(orders),
+        options=options,
+    )
+    if travel.model == "matrix":
+        # Fails with a field error if a stop is not one of the matrix's points.
+        from dispatch.travel import matrix_index_of_points, problem_points
+
+        matrix_index_of_points(travel.matrix, problem_points(problem))
+    return problem
+
+
+def _travel_options(doc: ProblemDoc, errors: list[FieldError]) -> TravelOptions:
+    travel = doc.options.travel
+    if not isinstance(travel, MatrixTravelDoc):
+        return TravelOptions(model="haversine", detour_factor=float(travel.detour_factor))
+    n = len(travel.locations)
+    field = "options.travel"
+    durations = np.asarray(travel.durations_s, dtype=float) if travel.durations_s else np.zeros((0, 0))
+    if durations.shape != (n, n):
+        errors.append(FieldError(f"{field}.durations_s", f"must be {n}x{n} (one row and column per location)"))
+        return TravelOptions(model="matrix")
+    if not np.all(np.isfinite(durations)) or np.any(durations < 0):
+        errors.append(FieldError(f"{field}.durations_s", "must hold finite, non-negative seconds"))
+    distances = None
+    if travel.distances_m is not None:
+        distances = np.asarray(travel.distances_m, dtype=float) if travel.distances_m else np.zeros((0, 0))
+        if distances.shape != (n, n):
+            errors.append(FieldError(f"{field}.distances_m", f"must be {n}x{n} like durations_s"))
+            distances = None
+        elif not np.all(np.isfinite(distances)) or np.any(distances < 0):
+            errors.append(FieldError(f"{field}.distances_m", "must hold finite, non-negative metres"))
+    matrix = MatrixTravel(
+        locations=tuple(_loc(p) for p in travel.locations),
+        durations_s=np.rint(durations).astype(np.int64),
+        distances_m=distances,
+    )
+    return TravelOptions(model="matrix", detour_factor=1.0, matrix=matrix)

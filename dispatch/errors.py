@@ -1,0 +1,49 @@
+"""The core's error taxonomy: one error for bad input, naming the field and the offending id."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    """One rule broken by the input: where (`field`), about what (`entity_id`), and why."""
+
+    field: str
+    reason: str
+    entity_id: str | None = None
+
+    def __str__(self) -> str:
+        who = f" (id {self.entity_id})" if self.entity_id else ""
+        return f"{self.field}{who}: {self.reason}"
+
+
+class DispatchError(Exception):
+    """Base class of every error the dispatch core raises on purpose."""
+
+
+class InvalidProblem(DispatchError):
+    """The problem document breaks a rule; nothing was solved.
+
+    `errors` lists every broken rule found; the first one is the message.
+    """
+
+    def __init__(self, errors: list[FieldError]):
+        if not errors:
+            raise ValueError("InvalidProblem needs at least one FieldError")
+        self.errors = list(errors)
+        first = self.errors[0]
+        self.field = first.field
+        self.entity_id = first.entity_id
+        self.reason = first.reason
+        more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
+        super().__init__(f"{first}{more}")
+
+    @classmethod
+    def one(cls, field: str, reason: str, entity_id: str | None = None) -> "InvalidProblem":
+        """Build the error for a single broken rule."""
+        return cls([FieldError(field, reason, entity_id)])
+
+
+class InvalidPlan(DispatchError):
+    """A plan document cannot be read at all (as opposed to a readable plan with violations)."""

@@ -1,0 +1,134 @@
+"""The indexed form of a problem that the solver works on: dense indices, numpy arrays.
+
+External ids are mapped to indices once here and back once in `dispatch.solver.plan_builder`.
+Point indices: stores first, then rider start points, then drop-offs of the routed orders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from dispatch.model import Order, Problem
+from dispatch.travel import TravelModel
+
+NO_LIMIT = np.iinfo(np.int64).max // 4
+
+
+@dataclass(frozen=True, eq=False)
+class Instance:
+    """Routed orders, stores and riders as arrays, with travel matrices per rider."""
+
+    problem: Problem
+    orders: tuple[Order, ...]  # the orders to route (inside the area, known store)
+    order_store: np.ndarray  # store index of each order
+    ready_s: np.ndarray
+    promised_s: np.ndarray
+    items: np.ndarray
+    service_s: np.ndarray
+    priority: np.ndarray
+    max_ride_s: np.ndarray  # NO_LIMIT where none
+    carried_by: np.ndarray  # rider index, or -1
+    hard_promise: np.ndarray  # bool: lateness forbidden (hard mode, not already carried)
+    pickup_service_s: np.ndarray  # per store
+    available_s: np.ndarray  # per rider
+    shift_end_s: np.ndarray  # per rider, NO_LIMIT where none
+    capacity: np.ndarray
+    max_orders: np.ndarray
+    home_store: np.ndarray  # store index, or -1
+    travel: TravelModel
+    travel_s_of_rider: tuple[np.ndarray, ...]  # (points x points) int seconds, one per rider
+    return_to_store: bool
+    horizon_s: int
+    carried_of_rider: tuple[tuple[int, ...], ...]  # order indices each rider already carries
+
+    @property
+    def n_orders(self) -> int:
+        """Number of routed orders."""
+        return len(self.orders)
+
+    @property
+    def n_riders(self) -> int:
+        """Number of riders."""
+        return len(self.problem.riders)
+
+    @property
+    def n_stores(self) -> int:
+        """Number of stores."""
+        return len(self.problem.stores)
+
+    def store_point(self, s: int) -> int:
+        """Point index of store s."""
+        return s
+
+    def rider_point(self, r: int) -> int:
+        """Point index of rider r's start."""
+        return self.n_stores + r
+
+    def order_point(self, k: int) -> int:
+        """Point index of order k's drop-off."""
+        return self.n_stores + self.n_riders + k
+
+    def end_store(self, r: int, last_order: int) -> int:
+        """The store a closed route returns to: the rider's home store, else the last order's."""
+        home = int(self.home_store[r])
+        return home if home >= 0 else int(self.order_store[last_order])
+
+
+def build_instance(problem: Problem, routed: list[Order]) -> Instance:
+    """Index `routed` orders (already filtered by area and store) with the problem's riders."""
+    store_idx = {s.id: i for i, s in enumerate(problem.stores)}
+    rider_idx = {r.id: i for i, r in enumerate(problem.riders)}
+    carrier = problem.carrier_of
+    opts = problem.options
+    n = len(routed)
+    carried_by = np.array([rider_idx[carrier[o.id]] if o.id in carrier else -1 for o in routed], dtype=np.int64)
+    max_ride = np.array([o.max_ride_s if o.max_ride_s is not None else NO_LIMIT for o in routed], dtype=np.int64)
+    points = (
+        [s.location for s in problem.stores]
+        + [r.location for r in problem.riders]
+        + [o.dropoff for o in routed]
+    )
+    travel = TravelModel(opts.travel, points)
+    latest = max(
+        [0]
+        + [o.promised_at_s for o in routed]
+        + [o.ready_at_s for o in routed]
+        + [r.available_at_s for r in problem.riders]
+        + [r.shift_end_s for r in problem.riders if r.shift_end_s is not None]
+    )
+    # Two days past the last given time leaves room for any lateness a store could see.
+    horizon = int(latest + 2 * 24 * 3600)
+    return Instance(
+        problem=problem,
+        orders=tuple(routed),
+        order_store=np.array([store_idx[o.store_id] for o in routed], dtype=np.int64),
+        ready_s=np.array([o.ready_at_s for o in routed], dtype=np.int64).reshape(n),
+        promised_s=np.array([o.promised_at_s for o in routed], dtype=np.int64).reshape(n),
+        items=np.array([o.items for o in routed], dtype=np.int64).reshape(n),
+        service_s=np.array([o.dropoff_service_s for o in routed], dtype=np.int64).reshape(n),
+        priority=np.array([o.priority for o in routed], dtype=np.int64).reshape(n),
+        max_ride_s=max_ride.reshape(n),
+        carried_by=carried_by.reshape(n),
+        hard_promise=np.array(
+            [opts.lateness == "hard" and o.id not in carrier for o in routed], dtype=bool
+        ).reshape(n),
+        pickup_service_s=np.array([s.pickup_service_s for s in problem.stores], dtype=np.int64),
+        available_s=np.array([r.available_at_s for r in problem.riders], dtype=np.int64),
+        shift_end_s=np.array(
+            [r.shift_end_s if r.shift_end_s is not None else NO_LIMIT for r in problem.riders], dtype=np.int64
+        ),
+        capacity=np.array([r.capacity_items for r in problem.riders], dtype=np.int64),
+        max_orders=np.array([r.max_orders for r in problem.riders], dtype=np.int64),
+        home_store=np.array(
+            [store_idx[r.store_id] if r.store_id is not None else -1 for r in problem.riders], dtype=np.int64
+        ),
+        travel=travel,
+        travel_s_of_rider=tuple(travel.travel_s(r.speed_mps) for r in problem.riders),
+        return_to_store=opts.return_to_store,
+        horizon_s=horizon,
+        carried_of_rider=tuple(
+            tuple(k for k in range(n) if carried_by[k] == r) for r in range(len(problem.riders))
+        ),
+    )

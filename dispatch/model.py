@@ -1,0 +1,142 @@
+"""Frozen value objects of a dispatch problem.
+
+Inside the core every time is integer seconds from the plan epoch (`plan_time`), every
+distance metres, every speed metres per second. Documents are converted once, at the edge
+(`dispatch.documents`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from datetime import datetime, timedelta
+from typing import Literal
+
+import numpy as np
+
+DEFAULT_SERVICE_RADIUS_M = 3000.0
+DEFAULT_PROMISE_S = 3600
+Lateness = Literal["soft", "hard"]
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """A WGS84 point in decimal degrees."""
+
+    lat: float
+    lon: float
+
+
+@dataclass(frozen=True, slots=True)
+class Store:
+    """A store that packs orders; its riders pick them up there."""
+
+    id: str
+    location: Location
+    service_radius_m: float = DEFAULT_SERVICE_RADIUS_M
+    geofence: dict | None = None  # GeoJSON Polygon / MultiPolygon, lon-lat order
+    pickup_service_s: int = 60
+
+
+@dataclass(frozen=True, slots=True)
+class Rider:
+    """A rider: where it is now, when it can start, what it can carry, what it already carries."""
+
+    id: str
+    location: Location
+    available_at_s: int
+    shift_end_s: int | None
+    capacity_items: int
+    max_orders: int
+    speed_mps: float
+    carrying: tuple[str, ...] = ()
+    store_id: str | None = None  # home store: where a closed route returns
+
+
+@dataclass(frozen=True, slots=True)
+class Order:
+    """A customer order, packed at `store_id` and delivered to `dropoff`."""
+
+    id: str
+    store_id: str
+    dropoff: Location
+    created_at_s: int
+    ready_at_s: int
+    promised_at_s: int
+    items: int
+    dropoff_service_s: int
+    priority: int = 1
+    max_ride_s: int | None = None  # freshness: pickup departure to door
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class MatrixTravel:
+    """Caller-supplied road times (and optionally distances) between listed points."""
+
+    locations: tuple[Location, ...]
+    durations_s: np.ndarray  # (n, n) int64 seconds, used as-is for every rider
+    distances_m: np.ndarray | None = None  # (n, n) float metres
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class TravelOptions:
+    """How travel is computed: `haversine` (great circle x detour / speed) or `matrix`."""
+
+    model: Literal["haversine", "matrix"] = "haversine"
+    detour_factor: float = 1.3
+    matrix: MatrixTravel | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    """Solve options; every weight is in rider-seconds of cost."""
+
+    time_limit_s: float = 1.0
+    lateness: Lateness = "soft"
+    return_to_store: bool = False
+    travel: TravelOptions = field(default_factory=TravelOptions)
+    seed: int = 0
+    # A work limit instead of the clock: local-search solutions accepted. Reproducible.
+    max_iterations: int | None = None
+    travel_cost_per_s: int = 1
+    late_cost_per_s: int = 100
+    unassigned_cost: int = 10_000_000  # per priority unit; more than any lateness
+
+
+@dataclass(frozen=True, eq=False)
+class Problem:
+    """A validated dispatch problem. Build it with `dispatch.documents.problem_from_document`."""
+
+    plan_time: datetime
+    stores: tuple[Store, ...]
+    riders: tuple[Rider, ...]
+    orders: tuple[Order, ...]
+    options: Options = field(default_factory=Options)
+
+    def at(self, seconds: int | float) -> datetime:
+        """The wall-clock time `seconds` after the plan epoch, in the plan's UTC offset."""
+        return self.plan_time + timedelta(seconds=float(seconds))
+
+    def store(self, store_id: str) -> Store | None:
+        """The store with this id, or None."""
+        return self.store_index.get(store_id)
+
+    @cached_property
+    def store_index(self) -> dict[str, Store]:
+        """Stores by id."""
+        return {s.id: s for s in self.stores}
+
+    @cached_property
+    def order_index(self) -> dict[str, Order]:
+        """Orders by id."""
+        return {o.id: o for o in self.orders}
+
+    @cached_property
+    def rider_index(self) -> dict[str, Rider]:
+        """Riders by id."""
+        return {r.id: r for r in self.riders}
+
+    @cached_property
+    def carrier_of(self) -> dict[str, str]:
+        """For each carried order id, the id of the rider who carries it."""
+        return {oid: r.id for r in self.riders for oid in r.carrying}

@@ -1,0 +1,228 @@
+"""The plan: routes of timed stops, unassigned orders with reasons, metrics; and its document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from dispatch.errors import InvalidPlan
+from dispatch.model import Location
+
+PlanStatus = Literal["feasible", "partial", "infeasible"]
+
+# Machine-readable reasons an order is not in any route.
+REASONS = {
+    "outside_service_area": "the drop-off is outside the store's delivery area",
+    "unknown_store": "the order names a store that is not in the problem",
+    "exceeds_capacity": "the order has more items than any rider can carry",
+    "cannot_be_on_time": "no rider can deliver it by its promise (hard promises)",
+    "no_rider_available": "no rider is on shift long enough to deliver it",
+    "max_ride_exceeded": "no rider can bring it from the store to the door within its max_ride_s",
+    "fleet_busy": "a rider could deliver it alone, but not together with the orders planned first",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedStop:
+    """A timed stop: a pickup of one or more orders at a store, or one drop-off."""
+
+    kind: Literal["pickup", "dropoff"]
+    location: Location
+    arrive_s: int
+    depart_s: int
+    store_id: str | None = None
+    order_ids: tuple[str, ...] = ()  # pickup
+    order_id: str | None = None  # dropoff
+    late_s: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedRoute:
+    """One rider's stops with its distance and duration."""
+
+    rider_id: str
+    stops: tuple[PlannedStop, ...]
+    distance_m: float
+    duration_s: int
+    travel_s: int
+    start_s: int
+    end_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class UnassignedOrder:
+    """An order left out of every route, with a reason code and a sentence."""
+
+    order_id: str
+    reason: str
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """Totals of a plan."""
+
+    orders: int
+    assigned: int
+    on_time: int
+    late: int
+    total_distance_m: float
+    total_travel_s: int
+    solve_ms: int
+    late_s_total: int = 0
+    riders_used: int = 0
+    objective: int = 0
+    first_plan_ms: int | None = None
+    engine: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """A dispatch plan; times are seconds from `plan_time`."""
+
+    plan_id: str
+    plan_time: datetime
+    status: PlanStatus
+    routes: tuple[PlannedRoute, ...]
+    unassigned: tuple[UnassignedOrder, ...]
+    metrics: Metrics
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def at(self, seconds: int) -> str:
+        """ISO 8601 time `seconds` after the plan epoch, in the plan's UTC offset."""
+        return (self.plan_time + timedelta(seconds=int(seconds))).isoformat(timespec="seconds")
+
+    def to_document(self) -> dict:
+        """The contract's plan document."""
+        routes = []
+        for route in self.routes:
+            stops = []
+            for s in route.stops:
+                doc: dict[str, Any] = {"kind": s.kind}
+                if s.kind == "pickup":
+                    doc["store_id"] = s.store_id
+                    doc["order_ids"] = list(s.order_ids)
+                else:
+                    doc["order_id"] = s.order_id
+                doc["location"] = {"lat": s.location.lat, "lon": s.location.lon}
+                doc["arrive_at"] = self.at(s.arrive_s)
+                doc["depart_at"] = self.at(s.depart_s)
+                if s.kind == "dropoff":
+                    doc["late_s"] = s.late_s
+                stops.append(doc)
+            routes.append(
+                {
+                    "rider_id": route.rider_id,
+                    "stops": stops,
+                    "distance_m": round(route.distance_m, 1),
+                    "duration_s": route.duration_s,
+                    "travel_s": route.travel_s,
+                    "start_at": self.at(route.start_s),
+                    "end_at": self.at(route.end_s),
+                }
+            )
+        m = self.metrics
+        metrics = {
+            "orders": m.orders,
+            "assigned": m.assigned,
+            "on_time": m.on_time,
+            "late": m.late,
+            "total_distance_m": round(m.total_distance_m, 1),
+            "total_travel_s": m.total_travel_s,
+            "solve_ms": m.solve_ms,
+            "late_s_total": m.late_s_total,
+            "riders_used": m.riders_used,
+            "objective": m.objective,
+            "first_plan_ms": m.first_plan_ms,
+            "engine": m.engine,
+        }
+        return {
+            "plan_id": self.plan_id,
+            "plan_time": self.plan_time.isoformat(timespec="seconds"),
+            "status": self.status,
+            "routes": routes,
+            "unassigned": [
+                {"order_id": u.order_id, "reason": u.reason, "detail": u.detail} for u in self.unassigned
+            ],
+            "metrics": metrics,
+            **self.extra,
+        }
+
+
+def _time_s(value: Any, epoch: datetime, where: str) -> int:
+    try:
+        t = datetime.fromisoformat(str(value))
+    except ValueError:
+        raise InvalidPlan(f"{where}: {value!r} is not an ISO 8601 time") from None
+    if t.tzinfo is None:
+        raise InvalidPlan(f"{where}: {value!r} has no UTC offset")
+    return int(round((t - epoch).total_seconds()))
+
+
+def plan_from_document(doc: dict, plan_time: datetime) -> Plan:
+    """Read a plan document back (times relative to the problem's `plan_time`)."""
+    if not isinstance(doc, dict):
+        raise InvalidPlan("a plan document must be a JSON object")
+    try:
+        routes = []
+        for ri, r in enumerate(doc.get("routes", [])):
+            stops = []
+            for si, s in enumerate(r.get("stops", [])):
+                where = f"routes[{ri}].stops[{si}]"
+                kind = s.get("kind")
+                if kind not in ("pickup", "dropoff"):
+                    raise InvalidPlan(f"{where}.kind: must be 'pickup' or 'dropoff', got {kind!r}")
+                loc = s.get("location") or {}
+                stops.append(
+                    PlannedStop(
+                        kind=kind,
+                        location=Location(float(loc.get("lat", 0.0)), float(loc.get("lon", 0.0))),
+                        arrive_s=_time_s(s.get("arrive_at"), plan_time, f"{where}.arrive_at"),
+                        depart_s=_time_s(s.get("depart_at"), plan_time, f"{where}.depart_at"),
+                        store_id=s.get("store_id"),
+                        order_ids=tuple(s.get("order_ids") or ()),
+                        order_id=s.get("order_id"),
+                        late_s=int(s.get("late_s", 0) or 0),
+                    )
+                )
+            start = stops[0].arrive_s if stops else 0
+            end = stops[-1].depart_s if stops else 0
+            routes.append(
+                PlannedRoute(
+                    rider_id=str(r.get("rider_id")),
+                    stops=tuple(stops),
+                    distance_m=float(r.get("distance_m", 0.0)),
+                    duration_s=int(r.get("duration_s", 0)),
+                    travel_s=int(r.get("travel_s", 0)),
+                    start_s=_time_s(r["start_at"], plan_time, f"routes[{ri}].start_at") if "start_at" in r else start,
+                    end_s=_time_s(r["end_at"], plan_time, f"routes[{ri}].end_at") if "end_at" in r else end,
+                )
+            )
+        unassigned = tuple(
+            UnassignedOrder(str(u.get("order_id")), str(u.get("reason")), str(u.get("detail", "")))
+            for u in doc.get("unassigned", [])
+        )
+        m = doc.get("metrics", {}) or {}
+        metrics = Metrics(
+            orders=int(m.get("orders", 0)),
+            assigned=int(m.get("assigned", 0)),
+            on_time=int(m.get("on_time", 0)),
+            late=int(m.get("late", 0)),
+            total_distance_m=float(m.get("total_distance_m", 0.0)),
+            total_travel_s=int(m.get("total_travel_s", 0)),
+            solve_ms=int(m.get("solve_ms", 0)),
+            late_s_total=int(m.get("late_s_total", 0) or 0),
+            riders_used=int(m.get("riders_used", 0) or 0),
+            objective=int(m.get("objective", 0) or 0),
+        )
+    except (AttributeError, TypeError, ValueError, KeyError) as exc:
+        raise InvalidPlan(f"plan document is malformed: {exc}") from None
+    return Plan(
+        plan_id=str(doc.get("plan_id", "")),
+        plan_time=plan_time,
+        status=doc.get("status", "feasible"),
+        routes=tuple(routes),
+        unassigned=unassigned,
+        metrics=metrics,
+    )

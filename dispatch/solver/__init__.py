@@ -1,0 +1,110 @@
+"""`solve(problem) -> Plan`: geofence split, screen, construction, OR-Tools improvement."""
+
+from __future__ import annotations
+
+import time
+
+from dispatch.geofence import store_area
+from dispatch.instance import Instance, build_instance
+from dispatch.model import Problem
+from dispatch.plan import Plan, UnassignedOrder
+from dispatch.solver.construct import construct
+from dispatch.solver.plan_builder import build_plan
+from dispatch.solver.reasons import explain_left_out, screen
+from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_cost
+
+# Keeps the whole solve inside time_limit_s: model building and read-back come out of it.
+_RESERVE_S = 0.03
+
+
+def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
+    """Orders to route, and orders refused for their store or drop-off (carried ones always route)."""
+    areas = {s.id: store_area(s) for s in problem.stores}
+    carried = problem.carrier_of
+    routed, refused = [], []
+    by_store: dict[str, list] = {}
+    for o in problem.orders:
+        if o.id in carried:
+            routed.append(o)
+        elif o.store_id not in areas:
+            refused.append(
+                UnassignedOrder(o.id, "unknown_store", f"store {o.store_id} is not in this problem")
+            )
+        else:
+            by_store.setdefault(o.store_id, []).append(o)
+    for store_id, orders in by_store.items():
+        details = areas[store_id].outside_details([o.dropoff for o in orders])
+        for o, detail in zip(orders, details):
+            if detail is None:
+                routed.append(o)
+            else:
+                refused.append(UnassignedOrder(o.id, "outside_service_area", detail))
+    rank = {o.id: i for i, o in enumerate(problem.orders)}
+    routed.sort(key=lambda o: rank[o.id])
+    return routed, refused
+
+
+def total_cost(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool]:
+    """Objective of a solution and whether every route keeps every hard rule."""
+    cost, ok = 0, True
+    for r, stops in enumerate(routes):
+        sched = schedule_route(inst, r, stops)
+        ok &= sched.feasible
+        cost += route_cost(inst, sched)
+    return cost + sum(unassigned_cost(inst, k) for k in left), ok
+
+
+def _forbid_new_orders(inst: Instance, routes: list[list[Stop]]) -> set[int]:
+    """Riders whose carried orders alone run past their shift: they take nothing new."""
+    out = set()
+    for r in range(inst.n_riders):
+        if inst.carried_of_rider[r] and not routes[r]:
+            continue
+        carried_only = [s for s in routes[r] if s[0] != 0 and inst.carried_by[s[1]] == r]
+        if carried_only and schedule_route(inst, r, carried_only).end_s > int(inst.shift_end_s[r]):
+            out.add(r)
+    return out
+
+
+def solve(problem: Problem) -> Plan:
+    """Plan `problem`: every order ends in one route or in `unassigned` with a reason."""
+    t0 = time.perf_counter()
+    opts = problem.options
+    reproducible = opts.max_iterations is not None
+    deadline = float("inf") if reproducible else t0 + opts.time_limit_s - _RESERVE_S
+
+    routed, unassigned = split_by_area(problem)
+    inst = build_instance(problem, routed)
+    impossible = screen(inst, list(range(inst.n_orders)))
+    for k, (reason, detail) in impossible.items():
+        unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
+    candidates = [k for k in range(inst.n_orders) if k not in impossible]
+
+    # The first plan is always completed unless it would take the whole budget by itself.
+    built = construct(inst, candidates, float("inf") if reproducible else t0 + opts.time_limit_s)
+    first_plan_ms = int((time.perf_counter() - t0) * 1000)
+    routes, left = built.routes, built.left
+    best_cost, ok = total_cost(inst, routes, left)
+    if not ok:
+        raise AssertionError("construction produced a route that breaks a hard rule")
+    engine = "construction"
+
+    if candidates and inst.n_riders and (reproducible and opts.max_iterations or time.perf_counter() < deadline):
+        from dispatch.solver.ortools_adapter import improve
+
+        forbid = _forbid_new_orders(inst, routes)
+        result = improve(inst, candidates, routes, forbid, deadline, opts.max_iterations)
+        if result.routes is not None:
+            routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
+            new_left = [k for k in candidates if k not in routed_now]
+            cost, feasible = total_cost(inst, result.routes, new_left)
+            if feasible and cost <= best_cost:
+                routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
+
+    planned = {s[1] for rt in routes for s in rt if s[0] == 1}
+    n_planned = len(planned)
+    for k in left:
+        reason, detail = explain_left_out(inst, k, n_planned)
+        unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
+    solve_ms = int((time.perf_counter() - t0) * 1000)
+    return build_plan(inst, routes, unassigned, solve_ms, first_plan_ms, engine)

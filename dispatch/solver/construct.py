@@ -1,0 +1,340 @@
+"""Regret insertion that knows a store's shape: every pickup of a store is one place.
+
+A route is a sequence of trips (waves): collect some orders at one store in one stop, then
+deliver them. An order is inserted either into an existing trip of its store (its drop-off
+at any position of that trip) or as a new trip between two trips. Each route is evaluated
+for every candidate order at once with numpy, with exact time-window, ready-time, ride-time,
+capacity and shift checks through forward time slack (Savelsbergh), so one insertion step
+costs a few vector operations per position of one route.
+
+Phase 1 treats every promise as hard, so the plan keeps all promises it can. With soft
+promises, phase 2 inserts what is left with its lateness priced in, never making an order
+already planned later than its promise (or later than it already is).
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from dispatch.instance import NO_LIMIT, Instance
+from dispatch.solver.routes import DROP, PICKUP, Stop, schedule_route
+
+INF = float("inf")
+JOIN = 0  # add the order to an existing trip of its store
+NEW_TRIP = 1  # open a new trip for the order
+
+
+@dataclass(slots=True)
+class Trip:
+    """One wave: the orders collected at `store` in one stop, in drop-off order (store -1: carried)."""
+
+    store: int
+    orders: list[int] = field(default_factory=list)
+
+
+class RouteState:
+    """One rider's trips and the cached schedule arrays that make insertion checks O(1)."""
+
+    def __init__(self, inst: Instance, r: int):
+        self.inst = inst
+        self.r = r
+        self.tt = inst.travel_s_of_rider[r]
+        carried = list(inst.carried_of_rider[r])
+        self.trips: list[Trip] = [Trip(-1, carried)] if carried else []
+        self.carried_load = int(inst.items[carried].sum()) if carried else 0
+
+    def stops(self) -> list[Stop]:
+        """The route as a stop sequence."""
+        out: list[Stop] = []
+        for trip in self.trips:
+            if trip.store >= 0:
+                out.append((PICKUP, trip.store, tuple(trip.orders)))
+            out.extend((DROP, k) for k in trip.orders)
+        return out
+
+    def refresh(self, latest_of: np.ndarray) -> bool:
+        """Recompute the schedule and slack arrays; False if the route breaks a hard rule."""
+        inst, r = self.inst, self.r
+        stops = self.stops()
+        sched = schedule_route(inst, r, stops)
+        self.sched = sched
+        m = len(stops)
+        n_idx = m + 2  # 0 = start, 1..m = stops, m+1 = end
+        pt = np.zeros(n_idx, dtype=np.int64)
+        arr = np.zeros(n_idx, dtype=np.int64)
+        start = np.zeros(n_idx, dtype=np.int64)
+        dep = np.zeros(n_idx, dtype=np.int64)
+        latest = np.full(n_idx, NO_LIMIT, dtype=np.int64)
+        ride_slack = np.full(n_idx, NO_LIMIT, dtype=np.int64)
+        trip_of = np.full(n_idx, -1, dtype=np.int64)
+        pickup_of = np.full(n_idx, -1, dtype=np.int64)  # index of the trip's pickup stop
+        is_pickup = np.zeros(n_idx, dtype=bool)
+        pt[0] = inst.rider_point(r)
+        arr[0] = start[0] = dep[0] = int(inst.available_s[r])
+        i = 1
+        for t, trip in enumerate(self.trips):
+            p = -1
+            if trip.store >= 0:
+                pt[i] = inst.store_point(trip.store)
+                p = i
+                trip_of[i] = t
+                is_pickup[i] = True
+                i += 1
+            for k in trip.orders:
+                pt[i] = inst.order_point(k)
+                latest[i] = latest_of[k]
+                trip_of[i] = t
+                pickup_of[i] = p
+                i += 1
+        arr[1 : m + 1] = sched.arrive
+        start[1 : m + 1] = sched.start
+        dep[1 : m + 1] = sched.depart
+        end = n_idx - 1
+        arr[end] = start[end] = dep[end] = sched.end_s
+        latest[end] = int(inst.shift_end_s[r])
+        for j in range(1, m + 1):
+            p = pickup_of[j]
+            if p > 0:
+                k = stops[j - 1][1]
+                ride_slack[j] = int(inst.max_ride_s[k]) - (start[j] - dep[p])
+        # Ride slack is a suffix minimum within each trip: a push at j delays every later drop.
+        rs = ride_slack.copy()
+        for j in range(m - 1, 0, -1):
+            if pickup_of[j] > 0 and pickup_of[j + 1] == pickup_of[j]:
+                rs[j] = min(rs[j], rs[j + 1])
+        wait = start - arr
+        fts = np.zeros(n_idx, dtype=np.int64)
+        fts[end] = latest[end] - start[end]
+        for j in range(end - 1, 0, -1):
+            fts[j] = wait[j] + min(latest[j] - start[j], fts[j + 1])
+        old_leg = np.zeros(n_idx, dtype=np.int64)
+        old_leg[1 : m + 1] = self.tt[pt[: m], pt[1 : m + 1]]
+        if inst.return_to_store and m > 0:
+            last = stops[-1][1] if stops[-1][0] == DROP else stops[-1][2][-1]
+            pt[end] = inst.store_point(inst.end_store(r, last))
+            old_leg[end] = self.tt[pt[m], pt[end]]
+        self.pt, self.arr, self.start, self.dep = pt, arr, start, dep
+        self.latest, self.rs, self.fts, self.old_leg = latest, rs, fts, old_leg
+        self.trip_of, self.pickup_of, self.is_pickup, self.end = trip_of, pickup_of, is_pickup, end
+        self.trip_load = [
+            (self.carried_load if t.store < 0 else int(inst.items[t.orders].sum()) if t.orders else 0)
+            for t in self.trips
+        ]
+        return sched.feasible
+
+    def _tail(self, i: int, op: np.ndarray, dep_o: np.ndarray, end_pt: np.ndarray):
+        """Cost of the leg after the new drop-off, and whether the push it causes fits."""
+        if i == self.end:
+            if self.inst.return_to_store:
+                leg = self.tt[op, end_pt]
+            else:
+                leg = np.zeros_like(op)
+        else:
+            leg = self.tt[op, self.pt[i]]
+        push = dep_o + leg - self.arr[i]
+        return leg - self.old_leg[i], push, push <= self.fts[i]
+
+    def evaluate(
+        self, cand: np.ndarray, cand_latest: np.ndarray, late_weight: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Best insertion of each candidate order into this route: (cost, kind, position)."""
+        inst, tt = self.inst, self.tt
+        n = len(cand)
+        best = np.full(n, INF)
+        kind = np.zeros(n, dtype=np.int64)
+        where = np.zeros(n, dtype=np.int64)
+        if n == 0:
+            return best, kind, where
+        r = self.r
+        cap, max_orders = int(inst.capacity[r]), int(inst.max_orders[r])
+        op = inst.n_stores + inst.n_riders + cand
+        store = inst.order_store[cand]
+        sp = store  # store point index == store index
+        ready = inst.ready_s[cand]
+        items = inst.items[cand]
+        svc = inst.service_s[cand]
+        max_ride = inst.max_ride_s[cand]
+        ps = inst.pickup_service_s[store]
+        home = int(inst.home_store[r])
+        end_pt = np.full(n, home) if home >= 0 else sp
+        fits_alone = items <= cap
+
+        def consider(cost, ok, start_o, k, i):
+            if late_weight is not None:
+                cost = cost + late_weight * np.maximum(0, start_o - inst.promised_s[cand])
+            cost = np.where(ok, cost, INF)
+            better = cost < best
+            if better.any():
+                best[better] = cost[better]
+                kind[better] = k
+                where[better] = i
+
+        # New trip before stop i, where i is a trip's pickup or the end.
+        for i in range(1, self.end + 1):
+            if i < self.end and not self.is_pickup[i]:
+                continue  # a drop-off: not a trip boundary
+            prev_pt, prev_dep = self.pt[i - 1], self.dep[i - 1]
+            to_store = tt[prev_pt, sp]
+            start_p = np.maximum(prev_dep + to_store, ready)
+            ride = tt[sp, op]
+            start_o = start_p + ps + ride
+            leg_cost, _, fits = self._tail(i, op, start_o + svc, end_pt)
+            ok = fits & (start_o <= cand_latest) & (ride <= max_ride) & fits_alone
+            consider(to_store + ride + leg_cost, ok, start_o, NEW_TRIP, i)
+
+        # Join trip t: the drop-off goes between i-1 and i, after the trip's pickup p.
+        for t, trip in enumerate(self.trips):
+            if trip.store < 0:
+                continue
+            mask = store == trip.store
+            if not mask.any():
+                continue
+            load_ok = (self.trip_load[t] + items <= cap) & (len(trip.orders) + 1 <= max_orders)
+            ok_base = mask & load_ok
+            if not ok_base.any():
+                continue
+            p = self._pickup_index(t)
+            delta0 = np.maximum(0, ready - self.start[p])
+            pre_slack = NO_LIMIT
+            for i in range(p + 1, p + len(trip.orders) + 2):
+                if i - 1 > p:
+                    pre_slack = min(pre_slack, int(self.latest[i - 1] - self.start[i - 1]))
+                prev_pt = self.pt[i - 1]
+                start_o = self.dep[i - 1] + delta0 + tt[prev_pt, op]
+                leg_cost, push, fits = self._tail(i, op, start_o + svc, end_pt)
+                ok = ok_base & fits & (delta0 <= pre_slack) & (start_o <= cand_latest)
+                ok &= start_o - (self.dep[p] + delta0) <= max_ride
+                if i <= p + len(trip.orders):  # a later drop of this trip is pushed
+                    ok &= push - delta0 <= self.rs[i]
+                consider(tt[prev_pt, op] + leg_cost, ok, start_o, JOIN, i)
+        return best, kind, where
+
+    def _pickup_index(self, t: int) -> int:
+        i = 1
+        for trip in self.trips[:t]:
+            i += len(trip.orders) + (1 if trip.store >= 0 else 0)
+        return i
+
+    def apply(self, k: int, kind: int, i: int) -> None:
+        """Insert order k as `evaluate` described it (kind, position i)."""
+        if kind == NEW_TRIP:
+            t = len(self.trips) if i == self.end else int(self.trip_of[i])
+            self.trips.insert(t, Trip(int(self.inst.order_store[k]), [k]))
+        else:
+            t = int(self.trip_of[i - 1])
+            p = self._pickup_index(t)
+            self.trips[t].orders.insert(i - 1 - p, k)
+
+    def remove_last(self, k: int, kind: int, i: int) -> None:
+        """Undo `apply(k, kind, i)`."""
+        for t, trip in enumerate(self.trips):
+            if k in trip.orders:
+                trip.orders.remove(k)
+                if not trip.orders and trip.store >= 0:
+                    del self.trips[t]
+                return
+
+
+@dataclass(slots=True)
+class Construction:
+    """Routes (stop lists per rider) and the orders no route could take."""
+
+    routes: list[list[Stop]]
+    left: list[int]
+
+
+def _regret_insert(
+    states: list[RouteState],
+    cand: list[int],
+    latest_of: np.ndarray,
+    cand_latest: np.ndarray,
+    late_weight: np.ndarray | None,
+    deadline: float,
+) -> list[int]:
+    """Insert candidates by largest regret; return those that fit nowhere."""
+    inst = states[0].inst if states else None
+    if not cand or inst is None:
+        return list(cand)
+    cand_arr = np.array(cand, dtype=np.int64)
+    n, R = len(cand_arr), len(states)
+    cost = np.full((n, R), INF)
+    kinds = np.zeros((n, R), dtype=np.int64)
+    where = np.zeros((n, R), dtype=np.int64)
+    lw = late_weight
+    for r, st in enumerate(states):
+        cost[:, r], kinds[:, r], where[:, r] = st.evaluate(cand_arr, cand_latest, lw)
+    alive = np.ones(n, dtype=bool)
+    left: list[int] = []
+    while alive.any():
+        idx = np.flatnonzero(alive)
+        sub = cost[idx]
+        if R >= 2:
+            part = np.partition(sub, 1, axis=1)
+            first, second = part[:, 0], part[:, 1]
+        else:
+            first = sub[:, 0]
+            second = np.full(len(idx), INF)
+        feasible = np.isfinite(first)
+        if not feasible.any():
+            left.extend(int(cand_arr[u]) for u in idx)
+            break
+        # Regret: what we lose by not taking the best route now; a single option is urgent.
+        regret = np.full(len(idx), -INF)
+        two = feasible & np.isfinite(second)
+        regret[two] = second[two] - first[two]
+        regret[feasible & ~two] = 1e12
+        # Ties (many idle riders) go to the order that is cheapest to serve.
+        pick = idx[int(np.lexsort((first, -regret))[0])]
+        r = int(np.argmin(cost[pick]))
+        k = int(cand_arr[pick])
+        st = states[r]
+        st.apply(k, int(kinds[pick, r]), int(where[pick, r]))
+        if not st.refresh(latest_of):
+            # A mismatch between the fast check and the exact schedule: never keep it.
+            st.remove_last(k, int(kinds[pick, r]), int(where[pick, r]))
+            st.refresh(latest_of)
+            cost[pick, r] = INF
+            continue
+        alive[pick] = False
+        rest = np.flatnonzero(alive)
+        if rest.size:
+            c, kd, wh = st.evaluate(
+                cand_arr[rest], cand_latest[rest], None if lw is None else lw[rest]
+            )
+            cost[rest, r], kinds[rest, r], where[rest, r] = c, kd, wh
+        if time.perf_counter() > deadline:
+            left.extend(int(cand_arr[u]) for u in np.flatnonzero(alive))
+            break
+    return left
+
+
+def construct(inst: Instance, orders: list[int], deadline: float) -> Construction:
+    """Build routes for `orders` (carried orders are placed on their riders first)."""
+    # Carried orders are already late or not; they are never pushed, so they bound nothing.
+    promised = np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s).astype(np.int64)
+    states = [RouteState(inst, r) for r in range(inst.n_riders)]
+    for st in states:
+        st.refresh(promised)
+    todo = [k for k in orders if inst.carried_by[k] < 0]
+    todo_arr = np.array(todo, dtype=np.int64)
+    left = _regret_insert(states, todo, promised, promised[todo_arr], None, deadline)
+    soft = inst.problem.options.lateness == "soft"
+    if soft and left and time.perf_counter() < deadline:
+        # Phase 2: nobody planned gets later than their promise or than they already are.
+        latest = promised.copy()
+        for st in states:
+            for stop, start in zip(st.stops(), st.sched.start):
+                if stop[0] == DROP:
+                    latest[stop[1]] = max(latest[stop[1]], start)
+        for st in states:
+            st.refresh(latest)
+        opts = inst.problem.options
+        left_arr = np.array(left, dtype=np.int64)
+        weight = (inst.priority[left_arr] * opts.late_cost_per_s).astype(float)
+        left = _regret_insert(
+            states, left, latest, np.full(len(left), NO_LIMIT, dtype=np.int64), weight, deadline
+        )
+    return Construction(routes=[st.stops() for st in states], left=left)

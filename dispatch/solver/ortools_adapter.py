@@ -1,0 +1,229 @@
+"""The OR-Tools routing model: the only module that imports `ortools`.
+
+Pickup-and-delivery with one pickup node and one drop-off node per order (carried orders
+have only the drop-off, on their rider). Every matrix is registered with
+`RegisterTransitMatrix`, never a Python callback. Service times are folded into transits:
+a drop-off's service is paid on leaving it, a store's pickup service once on leaving the
+store, so consecutive pickups at the same store cost nothing between them (one stop).
+The search starts from our own construction (`ReadAssignmentFromRoutes`) and improves it
+with guided local search.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from dispatch.instance import NO_LIMIT, Instance
+from dispatch.solver.routes import DROP, PICKUP, Stop, group_pickups
+
+
+@dataclass(slots=True)
+class Improvement:
+    """Routes found by OR-Tools, or None when it found nothing better than its start."""
+
+    routes: list[list[Stop]] | None
+    solutions: int
+    status: str
+
+
+class RoutingModel:
+    """OR-Tools model of one instance over a chosen subset of orders."""
+
+    def __init__(self, inst: Instance, orders: list[int], forbid_new: set[int]):
+        self.inst = inst
+        R = inst.n_riders
+        self.orders = orders
+        node_point: list[int] = [inst.rider_point(r) for r in range(R)] + [0] * R
+        kind: list[int] = [-1] * (2 * R)  # -1 start/end, PICKUP, DROP
+        node_order: list[int] = [-1] * (2 * R)
+        self.pickup_node: dict[int, int] = {}
+        self.drop_node: dict[int, int] = {}
+        for k in orders:
+            if inst.carried_by[k] < 0:
+                self.pickup_node[k] = len(node_point)
+                node_point.append(inst.store_point(int(inst.order_store[k])))
+                kind.append(PICKUP)
+                node_order.append(k)
+            self.drop_node[k] = len(node_point)
+            node_point.append(inst.order_point(k))
+            kind.append(DROP)
+            node_order.append(k)
+        self.node_order = node_order
+        self.node_kind = kind
+        N = len(node_point)
+        pts = np.array(node_point, dtype=np.int64)
+        kinds = np.array(kind)
+        orders_of_node = np.array(node_order)
+        store_of_node = np.where(orders_of_node >= 0, inst.order_store[np.maximum(orders_of_node, 0)], -1)
+        service = np.zeros(N, dtype=np.int64)
+        is_pick = kinds == PICKUP
+        is_drop = kinds == DROP
+        service[is_drop] = inst.service_s[orders_of_node[is_drop]]
+        service[is_pick] = inst.pickup_service_s[store_of_node[is_pick]]
+        same_store_pickups = is_pick[:, None] & is_pick[None, :] & (store_of_node[:, None] == store_of_node[None, :])
+
+        self.manager = pywrapcp.RoutingIndexManager(N, R, list(range(R)), list(range(R, 2 * R)))
+        self.routing = pywrapcp.RoutingModel(self.manager)
+        routing, manager = self.routing, self.manager
+
+        # One transit and one cost matrix per distinct travel matrix (riders of equal speed share).
+        classes: dict[int, tuple[int, int]] = {}
+        transit_of_vehicle: list[int] = []
+        opts = inst.problem.options
+        for r in range(R):
+            tt = inst.travel_s_of_rider[r]
+            key = id(tt)
+            if key not in classes:
+                travel = tt[pts[:, None], pts[None, :]].astype(np.int64)
+                travel[:, R : 2 * R] = 0
+                travel[R : 2 * R, :] = 0
+                travel[:, :R] = 0
+                if inst.return_to_store:
+                    for v in range(R):
+                        if inst.travel_s_of_rider[v] is not tt:
+                            continue
+                        home = int(inst.home_store[v])
+                        back = np.where(home >= 0, home, np.maximum(store_of_node, 0))
+                        travel[:, R + v] = np.where(is_drop, tt[pts, back], 0)
+                transit = travel + service[:, None]
+                transit[same_store_pickups] = 0
+                transit[:, :R] = 0
+                transit[R : 2 * R, :] = 0
+                transit[np.arange(R), np.arange(R) + R] = 0
+                cost = travel * opts.travel_cost_per_s
+                classes[key] = (
+                    routing.RegisterTransitMatrix(transit.tolist()),
+                    routing.RegisterTransitMatrix(cost.tolist()),
+                )
+            t_idx, c_idx = classes[key]
+            transit_of_vehicle.append(t_idx)
+            routing.SetArcCostEvaluatorOfVehicle(c_idx, r)
+
+        horizon = int(inst.horizon_s)
+        routing.AddDimensionWithVehicleTransits(transit_of_vehicle, horizon, horizon, False, "time")
+        time_dim = routing.GetDimensionOrDie("time")
+        self.time_dim = time_dim
+
+        items = np.zeros(N, dtype=np.int64)
+        count = np.zeros(N, dtype=np.int64)
+        items[is_pick] = inst.items[orders_of_node[is_pick]]
+        items[is_drop] = -inst.items[orders_of_node[is_drop]]
+        count[is_pick] = 1
+        count[is_drop] = -1
+        load_idx = routing.RegisterUnaryTransitVector(items.tolist())
+        count_idx = routing.RegisterUnaryTransitVector(count.tolist())
+        routing.AddDimensionWithVehicleCapacity(load_idx, 0, [int(c) for c in inst.capacity], False, "load")
+        routing.AddDimensionWithVehicleCapacity(count_idx, 0, [int(c) for c in inst.max_orders], False, "count")
+        load_dim = routing.GetDimensionOrDie("load")
+        count_dim = routing.GetDimensionOrDie("count")
+
+        solver = routing.solver()
+        for r in range(R):
+            carried = inst.carried_of_rider[r]
+            start, end = routing.Start(r), routing.End(r)
+            load_dim.CumulVar(start).SetValue(int(inst.items[list(carried)].sum()) if carried else 0)
+            count_dim.CumulVar(start).SetValue(len(carried))
+            time_dim.CumulVar(start).SetValue(int(inst.available_s[r]))
+            if r not in forbid_new and inst.shift_end_s[r] < NO_LIMIT:
+                time_dim.CumulVar(end).SetMax(min(horizon, int(inst.shift_end_s[r])))
+        allowed = [r for r in range(R) if r not in forbid_new]
+        for k in orders:
+            d = manager.NodeToIndex(self.drop_node[k])
+            promised = int(inst.promised_s[k])
+            if inst.hard_promise[k]:
+                time_dim.CumulVar(d).SetMax(promised)
+            elif promised < horizon:
+                time_dim.SetCumulVarSoftUpperBound(
+                    d, max(0, promised), int(opts.late_cost_per_s * inst.priority[k])
+                )
+            if inst.carried_by[k] >= 0:
+                routing.SetAllowedVehiclesForIndex([int(inst.carried_by[k])], d)
+                continue
+            p = manager.NodeToIndex(self.pickup_node[k])
+            routing.AddPickupAndDelivery(p, d)
+            solver.Add(routing.VehicleVar(p) == routing.VehicleVar(d))
+            solver.Add(routing.ActiveVar(p) == routing.ActiveVar(d))
+            solver.Add(time_dim.CumulVar(p) <= time_dim.CumulVar(d))
+            time_dim.CumulVar(p).SetMin(int(inst.ready_s[k]))
+            if inst.max_ride_s[k] < NO_LIMIT:
+                store = int(inst.order_store[k])
+                # Pickup cumul is the service start; the ride runs from the stop's departure.
+                solver.Add(
+                    time_dim.CumulVar(d)
+                    <= time_dim.CumulVar(p) + int(inst.max_ride_s[k]) + int(inst.pickup_service_s[store])
+                )
+            if len(allowed) < R:
+                routing.SetAllowedVehiclesForIndex(allowed, p)
+                routing.SetAllowedVehiclesForIndex(allowed, d)
+            penalty = int(inst.priority[k]) * opts.unassigned_cost
+            routing.AddDisjunction([p, d], penalty, 2)
+        for r in range(R):
+            routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(r)))
+
+    def routes_to_indices(self, routes: list[list[Stop]]) -> list[list[int]]:
+        """Our stop lists as OR-Tools routing indices (a pickup stop expands to one per order)."""
+        to_index = self.manager.NodeToIndex
+        out = []
+        for stops in routes:
+            nodes = []
+            for stop in stops:
+                if stop[0] == PICKUP:
+                    nodes.extend(to_index(self.pickup_node[k]) for k in stop[2])
+                else:
+                    nodes.append(to_index(self.drop_node[stop[1]]))
+            out.append(nodes)
+        return out
+
+    def read_routes(self, solution) -> list[list[Stop]]:
+        """Stop lists of an OR-Tools solution, consecutive same-store pickups merged."""
+        routing, manager = self.routing, self.manager
+        routes = []
+        for r in range(self.inst.n_riders):
+            stops: list[Stop] = []
+            index = solution.Value(routing.NextVar(routing.Start(r)))
+            while not routing.IsEnd(index):
+                node = manager.IndexToNode(index)
+                k = self.node_order[node]
+                if self.node_kind[node] == PICKUP:
+                    stops.append((PICKUP, int(self.inst.order_store[k]), (k,)))
+                else:
+                    stops.append((DROP, k))
+                index = solution.Value(routing.NextVar(index))
+            routes.append(group_pickups(stops))
+        return routes
+
+
+def improve(
+    inst: Instance,
+    orders: list[int],
+    start_routes: list[list[Stop]],
+    forbid_new: set[int],
+    deadline: float,
+    max_solutions: int | None,
+    metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+) -> Improvement:
+    """Guided local search from `start_routes` until `deadline` (or `max_solutions` solutions)."""
+    model = RoutingModel(inst, orders, forbid_new)
+    routing = model.routing
+    params = pywrapcp.DefaultRoutingSearchParameters()
+    params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
+    if max_solutions is not None:
+        params.solution_limit = max(1, int(max_solutions))
+        params.time_limit.seconds = 3600
+    else:
+        remaining = deadline - time.perf_counter()
+        if remaining <= 0.005:
+            return Improvement(None, 0, "no time left")
+        params.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
+    initial = routing.ReadAssignmentFromRoutes(model.routes_to_indices(start_routes), True)
+    if initial is None:
+        return Improvement(None, 0, "start routes rejected by the model")
+    solution = routing.SolveFromAssignmentWithParameters(initial, params)
+    if solution is None:
+        return Improvement(None, 0, f"status {routing.status()}")
+    return Improvement(model.read_routes(solution), 0, f"status {routing.status()}")

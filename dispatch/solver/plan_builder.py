@@ -1,0 +1,115 @@
+"""Solver routes (indices) to the public Plan (ids, times, metrics): the way out of the core."""
+
+from __future__ import annotations
+
+import uuid
+
+from dispatch.instance import Instance
+from dispatch.plan import Metrics, Plan, PlannedRoute, PlannedStop, UnassignedOrder
+from dispatch.solver.routes import DROP, PICKUP, Stop, route_cost, schedule_route
+
+
+def build_plan(
+    inst: Instance,
+    routes: list[list[Stop]],
+    unassigned: list[UnassignedOrder],
+    solve_ms: int,
+    first_plan_ms: int | None,
+    engine: str,
+    plan_id: str | None = None,
+) -> Plan:
+    """Time every route and assemble the plan document's content."""
+    problem = inst.problem
+    planned: list[PlannedRoute] = []
+    on_time = late = late_total = travel_total = 0
+    distance_total = 0.0
+    objective = 0
+    dist = inst.travel.distance_m
+    store_loc = [s.location for s in problem.stores]
+    for r, stops in enumerate(routes):
+        if not stops:
+            continue
+        sched = schedule_route(inst, r, stops)
+        objective += route_cost(inst, sched)
+        out: list[PlannedStop] = []
+        at = inst.rider_point(r)
+        distance = 0.0
+        for stop, arrive, start, depart in zip(stops, sched.arrive, sched.start, sched.depart):
+            if stop[0] == PICKUP:
+                point = inst.store_point(stop[1])
+                out.append(
+                    PlannedStop(
+                        kind="pickup",
+                        location=store_loc[stop[1]],
+                        arrive_s=arrive,
+                        depart_s=depart,
+                        store_id=problem.stores[stop[1]].id,
+                        order_ids=tuple(inst.orders[k].id for k in stop[2]),
+                    )
+                )
+            else:
+                k = stop[1]
+                point = inst.order_point(k)
+                late_s = max(0, start - int(inst.promised_s[k]))
+                on_time += late_s == 0
+                late += late_s > 0
+                late_total += late_s
+                out.append(
+                    PlannedStop(
+                        kind="dropoff",
+                        location=inst.orders[k].dropoff,
+                        arrive_s=arrive,
+                        depart_s=depart,
+                        order_id=inst.orders[k].id,
+                        late_s=late_s,
+                    )
+                )
+            distance += float(dist[at, point])
+            at = point
+        if inst.return_to_store:
+            last = stops[-1][1] if stops[-1][0] == DROP else stops[-1][2][-1]
+            distance += float(dist[at, inst.store_point(inst.end_store(r, last))])
+        start_s = int(inst.available_s[r])
+        planned.append(
+            PlannedRoute(
+                rider_id=problem.riders[r].id,
+                stops=tuple(out),
+                distance_m=distance,
+                duration_s=sched.end_s - start_s,
+                travel_s=sched.travel_s,
+                start_s=start_s,
+                end_s=sched.end_s,
+            )
+        )
+        travel_total += sched.travel_s
+        distance_total += distance
+    for u in unassigned:
+        k = next((i for i, o in enumerate(inst.orders) if o.id == u.order_id), None)
+        if k is not None:
+            objective += int(inst.priority[k]) * problem.options.unassigned_cost
+    n_orders = len(problem.orders)
+    assigned = n_orders - len(unassigned)
+    status = "feasible" if not unassigned else ("infeasible" if assigned == 0 and n_orders else "partial")
+    metrics = Metrics(
+        orders=n_orders,
+        assigned=assigned,
+        on_time=on_time,
+        late=late,
+        total_distance_m=distance_total,
+        total_travel_s=travel_total,
+        solve_ms=solve_ms,
+        late_s_total=late_total,
+        riders_used=len(planned),
+        objective=objective,
+        first_plan_ms=first_plan_ms,
+        engine=engine,
+    )
+    order_rank = {o.id: i for i, o in enumerate(problem.orders)}
+    return Plan(
+        plan_id=plan_id or uuid.uuid4().hex,
+        plan_time=problem.plan_time,
+        status=status,
+        routes=tuple(planned),
+        unassigned=tuple(sorted(unassigned, key=lambda u: order_rank.get(u.order_id, 0))),
+        metrics=metrics,
+    )

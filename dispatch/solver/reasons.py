@@ -1,0 +1,109 @@
+"""Why an order cannot be routed: a screen before solving and an explanation after."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import numpy as np
+
+from dispatch.instance import NO_LIMIT, Instance
+
+
+def _clock(inst: Instance, seconds: int) -> str:
+    return (inst.problem.plan_time + timedelta(seconds=int(seconds))).strftime("%H:%M")
+
+
+def _solo_trip(inst: Instance, orders: np.ndarray) -> dict[str, np.ndarray]:
+    """Each rider (rows) serving each order (columns) alone, straight from where it is now."""
+    R = inst.n_riders
+    n = len(orders)
+    store = inst.order_store[orders]
+    op = inst.n_stores + inst.n_riders + orders
+    start_o = np.zeros((R, n), dtype=np.int64)
+    end = np.zeros((R, n), dtype=np.int64)
+    ride = np.zeros((R, n), dtype=np.int64)
+    for r in range(R):
+        tt = inst.travel_s_of_rider[r]
+        at_store = inst.available_s[r] + tt[inst.rider_point(r), store]
+        depart = np.maximum(at_store, inst.ready_s[orders]) + inst.pickup_service_s[store]
+        ride[r] = tt[store, op]
+        start_o[r] = depart + ride[r]
+        end[r] = start_o[r] + inst.service_s[orders]
+        if inst.return_to_store:
+            back = np.full(n, inst.home_store[r]) if inst.home_store[r] >= 0 else store
+            end[r] += tt[op, back]
+    return {"start_o": start_o, "end": end, "ride": ride}
+
+
+def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
+    """Orders that no rider could serve even alone, with reason code and sentence."""
+    todo = np.array([k for k in orders if inst.carried_by[k] < 0], dtype=np.int64)
+    out: dict[int, tuple[str, str]] = {}
+    if todo.size == 0:
+        return out
+    if inst.n_riders == 0:
+        for k in todo:
+            out[int(k)] = ("no_rider_available", "there are no riders in this problem")
+        return out
+    solo = _solo_trip(inst, todo)
+    cap_ok = inst.items[todo][None, :] <= inst.capacity[:, None]
+    ride_ok = solo["ride"] <= inst.max_ride_s[todo][None, :]
+    shift_ok = solo["end"] <= inst.shift_end_s[:, None]
+    on_time = solo["start_o"] <= inst.promised_s[todo][None, :]
+    hard = inst.hard_promise[todo]
+    for c, k in enumerate(todo):
+        k = int(k)
+        if not cap_ok[:, c].any():
+            out[k] = (
+                "exceeds_capacity",
+                f"{int(inst.items[k])} items; the largest rider capacity is {int(inst.capacity.max())}",
+            )
+        elif not (cap_ok[:, c] & ride_ok[:, c]).any():
+            out[k] = (
+                "max_ride_exceeded",
+                f"the ride from the store takes at least {int(solo['ride'][:, c].min()) // 60} min, "
+                f"limit {int(inst.max_ride_s[k]) // 60} min",
+            )
+        elif not (cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c]).any():
+            ok = cap_ok[:, c] & ride_ok[:, c]
+            out[k] = (
+                "no_rider_available",
+                f"the earliest a rider could finish it is {_clock(inst, int(solo['end'][ok, c].min()))}, "
+                "after every shift ends",
+            )
+        elif hard[c] and not (cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c] & on_time[:, c]).any():
+            ok = cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c]
+            best = int(solo["start_o"][ok, c].min())
+            late_min = (best - int(inst.promised_s[k]) + 59) // 60
+            out[k] = (
+                "cannot_be_on_time",
+                f"the earliest possible delivery is {_clock(inst, best)}, promised "
+                f"{_clock(inst, int(inst.promised_s[k]))} ({late_min} min late)",
+            )
+    return out
+
+
+def explain_left_out(inst: Instance, k: int, n_planned: int) -> tuple[str, str]:
+    """Reason for an order that passed the screen but is in no route."""
+    found = screen(inst, [k])
+    if k in found:
+        return found[k]
+    solo = _solo_trip(inst, np.array([k], dtype=np.int64))
+    best = int(solo["start_o"][:, 0].min())
+    when = _clock(inst, best)
+    if inst.problem.options.lateness == "hard":
+        return (
+            "cannot_be_on_time",
+            f"a free rider could deliver it by {when}, but every rider is booked with the "
+            f"{n_planned} orders planned first and none can also be on time for it",
+        )
+    return (
+        "fleet_busy",
+        f"a free rider could deliver it by {when}, but no rider can fit it with the "
+        f"{n_planned} orders planned first within shifts and capacities",
+    )
+
+
+def shift_bound_applies(inst: Instance, r: int) -> bool:
+    """Whether rider r has a shift end at all."""
+    return int(inst.shift_end_s[r]) < NO_LIMIT

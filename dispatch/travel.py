@@ -1,0 +1,145 @@
+"""Travel distances and times: the contract's haversine model (numpy) or a caller's matrix.
+
+Rule shared by solver and validator: travel seconds = round(road metres / speed), to the
+nearest whole second; with a matrix, its durations are used as they are for every rider.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from dispatch.errors import FieldError, InvalidProblem
+from dispatch.model import Location, MatrixTravel, TravelOptions
+
+if TYPE_CHECKING:
+    from dispatch.model import Problem
+
+EARTH_RADIUS_M = 6_371_008.8
+MATRIX_MATCH_M = 1.0  # a stop matches a matrix point closer than this
+
+
+def great_circle_m(a: Location, b: Location) -> float:
+    """Great-circle metres between two points (haversine formula)."""
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    dp, dl = p2 - p1, math.radians(b.lon - a.lon)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(h)))
+
+
+def great_circle_to_many_m(a: Location, lats: np.ndarray, lons: np.ndarray) -> np.ndarray:
+    """Great-circle metres from `a` to each of the points (vectorised)."""
+    return great_circle_matrix_m(np.array([a.lat]), np.array([a.lon]), lats, lons)[0]
+
+
+def great_circle_matrix_m(
+    lat1: np.ndarray, lon1: np.ndarray, lat2: np.ndarray | None = None, lon2: np.ndarray | None = None
+) -> np.ndarray:
+    """Great-circle metres between two point sets (rows: first set, columns: second)."""
+    if lat2 is None or lon2 is None:
+        lat2, lon2 = lat1, lon1
+    p1 = np.radians(np.asarray(lat1, dtype=float))[:, None]
+    p2 = np.radians(np.asarray(lat2, dtype=float))[None, :]
+    dl = np.radians(np.asarray(lon2, dtype=float))[None, :] - np.radians(np.asarray(lon1, dtype=float))[:, None]
+    h = np.sin((p2 - p1) / 2) ** 2 + np.cos(p1) * np.cos(p2) * np.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_M * np.arcsin(np.minimum(1.0, np.sqrt(h)))
+
+
+def travel_seconds(distance_m: float, speed_mps: float) -> int:
+    """Whole seconds to ride `distance_m` at `speed_mps` (rounded to nearest)."""
+    return int(round(distance_m / speed_mps))
+
+
+def problem_points(problem: Problem) -> list[tuple[str, Location]]:
+    """Every point a plan can visit, labelled by field: stores, riders, then drop-offs."""
+    return (
+        [(f"stores[{s.id}].location", s.location) for s in problem.stores]
+        + [(f"riders[{r.id}].location", r.location) for r in problem.riders]
+        + [(f"orders[{o.id}].dropoff", o.dropoff) for o in problem.orders]
+    )
+
+
+def matrix_index_of_points(matrix: MatrixTravel, labelled: list[tuple[str, Location]]) -> np.ndarray:
+    """For each point, the index of the matrix location it stands on; InvalidProblem if none."""
+    if not labelled:
+        return np.zeros(0, dtype=np.int64)
+    lats = np.array([p.lat for _, p in labelled])
+    lons = np.array([p.lon for _, p in labelled])
+    mlats = np.array([p.lat for p in matrix.locations])
+    mlons = np.array([p.lon for p in matrix.locations])
+    dist = great_circle_matrix_m(lats, lons, mlats, mlons)
+    nearest = np.argmin(dist, axis=1)
+    gap = dist[np.arange(len(labelled)), nearest]
+    errors = [
+        FieldError(label, f"no options.travel.locations point within {MATRIX_MATCH_M:g} m ({g:.0f} m to the nearest)")
+        for (label, _), g in zip(labelled, gap)
+        if g > MATRIX_MATCH_M
+    ]
+    if errors:
+        raise InvalidProblem(errors)
+    return nearest
+
+
+class TravelModel:
+    """Distance and per-speed time matrices between a fixed list of points."""
+
+    def __init__(self, travel: TravelOptions, points: list[Location]):
+        self.options = travel
+        self.points = points
+        lats = np.array([p.lat for p in points], dtype=float)
+        lons = np.array([p.lon for p in points], dtype=float)
+        self._durations_s: np.ndarray | None = None
+        if travel.model == "matrix":
+            assert travel.matrix is not None
+            idx = matrix_index_of_points(travel.matrix, [("point", p) for p in points])
+            self._durations_s = travel.matrix.durations_s[np.ix_(idx, idx)].astype(np.int64)
+            if travel.matrix.distances_m is not None:
+                self.distance_m = travel.matrix.distances_m[np.ix_(idx, idx)].astype(float)
+            else:
+                self.distance_m = great_circle_matrix_m(lats, lons)
+        else:
+            self.distance_m = great_circle_matrix_m(lats, lons) * travel.detour_factor
+        self._by_speed: dict[float, np.ndarray] = {}
+
+    def travel_s(self, speed_mps: float) -> np.ndarray:
+        """Whole-second travel times at `speed_mps` between every pair of points."""
+        if self._durations_s is not None:
+            return self._durations_s
+        speed = float(speed_mps)
+        if speed not in self._by_speed:
+            self._by_speed[speed] = np.rint(self.distance_m / speed).astype(np.int64)
+        return self._by_speed[speed]
+
+
+class LegMeter:
+    """Point-to-point distance and time, one leg at a time (what the validator uses)."""
+
+    def __init__(self, travel: TravelOptions):
+        self.travel = travel
+        self._matrix_points: dict[Location, int] = {}
+
+    def _matrix_index(self, p: Location) -> int:
+        if p not in self._matrix_points:
+            assert self.travel.matrix is not None
+            self._matrix_points[p] = int(matrix_index_of_points(self.travel.matrix, [("stop", p)])[0])
+        return self._matrix_points[p]
+
+    def distance_m(self, a: Location, b: Location) -> float:
+        """Road metres from a to b."""
+        if self.travel.model == "matrix":
+            m = self.travel.matrix
+            assert m is not None
+            if m.distances_m is not None:
+                return float(m.distances_m[self._matrix_index(a), self._matrix_index(b)])
+            return great_circle_m(a, b)
+        return great_circle_m(a, b) * self.travel.detour_factor
+
+    def travel_s(self, a: Location, b: Location, speed_mps: float) -> int:
+        """Whole seconds from a to b at `speed_mps`."""
+        if self.travel.model == "matrix":
+            m = self.travel.matrix
+            assert m is not None
+            return int(m.durations_s[self._matrix_index(a), self._matrix_index(b)])
+        return travel_seconds(self.distance_m(a, b), speed_mps)
