@@ -56,14 +56,14 @@ def generate_problem(
     lateness: str = "soft",
     equal_speeds: bool = False,
     outside_share: float = 0.0,
-    on_road_share: float = 0.0,
+    on_road: int = 0,
     time_limit_s: float = 1.0,
     plan_time: datetime = PLAN_TIME,
 ) -> dict:
     """A contract problem document with `orders` orders and `riders` riders around `stores` stores.
 
     `outside_share` of the orders fall 3.2 to 4.5 km out (beyond the 3 km area);
-    `on_road_share` of the riders are out delivering, carrying one or two orders each.
+    the first `on_road` riders are out delivering, carrying one or two orders each.
     """
     rng = np.random.default_rng(seed)
     lat0, lon0 = SHANGHAI
@@ -125,7 +125,7 @@ def generate_problem(
             "speed_mps": 4.5 if equal_speeds else round(float(rng.uniform(4.0, 5.0)), 2),
             "carrying": [],
         }
-        if rng.random() < on_road_share and free:
+        if j < on_road and free:
             # Out on the road, between the store and its next drop-off, carrying 1-2 orders.
             take = [free.pop(0) for _ in range(min(len(free), int(rng.integers(1, 3))))]
             east, north = _disc_points(rng, 1, radius * 0.6, np.zeros((0, 2)))[0]

@@ -9,7 +9,8 @@ costs a few vector operations per position of one route.
 
 Phase 1 treats every promise as hard, so the plan keeps all promises it can. With soft
 promises, phase 2 inserts what is left with its lateness priced in, never making an order
-already planned later than its promise (or later than it already is).
+already planned later than its promise (or later than it already is); phase 3 places what
+still fits nowhere at its exact cheapest place, pushing others later if it must.
 """
 
 from __future__ import annotations
@@ -238,6 +239,46 @@ class RouteState:
                 return
 
 
+    def options_for(self, k: int) -> list[tuple[int, int]]:
+        """Every (kind, position) at which order k could be inserted, as `apply` takes them."""
+        out = [(NEW_TRIP, i) for i in range(1, self.end + 1) if i == self.end or self.is_pickup[i]]
+        store = int(self.inst.order_store[k])
+        for t, trip in enumerate(self.trips):
+            if trip.store == store:
+                p = self._pickup_index(t)
+                out.extend((JOIN, i) for i in range(p + 1, p + len(trip.orders) + 2))
+        return out
+
+
+def _insert_exactly(inst: Instance, states: list[RouteState], left: list[int], latest_of: np.ndarray, deadline: float) -> list[int]:
+    """Cheapest feasible insertion of each order, every route re-timed exactly (slow, for few)."""
+    from dispatch.solver.routes import route_cost
+
+    still: list[int] = []
+    for k in sorted(left, key=lambda k: (-int(inst.priority[k]), int(inst.promised_s[k]))):
+        if time.perf_counter() > deadline:
+            still.append(k)
+            continue
+        best = None
+        for st in states:
+            base = route_cost(inst, st.sched)
+            for kind, i in st.options_for(k):
+                st.apply(k, kind, i)
+                sched = schedule_route(inst, st.r, st.stops())
+                st.remove_last(k, kind, i)
+                if sched.feasible:
+                    delta = route_cost(inst, sched) - base
+                    if best is None or delta < best[0]:
+                        best = (delta, st, kind, i)
+        if best is None:
+            still.append(k)
+            continue
+        _, st, kind, i = best
+        st.apply(k, kind, i)
+        st.refresh(latest_of)
+    return still
+
+
 @dataclass(slots=True)
 class Construction:
     """Routes (stop lists per rider) and the orders no route could take."""
@@ -337,4 +378,10 @@ def construct(inst: Instance, orders: list[int], deadline: float) -> Constructio
         left = _regret_insert(
             states, left, latest, np.full(len(left), NO_LIMIT, dtype=np.int64), weight, deadline
         )
+        if left:
+            # Phase 3: serving beats any lateness, so let the rest push others later too.
+            unbounded = np.full(inst.n_orders, NO_LIMIT, dtype=np.int64)
+            for st in states:
+                st.refresh(unbounded)
+            left = _insert_exactly(inst, states, left, unbounded, deadline)
     return Construction(routes=[st.stops() for st in states], left=left)

@@ -141,7 +141,7 @@ class RoutingModel:
                     d, max(0, promised), int(opts.late_cost_per_s * inst.priority[k])
                 )
             if inst.carried_by[k] >= 0:
-                routing.SetAllowedVehiclesForIndex([int(inst.carried_by[k])], d)
+                routing.VehicleVar(d).SetValue(int(inst.carried_by[k]))
                 continue
             p = manager.NodeToIndex(self.pickup_node[k])
             routing.AddPickupAndDelivery(p, d)
@@ -157,8 +157,9 @@ class RoutingModel:
                     <= time_dim.CumulVar(p) + int(inst.max_ride_s[k]) + int(inst.pickup_service_s[store])
                 )
             if len(allowed) < R:
-                routing.SetAllowedVehiclesForIndex(allowed, p)
-                routing.SetAllowedVehiclesForIndex(allowed, d)
+                # -1 keeps the order droppable; the binding's SetAllowedVehiclesForIndex is unusable.
+                routing.VehicleVar(p).SetValues([-1] + allowed)
+                routing.VehicleVar(d).SetValues([-1] + allowed)
             penalty = int(inst.priority[k]) * opts.unassigned_cost
             routing.AddDisjunction([p, d], penalty, 2)
         for r in range(R):

@@ -1,0 +1,194 @@
+"""The command line: `o2o-dispatch demo | solve | validate | generate` (also `python -m dispatch.cli`)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import timedelta
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from dispatch.documents import problem_from_document
+from dispatch.errors import DispatchError, InvalidProblem
+from dispatch.generate import generate_problem
+from dispatch.model import Problem
+from dispatch.plan import Plan
+from dispatch.solver import solve as solve_problem
+from dispatch.validate import validate_plan, violations_by_cause
+
+app = typer.Typer(add_completion=False, help="Dispatch optimizer for instant retail delivery from stores.")
+out_console = Console()
+err_console = Console(stderr=True)
+
+
+def _load_problem(path: Path, time_limit: float | None = None) -> Problem:
+    try:
+        document = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if time_limit is not None:
+        document.setdefault("options", {})["time_limit_s"] = time_limit
+    try:
+        return problem_from_document(document)
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]invalid problem: {err}[/red]")
+        raise typer.Exit(2) from None
+
+
+def sample_problem_document() -> dict:
+    """The bundled sample: one store in Shanghai, 60 orders, 8 riders."""
+    text = resources.files("dispatch").joinpath("data/sample_problem.json").read_text()
+    return json.loads(text)
+
+
+def _clock(plan: Plan, seconds: int) -> str:
+    return (plan.plan_time + timedelta(seconds=seconds)).strftime("%H:%M:%S")
+
+
+def print_plan(problem: Problem, plan: Plan, console: Console = out_console) -> None:
+    """A readable table per rider and a summary."""
+    for route in plan.routes:
+        table = Table(title=f"Rider {route.rider_id}", title_justify="left", show_lines=False)
+        for col in ("#", "stop", "orders", "arrive", "depart", "late"):
+            table.add_column(col)
+        for i, s in enumerate(route.stops, 1):
+            if s.kind == "pickup":
+                what, ids, late = f"pickup at {s.store_id}", ", ".join(s.order_ids), ""
+            else:
+                what, ids = "drop-off", s.order_id or ""
+                late = f"[red]{s.late_s // 60} min {s.late_s % 60} s[/red]" if s.late_s else "on time"
+            table.add_row(str(i), what, ids, _clock(plan, s.arrive_s), _clock(plan, s.depart_s), late)
+        table.caption = (
+            f"{route.distance_m / 1000:.1f} km, {route.travel_s / 60:.0f} min riding, "
+            f"done {_clock(plan, route.end_s)}"
+        )
+        console.print(table)
+    if plan.unassigned:
+        table = Table(title="Unassigned", title_justify="left")
+        for col in ("order", "reason", "detail"):
+            table.add_column(col)
+        for u in plan.unassigned:
+            table.add_row(u.order_id, u.reason, u.detail)
+        console.print(table)
+    m = plan.metrics
+    console.print(
+        f"[bold]{plan.status}[/bold]: {m.assigned}/{m.orders} orders assigned to {m.riders_used} riders, "
+        f"{m.on_time} on time, {m.late} late ({m.late_s_total // 60} min in all); "
+        f"{m.total_travel_s / 60:.1f} rider-minutes of travel, {m.total_distance_m / 1000:.1f} km; "
+        f"first plan {m.first_plan_ms} ms, solved in {m.solve_ms} ms ({m.engine})"
+    )
+
+
+@app.command()
+def demo(
+    out: Annotated[Path, typer.Option(help="Folder for plan.json and plan.png")] = Path("out"),
+    time_limit: Annotated[float, typer.Option(help="Solve budget in seconds")] = 2.0,
+) -> None:
+    """Solve the bundled sample, print the plan per rider, write plan.json and a PNG map."""
+    from dispatch.render import render_plan_map
+
+    document = sample_problem_document()
+    document["options"]["time_limit_s"] = time_limit
+    problem = problem_from_document(document)
+    plan = solve_problem(problem)
+    print_plan(problem, plan)
+    violations = validate_plan(problem, plan)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "problem.json").write_text(json.dumps(document, indent=2))
+    (out / "plan.json").write_text(json.dumps(plan.to_document(), indent=2))
+    png = render_plan_map(problem, plan, out / "plan.png")
+    verdict = "valid" if not violations else f"[red]{len(violations)} violations[/red]"
+    out_console.print(f"validator: {verdict}; wrote {out / 'plan.json'} and {png}")
+    if violations:
+        raise typer.Exit(1)
+
+
+@app.command()
+def solve(
+    problem_path: Annotated[Path, typer.Argument(metavar="PROBLEM.json")],
+    time_limit: Annotated[Optional[float], typer.Option(help="Override options.time_limit_s")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the plan here")] = None,
+) -> None:
+    """Solve a problem document; print the plan document as JSON on stdout."""
+    problem = _load_problem(problem_path, time_limit)
+    try:
+        plan = solve_problem(problem)
+    except DispatchError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    text = json.dumps(plan.to_document(), indent=2)
+    if out is not None:
+        out.write_text(text)
+    sys.stdout.write(text + "\n")
+    m = plan.metrics
+    err_console.print(
+        f"{plan.status}: {m.assigned}/{m.orders} assigned, {m.on_time} on time, "
+        f"{m.total_travel_s / 60:.1f} rider-min, {m.solve_ms} ms"
+    )
+
+
+@app.command()
+def validate(
+    problem_path: Annotated[Path, typer.Argument(metavar="PROBLEM.json")],
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN.json")],
+) -> None:
+    """Check a plan against its problem; print violations by cause; exit 1 if there are any."""
+    problem = _load_problem(problem_path)
+    try:
+        plan_doc = json.loads(plan_path.read_text())
+        violations = validate_plan(problem, plan_doc)
+    except (OSError, json.JSONDecodeError, DispatchError) as exc:
+        err_console.print(f"[red]cannot read {plan_path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if not violations:
+        out_console.print("valid: every time, load, promise and order checks out")
+        return
+    for cause, items in violations_by_cause(violations).items():
+        out_console.print(f"[bold]{cause}[/bold] ({len(items)})")
+        for v in items:
+            out_console.print(f"  - {v.detail}")
+    raise typer.Exit(1)
+
+
+@app.command()
+def generate(
+    orders: Annotated[int, typer.Option(min=0, help="Number of orders")] = 100,
+    riders: Annotated[int, typer.Option(min=0, help="Number of riders")] = 15,
+    seed: Annotated[int, typer.Option(help="Random seed")] = 0,
+    stores: Annotated[int, typer.Option(min=1, help="Number of stores")] = 1,
+    lateness: Annotated[str, typer.Option(help="soft or hard promises")] = "soft",
+    equal_speeds: Annotated[bool, typer.Option(help="All riders at 4.5 m/s")] = False,
+    outside_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of drop-offs outside the area")] = 0.0,
+    on_road: Annotated[int, typer.Option(min=0, help="Riders out on the road carrying orders")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Write here instead of stdout")] = None,
+) -> None:
+    """Write a realistic problem document (drop-offs inside 3 km, 60-minute promises)."""
+    if lateness not in ("soft", "hard"):
+        err_console.print("[red]--lateness must be soft or hard[/red]")
+        raise typer.Exit(2)
+    document = generate_problem(
+        orders,
+        riders,
+        seed,
+        stores=stores,
+        lateness=lateness,
+        equal_speeds=equal_speeds,
+        outside_share=outside_share,
+        on_road=on_road,
+    )
+    text = json.dumps(document, indent=2)
+    if out is not None:
+        out.write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+
+
+if __name__ == "__main__":
+    app()

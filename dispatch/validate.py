@@ -1,0 +1,236 @@
+"""The independent judge of a plan: recompute every time, load and promise from the rules.
+
+It reads the problem and the plan and nothing of the solver: travel comes from the travel
+model one leg at a time, times from the contract's rules (a pickup starts at the later of
+arrival and the orders' ready times and costs the store's pickup service once; a drop-off
+starts on arrival). It reports violations by cause, like VROOM's "check" mode.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+
+from dispatch.geofence import store_area
+from dispatch.model import Location, Problem
+from dispatch.plan import REASONS, Plan, plan_from_document
+from dispatch.travel import LegMeter, great_circle_m
+
+TIME_TOLERANCE_S = 1  # times in documents are whole seconds
+PLACE_TOLERANCE_M = 1.0
+DISTANCE_TOLERANCE_M = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """One broken rule: a cause code, a sentence, and the rider or order concerned."""
+
+    cause: str
+    detail: str
+    rider_id: str | None = None
+    order_id: str | None = None
+
+
+def violations_by_cause(violations: list[Violation]) -> dict[str, list[Violation]]:
+    """Group violations by cause, in first-seen order."""
+    out: dict[str, list[Violation]] = {}
+    for v in violations:
+        out.setdefault(v.cause, []).append(v)
+    return out
+
+
+def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
+    """Every rule the plan breaks for this problem (an empty list means the plan is valid)."""
+    if isinstance(plan, dict):
+        plan = plan_from_document(plan, problem.plan_time)
+    out: list[Violation] = []
+    orders = problem.order_index
+    riders = problem.rider_index
+    stores = problem.store_index
+    carrier = problem.carrier_of
+    meter = LegMeter(problem.options.travel)
+    areas = {s.id: store_area(s) for s in problem.stores}
+    hard = problem.options.lateness == "hard"
+
+    seen: Counter[str] = Counter()
+    for u in plan.unassigned:
+        seen[u.order_id] += 1
+        if u.order_id not in orders:
+            out.append(Violation("unknown_order", f"unassigned order {u.order_id} is not in the problem", order_id=u.order_id))
+        if u.reason not in REASONS:
+            out.append(Violation("bad_reason", f"reason {u.reason!r} is not a known reason code", order_id=u.order_id))
+        if not u.detail:
+            out.append(Violation("bad_reason", "an unassigned order needs a detail sentence", order_id=u.order_id))
+        if u.order_id in carrier:
+            out.append(
+                Violation("carried_not_delivered", f"order {u.order_id} is on rider {carrier[u.order_id]}'s bike but unassigned", order_id=u.order_id)
+            )
+
+    rider_seen: Counter[str] = Counter()
+    on_time = late = late_total = travel_total = 0
+    distance_total = 0.0
+    for route in plan.routes:
+        rid = route.rider_id
+        rider_seen[rid] += 1
+        rider = riders.get(rid)
+        if rider is None:
+            out.append(Violation("unknown_rider", f"route for unknown rider {rid}", rider_id=rid))
+            continue
+        if rider_seen[rid] > 1:
+            out.append(Violation("duplicate_rider", f"rider {rid} has more than one route", rider_id=rid))
+        t = rider.available_at_s
+        at: Location = rider.location
+        on_board = {oid for oid in rider.carrying}
+        load = sum(orders[oid].items for oid in rider.carrying)
+        count = len(rider.carrying)
+        picked_depart: dict[str, int] = {}
+        distance = 0.0
+        travel = 0
+        has_pickup = False
+        last_store: str | None = None
+
+        def check_times(stop, arrive: int, depart: int, what: str) -> None:
+            if abs(stop.arrive_s - arrive) > TIME_TOLERANCE_S or abs(stop.depart_s - depart) > TIME_TOLERANCE_S:
+                out.append(
+                    Violation(
+                        "eta_mismatch",
+                        f"{what}: plan says arrive {plan.at(stop.arrive_s)} depart {plan.at(stop.depart_s)}, "
+                        f"the rules give {plan.at(arrive)} and {plan.at(depart)}",
+                        rider_id=rid,
+                    )
+                )
+
+        for stop in route.stops:
+            if stop.kind == "pickup":
+                store = stores.get(stop.store_id or "")
+                if store is None:
+                    out.append(Violation("unknown_store", f"pickup at unknown store {stop.store_id}", rider_id=rid))
+                    continue
+                has_pickup = True
+                last_store = store.id
+                if great_circle_m(stop.location, store.location) > PLACE_TOLERANCE_M:
+                    out.append(Violation("wrong_location", f"pickup at {store.id} is not at the store", rider_id=rid))
+                if not stop.order_ids:
+                    out.append(Violation("empty_pickup", f"pickup at {store.id} collects no order", rider_id=rid))
+                leg = meter.travel_s(at, store.location, rider.speed_mps)
+                distance += meter.distance_m(at, store.location)
+                travel += leg
+                arrive = t + leg
+                ready = arrive
+                for oid in stop.order_ids:
+                    order = orders.get(oid)
+                    if order is None:
+                        out.append(Violation("unknown_order", f"pickup of unknown order {oid}", rider_id=rid, order_id=oid))
+                        continue
+                    if order.store_id != store.id:
+                        out.append(Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {store.id}", rid, oid))
+                    if oid in carrier:
+                        out.append(Violation("pickup_of_carried", f"order {oid} is already on rider {carrier[oid]}'s bike", rid, oid))
+                    if oid in on_board or oid in picked_depart:
+                        out.append(Violation("duplicate_pickup", f"order {oid} is picked up twice", rid, oid))
+                    ready = max(ready, order.ready_at_s)
+                    on_board.add(oid)
+                    load += order.items
+                    count += 1
+                depart = ready + store.pickup_service_s
+                for oid in stop.order_ids:
+                    picked_depart[oid] = depart
+                check_times(stop, arrive, depart, f"pickup at {store.id}")
+                if load > rider.capacity_items:
+                    out.append(Violation("capacity", f"{load} items on board leaving {store.id}, capacity {rider.capacity_items}", rid))
+                if count > rider.max_orders:
+                    out.append(Violation("max_orders", f"{count} orders on board leaving {store.id}, limit {rider.max_orders}", rid))
+                t, at = depart, store.location
+            else:
+                oid = stop.order_id or ""
+                order = orders.get(oid)
+                seen[oid] += 1
+                if order is None:
+                    out.append(Violation("unknown_order", f"drop-off of unknown order {oid}", rider_id=rid, order_id=oid))
+                    continue
+                if great_circle_m(stop.location, order.dropoff) > PLACE_TOLERANCE_M:
+                    out.append(Violation("wrong_location", f"drop-off of {oid} is not at its address", rid, oid))
+                leg = meter.travel_s(at, order.dropoff, rider.speed_mps)
+                distance += meter.distance_m(at, order.dropoff)
+                travel += leg
+                arrive = t + leg
+                depart = arrive + order.dropoff_service_s
+                check_times(stop, arrive, depart, f"drop-off of {oid}")
+                if oid not in on_board:
+                    out.append(Violation("not_on_board", f"order {oid} is dropped off before it is picked up", rid, oid))
+                else:
+                    on_board.discard(oid)
+                    load -= order.items
+                    count -= 1
+                late_s = max(0, arrive - order.promised_at_s)
+                if stop.late_s != late_s:
+                    out.append(Violation("late_mismatch", f"order {oid}: plan says late_s {stop.late_s}, the rules give {late_s}", rid, oid))
+                if late_s > 0:
+                    late += 1
+                    late_total += late_s
+                    if hard and oid not in carrier:
+                        out.append(Violation("late", f"order {oid} arrives {late_s} s after its promise (hard promises)", rid, oid))
+                else:
+                    on_time += 1
+                if oid in picked_depart and order.max_ride_s is not None:
+                    ride = arrive - picked_depart[oid]
+                    if ride > order.max_ride_s:
+                        out.append(Violation("max_ride", f"order {oid} rides {ride} s, limit {order.max_ride_s} s", rid, oid))
+                if oid not in carrier:
+                    if order.store_id not in areas:
+                        out.append(Violation("unknown_store", f"order {oid} names unknown store {order.store_id}", rid, oid))
+                    elif not areas[order.store_id].contains(order.dropoff):
+                        out.append(Violation("outside_service_area", f"order {oid} is outside store {order.store_id}'s area", rid, oid))
+                elif carrier[oid] != rid:
+                    out.append(Violation("carried_elsewhere", f"order {oid} is on rider {carrier[oid]}'s bike", rid, oid))
+                last_store = order.store_id
+                t, at = depart, order.dropoff
+        if on_board:
+            out.append(Violation("not_delivered", f"orders {sorted(on_board)} are still on board at the end", rid))
+        end = t
+        if problem.options.return_to_store and route.stops:
+            back = stores.get(rider.store_id or last_store or "")
+            if back is not None:
+                leg = meter.travel_s(at, back.location, rider.speed_mps)
+                distance += meter.distance_m(at, back.location)
+                travel += leg
+                end = t + leg
+        if has_pickup and rider.shift_end_s is not None and end > rider.shift_end_s:
+            out.append(Violation("shift_end", f"route ends {plan.at(end)}, after the shift end {plan.at(rider.shift_end_s)}", rid))
+        if abs(route.travel_s - travel) > TIME_TOLERANCE_S * max(1, len(route.stops)):
+            out.append(Violation("travel_mismatch", f"route travel_s {route.travel_s}, the rules give {travel}", rid))
+        if abs(route.distance_m - distance) > DISTANCE_TOLERANCE_M * max(1, len(route.stops)):
+            out.append(Violation("distance_mismatch", f"route distance_m {route.distance_m:.1f}, the rules give {distance:.1f}", rid))
+        if abs(route.duration_s - (end - rider.available_at_s)) > TIME_TOLERANCE_S:
+            out.append(Violation("duration_mismatch", f"route duration_s {route.duration_s}, the rules give {end - rider.available_at_s}", rid))
+        travel_total += travel
+        distance_total += distance
+
+    for oid in orders:
+        if seen[oid] == 0:
+            out.append(Violation("missing_order", f"order {oid} is in no route and not unassigned", order_id=oid))
+        elif seen[oid] > 1:
+            out.append(Violation("duplicate_order", f"order {oid} appears {seen[oid]} times", order_id=oid))
+    for rid in riders:
+        if rid not in rider_seen and riders[rid].carrying:
+            out.append(Violation("carried_not_delivered", f"rider {rid} carries orders but has no route", rider_id=rid))
+
+    m = plan.metrics
+    assigned = len(orders) - len({u.order_id for u in plan.unassigned if u.order_id in orders})
+    expected = {
+        "orders": len(orders),
+        "assigned": assigned,
+        "on_time": on_time,
+        "late": late,
+    }
+    for name, value in expected.items():
+        if getattr(m, name) != value:
+            out.append(Violation("metrics_mismatch", f"metrics.{name} is {getattr(m, name)}, the plan holds {value}"))
+    if abs(m.total_travel_s - travel_total) > TIME_TOLERANCE_S * max(1, len(plan.routes)):
+        out.append(Violation("metrics_mismatch", f"metrics.total_travel_s is {m.total_travel_s}, the routes give {travel_total}"))
+    if abs(m.total_distance_m - distance_total) > DISTANCE_TOLERANCE_M * max(1, len(plan.routes)):
+        out.append(Violation("metrics_mismatch", f"metrics.total_distance_m is {m.total_distance_m:.1f}, the routes give {distance_total:.1f}"))
+    status = "feasible" if assigned == len(orders) else ("infeasible" if assigned == 0 and orders else "partial")
+    if plan.status != status:
+        out.append(Violation("status_mismatch", f"status is {plan.status!r}, the plan is {status!r}"))
+    return out
