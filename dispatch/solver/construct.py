@@ -309,6 +309,7 @@ def _regret_insert(
         cost[:, r], kinds[:, r], where[:, r] = st.evaluate(cand_arr, cand_latest, lw)
     alive = np.ones(n, dtype=bool)
     left: list[int] = []
+    drop_cost = (inst.priority[cand_arr] * inst.problem.options.unassigned_cost).astype(float)
     while alive.any():
         idx = np.flatnonzero(alive)
         sub = cost[idx]
@@ -322,11 +323,10 @@ def _regret_insert(
         if not feasible.any():
             left.extend(int(cand_arr[u]) for u in idx)
             break
-        # Regret: what we lose by not taking the best route now; a single option is urgent.
-        regret = np.full(len(idx), -INF)
-        two = feasible & np.isfinite(second)
-        regret[two] = second[two] - first[two]
-        regret[feasible & ~two] = 1e12
+        # Regret: what we lose by not taking the best route now; the last resort is to leave
+        # the order out, so its drop penalty bounds the second-best alternative.
+        alternative = np.minimum(second, drop_cost[idx])
+        regret = np.where(feasible, alternative - np.where(feasible, first, 0.0), -INF)
         # Ties (many idle riders) go to the order that is cheapest to serve.
         pick = idx[int(np.lexsort((first, -regret))[0])]
         r = int(np.argmin(cost[pick]))

@@ -1,0 +1,117 @@
+"""Bad input raises one InvalidProblem that names the field and the offending id."""
+
+import copy
+
+import pytest
+
+from dispatch import InvalidProblem, problem_from_document
+from tests.dispatch.builders import document, order, rider, store, t
+
+
+def base() -> dict:
+    return document(orders=[order("O1", 500, 0), order("O2", -400, 300)])
+
+
+def broken(mutate) -> InvalidProblem:
+    doc = copy.deepcopy(base())
+    mutate(doc)
+    with pytest.raises(InvalidProblem) as info:
+        problem_from_document(doc)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    "mutate, field, entity_id",
+    [
+        (lambda d: d["orders"][1].update(items=-1), "orders[1].items", "O2"),
+        (lambda d: d["orders"][0].update(promised_at=t(-30)), "orders[O1].promised_at", "O1"),
+        (lambda d: d["orders"][0].update(ready_at=t(-30)), "orders[O1].ready_at", "O1"),
+        (lambda d: d["orders"].append(order("O1", 10, 10)), "orders.id", "O1"),
+        (lambda d: d["riders"].append(rider("R1")), "riders.id", "R1"),
+        (lambda d: d["riders"][0].update(carrying=["O9"]), "riders[R1].carrying", "R1"),
+        (lambda d: d["orders"][0]["dropoff"].update(lat=95.0), "orders[0].dropoff.lat", "O1"),
+        (lambda d: d["riders"][0].update(speed_mps=0), "riders[0].speed_mps", "R1"),
+        (lambda d: d["riders"][0].update(store_id="S9"), "riders[R1].store_id", "R1"),
+        (lambda d: d["riders"][0].update(shift_end=t(-60)), "riders[R1].shift_end", "R1"),
+        (lambda d: d["stores"][0].update(geofence={"type": "Point", "coordinates": [0, 0]}), "stores[S1].geofence", "S1"),
+        (lambda d: d["orders"][0].update(promise_at=t(30)), "orders[0].promise_at", "O1"),
+        (lambda d: d["options"].update(lateness="maybe"), "options.lateness", None),
+    ],
+)
+def test_bad_input_names_field_and_id(mutate, field, entity_id):
+    """Each broken rule is reported with its field path and the id of the object it is in."""
+    err = broken(mutate)
+    assert err.errors[0].field == field
+    assert err.errors[0].entity_id == entity_id
+    assert field in str(err)
+
+
+def test_carried_order_with_unknown_store_is_rejected():
+    """A carried order must come from a known store: it was picked up there."""
+    def mutate(d):
+        d["orders"][0]["store_id"] = "S9"
+        d["riders"][0]["carrying"] = ["O1"]
+    err = broken(mutate)
+    assert err.field == "riders[R1].carrying" and "S9" in err.reason
+
+
+def test_an_order_carried_by_two_riders_is_rejected():
+    """An order is on one bike only."""
+    def mutate(d):
+        d["riders"] = [rider("R1", carrying=["O1"]), rider("R2", carrying=["O1"])]
+    err = broken(mutate)
+    assert err.entity_id == "R2" and "also carried" in err.reason
+
+
+def test_every_broken_rule_is_listed():
+    """Several mistakes come back together, not one per attempt."""
+    def mutate(d):
+        d["orders"][0]["items"] = -1
+        d["riders"][0]["speed_mps"] = -2
+    err = broken(mutate)
+    assert {e.field for e in err.errors} == {"orders[0].items", "riders[0].speed_mps"}
+
+
+def test_defaults_follow_the_contract():
+    """ready_at defaults to created_at and promised_at to created_at + 60 min."""
+    doc = document(orders=[{"id": "O1", "store_id": "S1", "dropoff": order("x", 100, 0)["dropoff"],
+                            "created_at": t(-10)}])
+    problem = problem_from_document(doc)
+    o = problem.orders[0]
+    assert o.ready_at_s == -600
+    assert o.promised_at_s == -600 + 3600
+    assert problem.stores[0].service_radius_m == 3000
+
+
+def test_matrix_travel_needs_every_stop_among_its_points():
+    """With the matrix model, a stop that is not one of the matrix's points is named."""
+    doc = document(orders=[order("O1", 500, 0)])
+    doc["options"]["travel"] = {"model": "matrix", "locations": [doc["stores"][0]["location"]],
+                                "durations_s": [[0]]}
+    with pytest.raises(InvalidProblem) as info:
+        problem_from_document(doc)
+    assert info.value.field == "orders[O1].dropoff"
+
+
+def test_matrix_shape_is_checked():
+    """A matrix whose shape does not match its points is refused."""
+    doc = document(orders=[])
+    doc["options"]["travel"] = {"model": "matrix", "locations": [store()["location"]], "durations_s": [[0, 1]]}
+    with pytest.raises(InvalidProblem) as info:
+        problem_from_document(doc)
+    assert info.value.field == "options.travel.durations_s"
+
+
+def test_json_text_is_accepted():
+    """Documents may come as JSON text."""
+    import json
+
+    problem = problem_from_document(json.dumps(base()))
+    assert [o.id for o in problem.orders] == ["O1", "O2"]
+
+
+def test_stores_list_ok_with_extra_store():
+    """A second store with its own id is fine."""
+    doc = base()
+    doc["stores"].append(store("S2", 2000, 0))
+    assert len(problem_from_document(doc).stores) == 2
