@@ -21,6 +21,9 @@ from dispatch.instance import NO_LIMIT, Instance
 from dispatch.solver.routes import DROP, PICKUP, Stop, group_pickups
 
 
+_WORK_LIMIT_SAFETY_S = 120
+
+
 @dataclass(slots=True)
 class Improvement:
     """Routes found by OR-Tools, or None when it found nothing better than its start."""
@@ -214,8 +217,11 @@ def improve(
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
     params.local_search_metaheuristic = getattr(routing_enums_pb2.LocalSearchMetaheuristic, metaheuristic)
     if max_solutions is not None:
+        # Reproducible: plain descent stops at a local optimum, so the count bounds the work
+        # (a metaheuristic would search on without improving and never reach the count).
+        params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
         params.solution_limit = max(1, int(max_solutions))
-        params.time_limit.seconds = 3600
+        params.time_limit.seconds = _WORK_LIMIT_SAFETY_S
     else:
         remaining = deadline - time.perf_counter()
         if remaining <= 0.005:

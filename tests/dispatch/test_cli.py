@@ -1,0 +1,59 @@
+"""The command line: generate, solve (JSON only on stdout), validate, demo."""
+
+import json
+
+from typer.testing import CliRunner
+
+from dispatch.cli import app
+
+runner = CliRunner()
+
+
+def test_generate_solve_validate_round_trip(tmp_path):
+    """A generated problem solves to a plan that `validate` accepts."""
+    problem = tmp_path / "problem.json"
+    plan = tmp_path / "plan.json"
+    result = runner.invoke(app, ["generate", "--orders", "30", "--riders", "5", "--seed", "3", "--out", str(problem)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["solve", str(problem), "--time-limit", "0.3", "--out", str(plan)])
+    assert result.exit_code == 0
+    doc = json.loads(result.stdout)
+    assert doc["metrics"]["orders"] == 30
+    result = runner.invoke(app, ["validate", str(problem), str(plan)])
+    assert result.exit_code == 0 and "valid" in result.stdout
+
+
+def test_validate_reports_violations_by_cause(tmp_path):
+    """A tampered plan makes `validate` exit 1 and name the cause."""
+    problem = tmp_path / "problem.json"
+    plan = tmp_path / "plan.json"
+    runner.invoke(app, ["generate", "--orders", "10", "--riders", "2", "--out", str(problem)])
+    runner.invoke(app, ["solve", str(problem), "--time-limit", "0.2", "--out", str(plan)])
+    doc = json.loads(plan.read_text())
+    doc["unassigned"] = []
+    doc["routes"] = doc["routes"][1:]
+    plan.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["validate", str(problem), str(plan)])
+    assert result.exit_code == 1 and "missing_order" in result.stdout
+
+
+def test_solve_names_the_bad_field(tmp_path):
+    """Bad input exits 2 with the field and id on stderr, nothing on stdout."""
+    problem = tmp_path / "problem.json"
+    runner.invoke(app, ["generate", "--orders", "3", "--riders", "1", "--out", str(problem)])
+    doc = json.loads(problem.read_text())
+    doc["orders"][1]["items"] = -3
+    problem.write_text(json.dumps(doc))
+    result = runner.invoke(app, ["solve", str(problem)])
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert "orders[1].items" in result.stderr and doc["orders"][1]["id"] in result.stderr
+
+
+def test_demo_writes_plan_and_map(tmp_path):
+    """The demo prints a table per rider and writes plan.json and plan.png."""
+    result = runner.invoke(app, ["demo", "--out", str(tmp_path), "--time-limit", "0.5"])
+    assert result.exit_code == 0, result.output
+    assert "Rider R01" in result.stdout and "outside_service_area" in result.stdout
+    assert json.loads((tmp_path / "plan.json").read_text())["metrics"]["orders"] == 60
+    assert (tmp_path / "plan.png").read_bytes()[:4] == b"\x89PNG"

@@ -1,0 +1,72 @@
+"""For any problem, the plan passes the validator and each order appears exactly once."""
+
+import math
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dispatch import problem_from_document, solve
+from dispatch.validate import validate_plan
+from tests.dispatch.builders import at, store, t
+
+
+@st.composite
+def problems(draw):
+    n_stores = draw(st.integers(1, 2))
+    stores = [store(f"S{i + 1}", east=2500 * i, north=0, pickup_service_s=draw(st.integers(0, 120)),
+                    service_radius_m=draw(st.sampled_from([2000, 3000])))
+              for i in range(n_stores)]
+    n_orders = draw(st.integers(0, 14))
+    orders = []
+    for i in range(n_orders):
+        s = draw(st.integers(0, n_stores - 1))
+        dist = draw(st.floats(0, 3800))
+        angle = draw(st.floats(0, 2 * math.pi))
+        created = draw(st.integers(-40, 0))
+        ready = created + draw(st.integers(0, 20))
+        promise = created + draw(st.sampled_from([8, 20, 45, 60, 90]))
+        orders.append({
+            "id": f"O{i}", "store_id": draw(st.sampled_from([f"S{s + 1}"] * 6 + ["S9"])),
+            "dropoff": at(2500 * s + dist * math.cos(angle), dist * math.sin(angle)),
+            "created_at": t(created), "ready_at": t(ready), "promised_at": t(promise),
+            "items": draw(st.integers(0, 12)), "dropoff_service_s": draw(st.integers(0, 180)),
+            "priority": draw(st.integers(1, 3)),
+            "max_ride_s": draw(st.sampled_from([None, None, None, 600, 1200])),
+        })
+    n_riders = draw(st.integers(0, 4))
+    riders = []
+    free = [o for o in orders if o["store_id"] != "S9" and o["ready_at"] <= t(0)]
+    for j in range(n_riders):
+        carrying = []
+        if free and draw(st.booleans()):
+            carrying = [free.pop()["id"]]
+        riders.append({
+            "id": f"R{j}", "location": at(draw(st.floats(-2000, 4000)), draw(st.floats(-2000, 2000))),
+            "available_at": t(draw(st.integers(0, 15))), "shift_end": t(draw(st.sampled_from([20, 60, 240]))),
+            "capacity_items": draw(st.integers(8, 30)), "max_orders": draw(st.integers(1, 6)),
+            "speed_mps": draw(st.floats(3.0, 6.0)), "carrying": carrying,
+            "store_id": draw(st.sampled_from([None, "S1"])),
+        })
+    for r in riders:
+        load = sum(next(o["items"] for o in orders if o["id"] == c) for c in r["carrying"])
+        r["capacity_items"] = max(r["capacity_items"], load)
+    return {
+        "plan_time": t(0), "stores": stores, "riders": riders, "orders": orders,
+        "options": {"lateness": draw(st.sampled_from(["soft", "hard"])),
+                    "return_to_store": draw(st.booleans()), "max_iterations": 30,
+                    "travel": {"model": "haversine", "detour_factor": draw(st.sampled_from([1.0, 1.3]))}},
+    }
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems())
+def test_every_plan_is_valid_and_every_order_appears_once(doc):
+    """Random stores, riders mid-route with carried orders, orders in and out of the area."""
+    problem = problem_from_document(doc)
+    plan = solve(problem)
+    assert validate_plan(problem, plan.to_document()) == []
+    routed = [s.order_id for r in plan.routes for s in r.stops if s.kind == "dropoff"]
+    left = [u.order_id for u in plan.unassigned]
+    assert sorted(routed + left) == sorted(o["id"] for o in doc["orders"])
+    carried = {c for r in doc["riders"] for c in r["carrying"]}
+    assert not carried & set(left)

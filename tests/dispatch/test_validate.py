@@ -1,0 +1,101 @@
+"""The validator catches every kind of broken plan (it is the oracle, so it must be able to fail)."""
+
+import copy
+
+import pytest
+
+from dispatch import problem_from_document
+from dispatch.validate import validate_plan, violations_by_cause
+from tests.dispatch.builders import document, order, rider, solved
+
+
+@pytest.fixture(scope="module")
+def case():
+    doc = document(riders=[rider("R1", capacity_items=10), rider("R2", carrying=["O3"])],
+                   orders=[order("O1", 1000, 0, items=4), order("O2", 1200, 100, items=4),
+                           order("O3", -800, 0, ready=-4), order("O4", 5000, 0)],
+                   lateness="hard")
+    problem, plan = solved(doc)
+    return problem, plan.to_document()
+
+
+def causes(problem, plan_doc) -> set[str]:
+    return set(violations_by_cause(validate_plan(problem, plan_doc)))
+
+
+def test_a_solver_plan_is_valid(case):
+    """The untouched plan has no violation."""
+    problem, doc = case
+    assert validate_plan(problem, doc) == []
+
+
+def _route(doc, rider_id):
+    return next(r for r in doc["routes"] if r["rider_id"] == rider_id)
+
+
+def test_a_shifted_eta_is_caught(case):
+    """Arriving earlier than the ride allows is an eta_mismatch."""
+    problem, doc = case
+    bad = copy.deepcopy(doc)
+    stop = _route(bad, "R1")["stops"][1]
+    stop["arrive_at"] = _route(doc, "R1")["stops"][0]["depart_at"]
+    assert "eta_mismatch" in causes(problem, bad)
+
+
+def test_a_missing_order_is_caught(case):
+    """An order in no route and not unassigned is missing."""
+    problem, doc = case
+    bad = copy.deepcopy(doc)
+    bad["unassigned"] = []
+    assert "missing_order" in causes(problem, bad)
+
+
+def test_a_duplicated_order_is_caught(case):
+    """The same order twice is a duplicate."""
+    problem, doc = case
+    bad = copy.deepcopy(doc)
+    bad["unassigned"].append({"order_id": "O1", "reason": "fleet_busy", "detail": "x"})
+    assert "duplicate_order" in causes(problem, bad)
+
+
+def test_capacity_and_pickup_rules_are_checked(case):
+    """Over capacity, a drop-off before pickup and a pickup of a carried order are all caught."""
+    problem, doc = case
+    tight = copy.deepcopy(doc)
+    tight_problem = problem_from_document(
+        document(riders=[rider("R1", capacity_items=5), rider("R2", carrying=["O3"])],
+                 orders=[order("O1", 1000, 0, items=4), order("O2", 1200, 100, items=4),
+                         order("O3", -800, 0, ready=-4), order("O4", 5000, 0)], lateness="hard"))
+    assert "capacity" in causes(tight_problem, tight)
+    no_pickup = copy.deepcopy(doc)
+    route = _route(no_pickup, "R1")
+    route["stops"] = [s for s in route["stops"] if s["kind"] != "pickup"]
+    assert "not_on_board" in causes(problem, no_pickup)
+
+
+def test_a_late_hard_promise_is_caught():
+    """With hard promises a late drop-off is a violation; with soft ones it is counted."""
+    soft_doc = document(orders=[order("O1", 2000, 0, promised=5)], lateness="soft")
+    _, plan = solved(soft_doc)
+    hard_problem = problem_from_document(document(orders=[order("O1", 2000, 0, promised=5)], lateness="hard"))
+    assert "late" in causes(hard_problem, plan.to_document())
+
+
+def test_an_unknown_reason_and_wrong_metrics_are_caught(case):
+    """Reason codes come from the contract; metrics must add up."""
+    problem, doc = case
+    bad = copy.deepcopy(doc)
+    bad["unassigned"][0]["reason"] = "because"
+    bad["metrics"]["on_time"] += 1
+    assert {"bad_reason", "metrics_mismatch"} <= causes(problem, bad)
+
+
+def test_a_carried_order_cannot_go_to_another_rider(case):
+    """Moving a carried drop-off to another rider is caught."""
+    problem, doc = case
+    bad = copy.deepcopy(doc)
+    r2 = _route(bad, "R2")
+    r1 = _route(bad, "R1")
+    r1["stops"].extend(r2["stops"])
+    bad["routes"] = [r1]
+    assert {"carried_elsewhere", "not_on_board"} & causes(problem, bad)
