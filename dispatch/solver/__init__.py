@@ -8,13 +8,15 @@ from dispatch.geofence import store_area
 from dispatch.instance import Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
-from dispatch.solver.construct import construct
+from dispatch.solver.construct import RouteState, construct, states_from_routes
+from dispatch.solver.lns import RuinRecreate
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_left_out, screen
 from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_cost
 
 # Keeps the whole solve inside time_limit_s: model building and read-back come out of it.
 _RESERVE_S = 0.03
+_ORTOOLS_SHARE = 0.5
 
 
 def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
@@ -89,17 +91,30 @@ def solve(problem: Problem) -> Plan:
         raise AssertionError("construction produced a route that breaks a hard rule")
     engine = "construction"
 
-    if candidates and inst.n_riders and (reproducible and opts.max_iterations or time.perf_counter() < deadline):
+    if candidates and inst.n_riders and (reproducible or time.perf_counter() < deadline):
         from dispatch.solver.ortools_adapter import improve
 
+        # OR-Tools' local search reaches its local optimum fast; the rest of the budget goes to
+        # ruin and recreate, which escapes it with whole-wave moves.
+        now = time.perf_counter()
+        ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
         forbid = _forbid_new_orders(inst, routes)
-        result = improve(inst, candidates, routes, forbid, deadline, opts.max_iterations)
+        result = improve(inst, candidates, routes, forbid, ortools_deadline, opts.max_iterations)
         if result.routes is not None:
             routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
             new_left = [k for k in candidates if k not in routed_now]
             cost, feasible = total_cost(inst, result.routes, new_left)
             if feasible and cost <= best_cost:
                 routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
+        states = None if forbid else states_from_routes(inst, routes)
+        if states is not None and (reproducible or time.perf_counter() < deadline):
+            search = RuinRecreate(inst, states, left, opts.seed)
+            found = search.run(deadline, opts.max_iterations)
+            lns_routes = [RouteState.with_trips(inst, r, trips).stops() for r, trips in enumerate(found.trips)]
+            cost, feasible = total_cost(inst, lns_routes, found.left)
+            if feasible and cost < best_cost:
+                routes, left, best_cost = lns_routes, found.left, cost
+                engine += "+lns"
 
     planned = {s[1] for rt in routes for s in rt if s[0] == 1}
     n_planned = len(planned)

@@ -46,6 +46,14 @@ class RouteState:
         carried = list(inst.carried_of_rider[r])
         self.trips: list[Trip] = [Trip(-1, carried)] if carried else []
         self.carried_load = int(inst.items[carried].sum()) if carried else 0
+        self.latest_used: np.ndarray | None = None
+
+    @classmethod
+    def with_trips(cls, inst: Instance, r: int, trips: list[Trip]) -> "RouteState":
+        """A route state holding `trips` (not yet refreshed)."""
+        st = cls(inst, r)
+        st.trips = trips
+        return st
 
     def stops(self) -> list[Stop]:
         """The route as a stop sequence."""
@@ -124,6 +132,7 @@ class RouteState:
             (self.carried_load if t.store < 0 else int(inst.items[t.orders].sum()) if t.orders else 0)
             for t in self.trips
         ]
+        self.latest_used = latest_of
         return sched.feasible
 
     def _tail(self, i: int, op: np.ndarray, dep_o: np.ndarray, end_pt: np.ndarray):
@@ -231,6 +240,10 @@ class RouteState:
 
     def remove_last(self, k: int, kind: int, i: int) -> None:
         """Undo `apply(k, kind, i)`."""
+        self.remove(k)
+
+    def remove(self, k: int) -> None:
+        """Take order k out of its trip (a trip left empty disappears); refresh afterwards."""
         for t, trip in enumerate(self.trips):
             if k in trip.orders:
                 trip.orders.remove(k)
@@ -285,6 +298,7 @@ class Construction:
 
     routes: list[list[Stop]]
     left: list[int]
+    states: list[RouteState]
 
 
 def _regret_insert(
@@ -352,18 +366,21 @@ def _regret_insert(
     return left
 
 
-def construct(inst: Instance, orders: list[int], deadline: float) -> Construction:
-    """Build routes for `orders` (carried orders are placed on their riders first)."""
-    # Carried orders are already late or not; they are never pushed, so they bound nothing.
-    promised = np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s).astype(np.int64)
-    states = [RouteState(inst, r) for r in range(inst.n_riders)]
+def hard_latest(inst: Instance) -> np.ndarray:
+    """Latest drop-off start per order when promises are kept (carried orders are never pushed)."""
+    return np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s).astype(np.int64)
+
+
+def recreate(
+    inst: Instance, states: list[RouteState], cand: list[int], promised: np.ndarray, deadline: float
+) -> list[int]:
+    """Insert `cand` into the routes of `states` (phases 1-3); return what fits nowhere."""
     for st in states:
-        st.refresh(promised)
-    todo = [k for k in orders if inst.carried_by[k] < 0]
-    todo_arr = np.array(todo, dtype=np.int64)
-    left = _regret_insert(states, todo, promised, promised[todo_arr], None, deadline)
-    soft = inst.problem.options.lateness == "soft"
-    if soft and left and time.perf_counter() < deadline:
+        if st.latest_used is not promised:
+            st.refresh(promised)
+    cand_arr = np.array(cand, dtype=np.int64)
+    left = _regret_insert(states, cand, promised, promised[cand_arr], None, deadline)
+    if inst.problem.options.lateness == "soft" and left and time.perf_counter() < deadline:
         # Phase 2: nobody planned gets later than their promise or than they already are.
         latest = promised.copy()
         for st in states:
@@ -372,9 +389,8 @@ def construct(inst: Instance, orders: list[int], deadline: float) -> Constructio
                     latest[stop[1]] = max(latest[stop[1]], start)
         for st in states:
             st.refresh(latest)
-        opts = inst.problem.options
         left_arr = np.array(left, dtype=np.int64)
-        weight = (inst.priority[left_arr] * opts.late_cost_per_s).astype(float)
+        weight = (inst.priority[left_arr] * inst.problem.options.late_cost_per_s).astype(float)
         left = _regret_insert(
             states, left, latest, np.full(len(left), NO_LIMIT, dtype=np.int64), weight, deadline
         )
@@ -384,4 +400,39 @@ def construct(inst: Instance, orders: list[int], deadline: float) -> Constructio
             for st in states:
                 st.refresh(unbounded)
             left = _insert_exactly(inst, states, left, unbounded, deadline)
-    return Construction(routes=[st.stops() for st in states], left=left)
+    return left
+
+
+def states_from_routes(inst: Instance, routes: list[list[Stop]]) -> list[RouteState] | None:
+    """Route states for stop lists made of single-store waves (None if a route is not)."""
+    states = initial_states(inst)
+    for st, stops in zip(states, routes):
+        carried = set(inst.carried_of_rider[st.r])
+        trips: list[Trip] = [Trip(-1, [])] if carried else []
+        for stop in stops:
+            if stop[0] == PICKUP:
+                trips.append(Trip(stop[1], []))
+            elif stop[1] in carried:
+                if len(trips) != 1:
+                    return None  # a carried drop-off after a pickup: not a wave route
+                trips[0].orders.append(stop[1])
+            else:
+                trips[-1].orders.append(stop[1])
+        for trip, stop in zip([t for t in trips if t.store >= 0], [s for s in stops if s[0] == PICKUP]):
+            if sorted(trip.orders) != sorted(stop[2]):
+                return None  # a pickup's orders are not exactly its wave's drop-offs
+        st.trips = trips
+    return states
+
+
+def initial_states(inst: Instance) -> list[RouteState]:
+    """One route per rider holding only the orders it already carries."""
+    return [RouteState(inst, r) for r in range(inst.n_riders)]
+
+
+def construct(inst: Instance, orders: list[int], deadline: float) -> Construction:
+    """Build routes for `orders` (carried orders are placed on their riders first)."""
+    states = initial_states(inst)
+    todo = [k for k in orders if inst.carried_by[k] < 0]
+    left = recreate(inst, states, todo, hard_latest(inst), deadline)
+    return Construction(routes=[st.stops() for st in states], left=left, states=states)

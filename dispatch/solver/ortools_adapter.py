@@ -201,6 +201,196 @@ class RoutingModel:
         return routes
 
 
+class WaveModel:
+    """Single-store model without pickup nodes: drop-off nodes plus a pool of store visits.
+
+    A store visit starts a wave; the orders after it, up to the next visit, are what it
+    collected. The ready-time rule becomes a `wave` dimension that only a store visit may
+    raise (through its slack) and that each order needs at least at its ready time; the
+    store visit's service start must be no earlier than that value. Loads reset at store
+    visits (negative transit absorbed by slack). This drops the pickup-and-delivery pairing,
+    so OR-Tools' plain VRP moves (relocate, exchange, 2-opt, cross) apply to orders directly.
+    """
+
+    def __init__(self, inst: Instance, orders: list[int], forbid_new: set[int], n_visits: int):
+        self.inst = inst
+        R = inst.n_riders
+        self.orders = orders
+        node_point: list[int] = [inst.rider_point(r) for r in range(R)] + [0] * R
+        node_order: list[int] = [-1] * (2 * R)
+        self.drop_node: dict[int, int] = {}
+        for k in orders:
+            self.drop_node[k] = len(node_point)
+            node_point.append(inst.order_point(k))
+            node_order.append(k)
+        self.first_visit = len(node_point)
+        self.visits = list(range(self.first_visit, self.first_visit + n_visits))
+        node_point.extend([inst.store_point(0)] * n_visits)
+        node_order.extend([-1] * n_visits)
+        self.node_order = node_order
+        N = len(node_point)
+        pts = np.array(node_point, dtype=np.int64)
+        orders_of_node = np.array(node_order)
+        is_drop = orders_of_node >= 0
+        is_visit = np.zeros(N, dtype=bool)
+        is_visit[self.first_visit :] = True
+        carried = np.zeros(N, dtype=bool)
+        carried[is_drop] = inst.carried_by[orders_of_node[is_drop]] >= 0
+        service = np.zeros(N, dtype=np.int64)
+        service[is_drop] = inst.service_s[orders_of_node[is_drop]]
+        service[is_visit] = int(inst.pickup_service_s[0])
+
+        self.manager = pywrapcp.RoutingIndexManager(N, R, list(range(R)), list(range(R, 2 * R)))
+        self.routing = pywrapcp.RoutingModel(self.manager)
+        routing, manager = self.routing, self.manager
+        opts = inst.problem.options
+        classes: dict[int, tuple[int, int]] = {}
+        transit_of_vehicle = []
+        for r in range(R):
+            tt = inst.travel_s_of_rider[r]
+            if id(tt) not in classes:
+                travel = tt[pts[:, None], pts[None, :]].astype(np.int64)
+                travel[:, : 2 * R] = 0
+                travel[R : 2 * R, :] = 0
+                if inst.return_to_store:
+                    for v in range(R):
+                        if inst.travel_s_of_rider[v] is tt:
+                            travel[:, R + v] = np.where(is_drop, tt[pts, 0], 0)
+                transit = travel + service[:, None]
+                transit[np.ix_(is_visit, is_visit)] = 0  # two visits in a row are one stop
+                transit[:, :R] = 0
+                transit[R : 2 * R, :] = 0
+                transit[np.arange(R), np.arange(R) + R] = 0
+                classes[id(tt)] = (
+                    routing.RegisterTransitMatrix(transit.tolist()),
+                    routing.RegisterTransitMatrix((travel * opts.travel_cost_per_s).tolist()),
+                )
+            t_idx, c_idx = classes[id(tt)]
+            transit_of_vehicle.append(t_idx)
+            routing.SetArcCostEvaluatorOfVehicle(c_idx, r)
+        horizon = int(inst.horizon_s)
+        routing.AddDimensionWithVehicleTransits(transit_of_vehicle, horizon, horizon, False, "time")
+        time_dim = routing.GetDimensionOrDie("time")
+        zero = routing.RegisterUnaryTransitVector([0] * N)
+        # Waves only need to reach the last ready time; a tight range keeps propagation short.
+        wave_top = int(max(0, int(inst.ready_s.max(initial=0)))) + 1
+        routing.AddDimension(zero, wave_top, wave_top, False, "wave")
+        wave_dim = routing.GetDimensionOrDie("wave")
+
+        # Loads count up along a wave and reset at a store visit (its slack absorbs the rest).
+        cap_max = int(max(inst.capacity.max(initial=0), 1))
+        orders_max = int(max(inst.max_orders.max(initial=0), 1))
+        items = np.zeros(N, dtype=np.int64)
+        count = np.zeros(N, dtype=np.int64)
+        new_drop = is_drop & ~carried
+        items[new_drop] = inst.items[orders_of_node[new_drop]]
+        count[new_drop] = 1
+        items[is_visit] = -cap_max
+        count[is_visit] = -orders_max
+        routing.AddDimensionWithVehicleCapacity(
+            routing.RegisterUnaryTransitVector(items.tolist()), cap_max, [int(c) for c in inst.capacity], False, "load"
+        )
+        routing.AddDimensionWithVehicleCapacity(
+            routing.RegisterUnaryTransitVector(count.tolist()), orders_max, [int(c) for c in inst.max_orders], False, "count"
+        )
+        load_dim = routing.GetDimensionOrDie("load")
+        count_dim = routing.GetDimensionOrDie("count")
+
+        solver = routing.solver()
+        new_indices = [manager.NodeToIndex(self.drop_node[k]) for k in orders if inst.carried_by[k] < 0]
+        carried_indices = [manager.NodeToIndex(self.drop_node[k]) for k in orders if inst.carried_by[k] >= 0]
+        for r in range(R):
+            start, end = routing.Start(r), routing.End(r)
+            time_dim.CumulVar(start).SetValue(int(inst.available_s[r]))
+            wave_dim.CumulVar(start).SetValue(0)
+            wave_dim.SlackVar(start).SetValue(0)  # only a store visit may raise the wave
+            load_dim.CumulVar(start).SetValue(0)
+            count_dim.CumulVar(start).SetValue(0)
+            if r not in forbid_new and inst.shift_end_s[r] < NO_LIMIT:
+                time_dim.CumulVar(end).SetMax(min(horizon, int(inst.shift_end_s[r])))
+            # A new order needs a store visit before it: never straight from the start.
+            if new_indices:
+                routing.NextVar(start).RemoveValues(new_indices)
+        for ci in carried_indices:
+            if new_indices:
+                routing.NextVar(ci).RemoveValues(new_indices)
+        for k in orders:
+            d = manager.NodeToIndex(self.drop_node[k])
+            wave_dim.SlackVar(d).SetValue(0)
+            load_dim.SlackVar(d).SetValue(0)
+            count_dim.SlackVar(d).SetValue(0)
+            promised = int(inst.promised_s[k])
+            if inst.hard_promise[k]:
+                time_dim.CumulVar(d).SetMax(promised)
+            elif promised < horizon:
+                time_dim.SetCumulVarSoftUpperBound(d, max(0, promised), int(opts.late_cost_per_s * inst.priority[k]))
+            if inst.carried_by[k] >= 0:
+                routing.VehicleVar(d).SetValue(int(inst.carried_by[k]))
+                continue
+            wave_dim.CumulVar(d).SetMin(max(0, int(inst.ready_s[k])))
+            if forbid_new:
+                routing.VehicleVar(d).SetValues([-1] + [r for r in range(R) if r not in forbid_new])
+            routing.AddDisjunction([d], int(inst.priority[k]) * opts.unassigned_cost)
+        for node in self.visits:
+            j = manager.NodeToIndex(node)
+            routing.AddDisjunction([j], 0)
+            # The wave leaves no earlier than the latest ready time it carries.
+            solver.Add(time_dim.CumulVar(j) >= wave_dim.CumulVar(j) + wave_dim.SlackVar(j))
+
+    def routes_to_indices(self, routes: list[list[Stop]]) -> list[list[int]]:
+        """Our stop lists as routing indices: each pickup stop takes one store visit of the pool."""
+        to_index = self.manager.NodeToIndex
+        pool = iter(self.visits)
+        out = []
+        for stops in routes:
+            idx = []
+            for stop in stops:
+                if stop[0] == PICKUP:
+                    idx.append(to_index(next(pool)))
+                else:
+                    idx.append(to_index(self.drop_node[stop[1]]))
+            out.append(idx)
+        return out
+
+    def read_routes(self, solution) -> list[list[Stop]]:
+        """Stop lists of a solution: a store visit collects the new orders of its wave."""
+        routing, manager = self.routing, self.manager
+        inst = self.inst
+        routes = []
+        for r in range(inst.n_riders):
+            stops: list[Stop] = []
+            pickup_at = -1
+            index = solution.Value(routing.NextVar(routing.Start(r)))
+            while not routing.IsEnd(index):
+                node = manager.IndexToNode(index)
+                k = self.node_order[node]
+                if k < 0:
+                    if pickup_at < 0 or stops[pickup_at][2]:
+                        pickup_at = len(stops)
+                        stops.append((PICKUP, 0, ()))
+                else:
+                    if inst.carried_by[k] < 0:
+                        stops[pickup_at] = (PICKUP, 0, stops[pickup_at][2] + (k,))
+                    stops.append((DROP, k))
+                index = solution.Value(routing.NextVar(index))
+            routes.append([s for s in stops if s[0] == DROP or s[2]])
+        return routes
+
+
+def wave_model_fits(inst: Instance, routes: list[list[Stop]]) -> bool:
+    """Whether the wave model can express this instance and these start routes exactly."""
+    if inst.n_stores != 1 or np.any(inst.max_ride_s < NO_LIMIT):
+        return False
+    for r, stops in enumerate(routes):
+        seen_pickup = False
+        for stop in stops:
+            if stop[0] == PICKUP:
+                seen_pickup = True
+            elif inst.carried_by[stop[1]] >= 0 and seen_pickup:
+                return False  # a carried drop-off after a pickup: keep the general model
+    return True
+
+
 def improve(
     inst: Instance,
     orders: list[int],
@@ -209,9 +399,14 @@ def improve(
     deadline: float,
     max_solutions: int | None,
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
+    use_waves: bool = True,
 ) -> Improvement:
     """Guided local search from `start_routes` until `deadline` (or `max_solutions` solutions)."""
-    model = RoutingModel(inst, orders, forbid_new)
+    if use_waves and wave_model_fits(inst, start_routes):
+        n_visits = sum(1 for rt in start_routes for s in rt if s[0] == PICKUP) + len(orders) // 2 + inst.n_riders
+        model = WaveModel(inst, orders, forbid_new, n_visits)
+    else:
+        model = RoutingModel(inst, orders, forbid_new)
     routing = model.routing
     params = pywrapcp.DefaultRoutingSearchParameters()
     params.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
