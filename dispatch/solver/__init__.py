@@ -9,6 +9,7 @@ from dispatch.instance import Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
 from dispatch.solver.construct import RouteState, construct, states_from_routes
+from dispatch.solver.isolation import run_with_deadline
 from dispatch.solver.lns import RuinRecreate
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_left_out, screen
@@ -17,6 +18,8 @@ from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_
 # Keeps the whole solve inside time_limit_s: model building and read-back come out of it.
 _RESERVE_S = 0.03
 _ORTOOLS_SHARE = 0.5
+_KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
+_ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 
 
 def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
@@ -99,8 +102,13 @@ def solve(problem: Problem) -> Plan:
         now = time.perf_counter()
         ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
         forbid = _forbid_new_orders(inst, routes)
-        result = improve(inst, candidates, routes, forbid, ortools_deadline, opts.max_iterations)
-        if result.routes is not None:
+        start_routes = routes
+        kill_at = (now + _ISOLATION_SAFETY_S) if reproducible else ortools_deadline + _KILL_MARGIN_S
+        finished, result = run_with_deadline(
+            lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
+            kill_at,
+        )
+        if finished and result.routes is not None:
             routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
             new_left = [k for k in candidates if k not in routed_now]
             cost, feasible = total_cost(inst, result.routes, new_left)
