@@ -17,7 +17,7 @@ from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_
 
 # Keeps the whole solve inside time_limit_s: model building and read-back come out of it.
 _RESERVE_S = 0.03
-_ORTOOLS_SHARE = 0.5
+_ORTOOLS_SHARE = 0.25
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
 _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 

@@ -58,7 +58,7 @@ class RuinRecreate:
         else:
             self.neighbours = np.zeros((0, 0), dtype=np.int64)
         self.route_of = np.full(n, -1, dtype=np.int64)
-        self.near_count = 8
+        self.near_count = 3
         self._index_routes()
 
     def _index_routes(self) -> None:
