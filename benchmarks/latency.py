@@ -145,6 +145,9 @@ def main(
     out: Annotated[Path, typer.Option(help="Result file")] = RESULTS / "latency.json",
 ) -> None:
     """Measure first-plan latency and travel at the budget; compare with PyVRP."""
+    from dispatch.solver import fast_lns
+
+    fast_lns.warm_up()  # compile once, outside any measured solve
     pairs = [tuple(int(x) for x in s.lower().split("x")) for s in sizes.split(",")]
     seed_list = [int(s) for s in seeds.split(",")]
     rows = []

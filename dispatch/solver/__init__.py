@@ -8,9 +8,14 @@ from dispatch.geofence import store_area
 from dispatch.instance import Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
-from dispatch.solver.construct import RouteState, construct, states_from_routes
+from dispatch.solver.construct import RouteState, construct, search_limits, states_from_routes
 from dispatch.solver.isolation import run_with_deadline
 from dispatch.solver.lns import RuinRecreate
+
+try:  # the compiled search is optional: without numba the Python one runs
+    from dispatch.solver import fast_lns
+except ImportError:  # pragma: no cover - numba is a declared dependency
+    fast_lns = None
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_left_out, screen
 from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_cost
@@ -115,16 +120,30 @@ def solve(problem: Problem) -> Plan:
             if feasible and cost <= best_cost:
                 routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
         states = None if forbid else states_from_routes(inst, routes)
+        search_left = left
+        if states is None and not forbid:
+            # OR-Tools' plan is not made of plain waves (say, a pickup before carried drop-offs):
+            # search from our own plan instead, and keep whichever ends better.
+            states, search_left = states_from_routes(inst, built.routes), list(built.left)
         if states is not None and (reproducible or time.perf_counter() < deadline):
-            search = RuinRecreate(inst, states, left, opts.seed)
-            found = search.run(deadline, opts.max_iterations)
+            found = None
+            if fast_lns is not None and fast_lns.ready():
+                latest, late_weight = search_limits(inst, states, search_left)
+                found = fast_lns.CompiledRuinRecreate(
+                    inst, states, search_left, opts.seed, latest, late_weight
+                ).run(deadline, opts.max_iterations)
+            if found is None:
+                found = RuinRecreate(inst, states, search_left, opts.seed).run(deadline, opts.max_iterations)
             lns_routes = [RouteState.with_trips(inst, r, trips).stops() for r, trips in enumerate(found.trips)]
             cost, feasible = total_cost(inst, lns_routes, found.left)
             if feasible and cost < best_cost:
                 routes, left, best_cost = lns_routes, found.left, cost
                 engine += "+lns"
 
-    planned = {s[1] for rt in routes for s in rt if s[0] == 1}
+    dropped_off = [s[1] for rt in routes for s in rt if s[0] == 1]
+    planned = set(dropped_off)
+    if len(planned) != len(dropped_off) or planned & set(left) or len(planned) + len(left) != len(candidates):
+        raise AssertionError("solver bookkeeping lost or doubled an order")  # never ship such a plan
     n_planned = len(planned)
     for k in left:
         reason, detail = explain_left_out(inst, k, n_planned)

@@ -425,6 +425,26 @@ def states_from_routes(inst: Instance, routes: list[list[Stop]]) -> list[RouteSt
     return states
 
 
+def search_limits(inst: Instance, states: list[RouteState], left: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """Latest start per order and lateness weight for improving a plan.
+
+    Hard promises stay hard. With soft ones, nobody planned may get later than their promise
+    or than they already are, an order left out may be placed late, and lateness is priced.
+    """
+    latest = hard_latest(inst)
+    if inst.problem.options.lateness == "hard":
+        return latest, np.zeros(inst.n_orders)
+    for st in states:
+        if st.latest_used is None:
+            st.refresh(latest)
+        for stop, start in zip(st.stops(), st.sched.start):
+            if stop[0] == DROP:
+                latest[stop[1]] = max(latest[stop[1]], start)
+    latest[np.array(left, dtype=np.int64)] = NO_LIMIT
+    weight = (inst.priority * inst.problem.options.late_cost_per_s).astype(float)
+    return latest, weight
+
+
 def initial_states(inst: Instance) -> list[RouteState]:
     """One route per rider holding only the orders it already carries."""
     return [RouteState(inst, r) for r in range(inst.n_riders)]
