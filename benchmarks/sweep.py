@@ -51,6 +51,9 @@ def main(
     seed: Annotated[int, typer.Option(help="Sweep seed")] = 1,
 ) -> None:
     """Solve random problems; report invalid plans and time over budget."""
+    from dispatch.solver import fast_lns
+
+    fast_lns.warm_up()
     rng = random.Random(seed)
     overruns, invalid = [], 0
     for _ in track(range(count), description="sweeping", console=console):

@@ -272,7 +272,7 @@ def _remove(k, r, kind, val, length):
 
 
 @njit(cache=True)
-def _search(n_iter, progress0, progress1, threshold0, seed,
+def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_all,
             kind, val, length, route_of, left_mask,
             best_kind, best_val, best_length, best_left, best_cost_arr,
             tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
@@ -301,6 +301,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed,
     kind_tab = np.empty((n, R), dtype=np.int64)
     pos_tab = np.empty((n, R), dtype=np.int64)
     planned = np.empty(n, dtype=np.int64)
+    use_route = np.ones(R, dtype=np.bool_)
     for it in range(n_iter):
         progress = progress0 + (progress1 - progress0) * it / max(1, n_iter)
         n_pl = 0
@@ -393,9 +394,36 @@ def _search(n_iter, progress0, progress1, threshold0, seed,
             tmp = cand[a]
             cand[a] = cand[b]
             cand[b] = tmp
+        # Routes worth trying: those the removed orders came from, those of their nearest
+        # neighbours, and one idle rider; every route while some order is left out.
+        if n_c > n_rem or R <= near_routes_all:
+            use_route[:] = True
+        else:
+            use_route[:] = touched
+            for m in range(n_rem):
+                nb_row = neighbours[removed[m]]
+                for j in range(min(near_k, nb_row.shape[0])):
+                    rr = route_of[nb_row[j]]
+                    if rr >= 0:
+                        use_route[rr] = True
+            n_idle = 0
+            for r in range(R):
+                if length[r] == 0 and not use_route[r]:
+                    n_idle += 1
+            if n_idle > 0:
+                target = np.random.randint(n_idle)
+                for r in range(R):
+                    if length[r] == 0 and not use_route[r]:
+                        if target == 0:
+                            use_route[r] = True
+                            break
+                        target -= 1
         for ci in range(n_c):
             k = cand[ci]
             for r in range(R):
+                if not use_route[r]:
+                    cost_tab[ci, r] = np.inf
+                    continue
                 c_, k_, p_ = _evaluate(k, r, kind, length, tt, rclass, S, R, home, ret, o_store, o_ready,
                                        o_latest, o_promised, o_items, o_service, o_maxride, late_w, ps, cap,
                                        maxo, pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg,
@@ -528,6 +556,8 @@ class CompiledRuinRecreate:
     """`lns.RuinRecreate` with the inner loop compiled; same inputs, same result type."""
 
     CHUNK = 200
+    NEAR_K = 6  # neighbours whose routes a removed order may go to
+    NEAR_ALL_BELOW = 12  # with this few riders, try every route
 
     def __init__(self, inst: Instance, states: list[RouteState], left: list[int], seed: int,
                  latest: np.ndarray, late_weight: np.ndarray):
@@ -631,7 +661,7 @@ class CompiledRuinRecreate:
                 n_iter = self.CHUNK if done else 20
                 p0 = (now - t0) / span
                 p1 = min(1.0, p0 + 0.02)
-            _search(n_iter, p0, p1, threshold0, self.seed * 7919 + chunk,
+            _search(n_iter, p0, p1, threshold0, self.seed * 7919 + chunk, self.NEAR_K, self.NEAR_ALL_BELOW,
                     self.kind, self.val, self.length, self.route_of, self.left_mask,
                     best_kind, best_val, best_length, best_left, best_cost,
                     self.tt, self.rclass, a["S"], a["R"], a["avail"], a["shift_end"], a["start_pt"], a["home"],
