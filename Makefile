@@ -1,26 +1,32 @@
-# Every target creates .venv from pyproject.toml on first use.
+# Every target creates .venv from pyproject.toml on first use (and again when it changes).
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test bench sweep clean
 
-$(STAMP): pyproject.toml
+$(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[test,bench]"
-	touch $(STAMP)
+	$(BIN)/pip install --quiet -e ".[test]"
+	touch $@
 
-demo: $(STAMP)
+$(VENV)/.bench: $(VENV)/.base
+	$(BIN)/pip install --quiet -e ".[test,bench]"
+	touch $@
+
+demo: $(VENV)/.base
 	$(BIN)/o2o-dispatch demo --out out
 
-test: $(STAMP)
+test: $(VENV)/.base
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
-bench: $(STAMP)
+bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.latency
+
+sweep: $(VENV)/.base
+	$(BIN)/python -m benchmarks.sweep
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
