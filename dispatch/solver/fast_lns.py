@@ -25,11 +25,13 @@ DROPK = 1
 
 
 @njit(cache=True)
-def _refresh(r, kind, val, length, tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
-             o_store, o_ready, o_latest, o_promised, o_items, o_service, o_maxride, o_prio,
-             ps, cap, maxo, late_cost, travel_cost,
-             pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx):
+def _refresh(r, routes, prob, cache):
     """Exact schedule and slack arrays of route r; returns False if it breaks a rule."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
     e = L + 1
@@ -135,10 +137,23 @@ def _refresh(r, kind, val, length, tt, rclass, S, R, avail, shift_end, start_pt,
 
 
 @njit(cache=True)
-def _evaluate(k, r, kind, length, tt, rclass, S, R, home, ret, o_store, o_ready, o_latest, o_promised,
-              o_items, o_service, o_maxride, late_w, ps, cap, maxo,
-              pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, end_idx):
+def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, pt, arr, old_leg):
+    """Riding on from a new drop-off to stop i (or the end): added cost and the push at i."""
+    if i == e:
+        leg = tt[c, op, end_pt] if ret else 0
+    else:
+        leg = tt[c, op, pt[r, i]]
+    return leg - old_leg[r, i], done_at + leg - arr[r, i]
+
+
+@njit(cache=True)
+def _evaluate(k, r, routes, prob, cache):
     """Cheapest insertion of order k into route r: (cost, kind, position) or (inf, -1, -1)."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
     L = length[r]
@@ -163,15 +178,10 @@ def _evaluate(k, r, kind, length, tt, rclass, S, R, home, ret, o_store, o_ready,
         so = sp + ps[s] + ride
         if so > o_latest[k] or ride > o_maxride[k]:
             continue
-        do = so + o_service[k]
-        if i == e:
-            leg = tt[c, op, end_pt] if ret else 0
-        else:
-            leg = tt[c, op, pt[r, i]]
-        push = do + leg - arr[r, i]
+        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, pt, arr, old_leg)
         if push > fts[r, i]:
             continue
-        cost = to_store + ride + leg - old_leg[r, i]
+        cost = to_store + ride + leg_cost
         late = so - o_promised[k]
         if late > 0:
             cost += late_w[k] * late
@@ -204,17 +214,12 @@ def _evaluate(k, r, kind, length, tt, rclass, S, R, home, ret, o_store, o_ready,
                 continue
             if so - (dep[r, p] + delta0) > o_maxride[k]:
                 continue
-            do = so + o_service[k]
-            if i == e:
-                leg = tt[c, op, end_pt] if ret else 0
-            else:
-                leg = tt[c, op, pt[r, i]]
-            push = do + leg - arr[r, i]
+            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, pt, arr, old_leg)
             if push > fts[r, i]:
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = tt[c, pt[r, i - 1], op] + leg - old_leg[r, i]
+            cost = tt[c, pt[r, i - 1], op] + leg_cost
             late = so - o_promised[k]
             if late > 0:
                 cost += late_w[k] * late
@@ -273,13 +278,14 @@ def _remove(k, r, kind, val, length):
 
 @njit(cache=True)
 def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_all,
-            kind, val, length, route_of, left_mask,
-            best_kind, best_val, best_length, best_left, best_cost_arr,
-            tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
-            o_store, o_ready, o_latest, o_promised, o_items, o_service, o_maxride, o_prio, o_carried,
-            late_w, drop_cost, ps, cap, maxo, late_cost, travel_cost, neighbours,
-            pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx):
+            routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
+            prob, cache):
     """Run n_iter ruin-and-recreate iterations in place; keep the best in best_*."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours) = prob
+    route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
     M = kind.shape[1]
@@ -375,10 +381,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
                 touched[r] = True
             for r in range(R):
                 if touched[r]:
-                    _refresh(r, kind, val, length, tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
-                             o_store, o_ready, o_latest, o_promised, o_items, o_service, o_maxride, o_prio,
-                             ps, cap, maxo, late_cost, travel_cost,
-                             pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx)
+                    _refresh(r, routes, prob, cache)
         # candidates: the removed orders and everything left out, in random order
         n_c = 0
         for m in range(n_rem):
@@ -424,10 +427,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
                 if not use_route[r]:
                     cost_tab[ci, r] = np.inf
                     continue
-                c_, k_, p_ = _evaluate(k, r, kind, length, tt, rclass, S, R, home, ret, o_store, o_ready,
-                                       o_latest, o_promised, o_items, o_service, o_maxride, late_w, ps, cap,
-                                       maxo, pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg,
-                                       end_idx)
+                c_, k_, p_ = _evaluate(k, r, routes, prob, cache)
                 cost_tab[ci, r] = c_
                 kind_tab[ci, r] = k_
                 pos_tab[ci, r] = p_
@@ -465,16 +465,10 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
                 if cost_tab[pick, r] < cost_tab[pick, br]:
                     br = r
             _insert(k, br, kind_tab[pick, br], pos_tab[pick, br], kind, val, length, o_store)
-            feasible = _refresh(br, kind, val, length, tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
-                                o_store, o_ready, o_latest, o_promised, o_items, o_service, o_maxride, o_prio,
-                                ps, cap, maxo, late_cost, travel_cost,
-                                pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx)
+            feasible = _refresh(br, routes, prob, cache)
             if not feasible:
                 _remove(k, br, kind, val, length)
-                _refresh(br, kind, val, length, tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
-                         o_store, o_ready, o_latest, o_promised, o_items, o_service, o_maxride, o_prio,
-                         ps, cap, maxo, late_cost, travel_cost,
-                         pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx)
+                _refresh(br, routes, prob, cache)
                 cost_tab[pick, br] = np.inf
                 continue
             touched[br] = True
@@ -483,10 +477,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
             remaining -= 1
             for ci in range(n_c):
                 if alive[ci]:
-                    c_, k_, p_ = _evaluate(cand[ci], br, kind, length, tt, rclass, S, R, home, ret, o_store,
-                                           o_ready, o_latest, o_promised, o_items, o_service, o_maxride, late_w,
-                                           ps, cap, maxo, pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at,
-                                           old_leg, end_idx)
+                    c_, k_, p_ = _evaluate(cand[ci], br, routes, prob, cache)
                     cost_tab[ci, br] = c_
                     kind_tab[ci, br] = k_
                     pos_tab[ci, br] = p_
@@ -515,10 +506,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
             left_mask[:] = save_left
             for r in range(R):
                 if touched[r]:
-                    _refresh(r, kind, val, length, tt, rclass, S, R, avail, shift_end, start_pt, home, ret,
-                             o_store, o_ready, o_latest, o_promised, o_items, o_service, o_maxride, o_prio,
-                             ps, cap, maxo, late_cost, travel_cost,
-                             pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx)
+                    _refresh(r, routes, prob, cache)
     return cur
 
 
@@ -601,45 +589,33 @@ class CompiledRuinRecreate:
             self.neighbours = np.argsort(sub + sub.T, axis=1, kind="stable")[:, : min(n, 40)].astype(np.int64)
         else:
             self.neighbours = np.zeros((max(n, 1), 1), dtype=np.int64)
-        self.args_static = dict(
-            S=S, R=R, avail=inst.available_s.astype(np.int64), shift_end=inst.shift_end_s.astype(np.int64),
-            start_pt=(S + np.arange(R)).astype(np.int64), home=inst.home_store.astype(np.int64),
-            ret=bool(inst.return_to_store), o_store=inst.order_store.astype(np.int64),
-            o_ready=inst.ready_s.astype(np.int64), o_latest=latest.astype(np.int64),
-            o_promised=inst.promised_s.astype(np.int64), o_items=inst.items.astype(np.int64),
-            o_service=inst.service_s.astype(np.int64), o_maxride=inst.max_ride_s.astype(np.int64),
-            o_prio=inst.priority.astype(np.int64), o_carried=inst.carried_by.astype(np.int64),
-            late_w=late_weight.astype(np.float64),
-            drop_cost=(inst.priority * opts.unassigned_cost).astype(np.float64),
-            ps=inst.pickup_service_s.astype(np.int64), cap=inst.capacity.astype(np.int64),
-            maxo=inst.max_orders.astype(np.int64), late_cost=float(opts.late_cost_per_s),
-            travel_cost=float(opts.travel_cost_per_s),
+        drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
+        self.drop_cost = drop_cost
+        # Order matters: the kernels unpack this tuple by position.
+        self.prob = (
+            self.tt, self.rclass, S, R, inst.available_s.astype(np.int64), inst.shift_end_s.astype(np.int64),
+            (S + np.arange(R)).astype(np.int64), inst.home_store.astype(np.int64), bool(inst.return_to_store),
+            inst.order_store.astype(np.int64), inst.ready_s.astype(np.int64), latest.astype(np.int64),
+            inst.promised_s.astype(np.int64), inst.items.astype(np.int64), inst.service_s.astype(np.int64),
+            inst.max_ride_s.astype(np.int64), inst.priority.astype(np.int64), inst.carried_by.astype(np.int64),
+            late_weight.astype(np.float64), drop_cost, inst.pickup_service_s.astype(np.int64),
+            inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
+            float(opts.travel_cost_per_s), self.neighbours,
         )
         W = M + 2
-        self.cache = {name: np.zeros((R, W), dtype=np.int64) for name in
-                      ("pt", "arr", "st", "dep", "lat", "fts", "rs", "pk", "load_at", "cnt_at", "old_leg")}
-        self.route_cost = np.zeros(R, dtype=np.float64)
-        self.end_idx = np.zeros(R, dtype=np.int64)
-        self.ok = True
-        a = self.args_static
-        for r in range(R):
-            self.ok &= bool(_refresh(r, self.kind, self.val, self.length, self.tt, self.rclass, a["S"], a["R"],
-                                     a["avail"], a["shift_end"], a["start_pt"], a["home"], a["ret"],
-                                     a["o_store"], a["o_ready"], a["o_latest"], a["o_promised"], a["o_items"],
-                                     a["o_service"], a["o_maxride"], a["o_prio"], a["ps"], a["cap"], a["maxo"],
-                                     a["late_cost"], a["travel_cost"], *self._cache_args()))
-
-    def _cache_args(self):
-        c = self.cache
-        return (c["pt"], c["arr"], c["st"], c["dep"], c["lat"], c["fts"], c["rs"], c["pk"], c["load_at"],
-                c["cnt_at"], c["old_leg"], self.route_cost, self.end_idx)
+        # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route
+        self.cache = tuple(np.zeros((R, W), dtype=np.int64) for _ in range(11)) + (
+            np.zeros(R, dtype=np.float64),
+            np.zeros(R, dtype=np.int64),
+        )
+        self.routes = (self.kind, self.val, self.length)
+        self.ok = all(bool(_refresh(r, self.routes, self.prob, self.cache)) for r in range(R))
 
     def run(self, deadline: float, max_iterations: int | None) -> SearchResult | None:
         """Search until the deadline (or `max_iterations`); None if the start is not feasible."""
         if not self.ok:
             return None
-        a = self.args_static
-        start_cost = float(self.route_cost.sum() + a["drop_cost"][self.left_mask].sum())
+        start_cost = float(self.cache[11].sum() + self.drop_cost[self.left_mask].sum())
         best_kind, best_val = self.kind.copy(), self.val.copy()
         best_length, best_left = self.length.copy(), self.left_mask.copy()
         best_cost = np.array([start_cost])
@@ -662,13 +638,8 @@ class CompiledRuinRecreate:
                 p0 = (now - t0) / span
                 p1 = min(1.0, p0 + 0.02)
             _search(n_iter, p0, p1, threshold0, self.seed * 7919 + chunk, self.NEAR_K, self.NEAR_ALL_BELOW,
-                    self.kind, self.val, self.length, self.route_of, self.left_mask,
-                    best_kind, best_val, best_length, best_left, best_cost,
-                    self.tt, self.rclass, a["S"], a["R"], a["avail"], a["shift_end"], a["start_pt"], a["home"],
-                    a["ret"], a["o_store"], a["o_ready"], a["o_latest"], a["o_promised"], a["o_items"],
-                    a["o_service"], a["o_maxride"], a["o_prio"], a["o_carried"], a["late_w"], a["drop_cost"],
-                    a["ps"], a["cap"], a["maxo"], a["late_cost"], a["travel_cost"], self.neighbours,
-                    *self._cache_args())
+                    self.routes, self.route_of, self.left_mask, best_kind, best_val, best_length, best_left,
+                    best_cost, self.prob, self.cache)
             done += n_iter
             chunk += 1
         trips: list[list[Trip]] = []
