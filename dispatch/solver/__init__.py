@@ -8,7 +8,7 @@ from dispatch.geofence import store_area
 from dispatch.instance import Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
-from dispatch.solver.construct import RouteState, construct, search_limits, states_from_routes
+from dispatch.solver.construct import construct, search_limits, states_from_routes, wave_shaped
 from dispatch.solver.isolation import run_with_deadline
 from dispatch.solver.lns import RuinRecreate
 
@@ -119,22 +119,22 @@ def solve(problem: Problem) -> Plan:
             cost, feasible = total_cost(inst, result.routes, new_left)
             if feasible and cost <= best_cost:
                 routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
-        states = None if forbid else states_from_routes(inst, routes)
-        search_left = left
-        if states is None and not forbid:
-            # OR-Tools' plan is not made of plain waves (say, a pickup before carried drop-offs):
-            # search from our own plan instead, and keep whichever ends better.
-            states, search_left = states_from_routes(inst, built.routes), list(built.left)
-        if states is not None and (reproducible or time.perf_counter() < deadline):
-            found = None
-            if fast_lns is not None and fast_lns.ready():
-                latest, late_weight = search_limits(inst, states, search_left)
-                found = fast_lns.CompiledRuinRecreate(
-                    inst, states, search_left, opts.seed, latest, late_weight
-                ).run(deadline, opts.max_iterations)
-            if found is None:
+        found = None
+        if not forbid and fast_lns is not None and fast_lns.ready() and (reproducible or time.perf_counter() < deadline):
+            # The compiled search works on any plan made of waves, carried drop-offs anywhere.
+            start, start_left = (routes, left) if wave_shaped(inst, routes) else (built.routes, list(built.left))
+            latest, late_weight = search_limits(inst, start, start_left)
+            found = fast_lns.CompiledRuinRecreate(inst, start, start_left, opts.seed, latest, late_weight).run(
+                deadline, opts.max_iterations
+            )
+        if found is None and not forbid and (reproducible or time.perf_counter() < deadline):
+            states, search_left = states_from_routes(inst, routes), left
+            if states is None:
+                states, search_left = states_from_routes(inst, built.routes), list(built.left)
+            if states is not None:
                 found = RuinRecreate(inst, states, search_left, opts.seed).run(deadline, opts.max_iterations)
-            lns_routes = [RouteState.with_trips(inst, r, trips).stops() for r, trips in enumerate(found.trips)]
+        if found is not None:
+            lns_routes = found.stop_lists(inst)
             cost, feasible = total_cost(inst, lns_routes, found.left)
             if feasible and cost < best_cost:
                 routes, left, best_cost = lns_routes, found.left, cost

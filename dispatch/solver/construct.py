@@ -425,7 +425,7 @@ def states_from_routes(inst: Instance, routes: list[list[Stop]]) -> list[RouteSt
     return states
 
 
-def search_limits(inst: Instance, states: list[RouteState], left: list[int]) -> tuple[np.ndarray, np.ndarray]:
+def search_limits(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[np.ndarray, np.ndarray]:
     """Latest start per order and lateness weight for improving a plan.
 
     Hard promises stay hard. With soft ones, nobody planned may get later than their promise
@@ -434,15 +434,30 @@ def search_limits(inst: Instance, states: list[RouteState], left: list[int]) -> 
     latest = hard_latest(inst)
     if inst.problem.options.lateness == "hard":
         return latest, np.zeros(inst.n_orders)
-    for st in states:
-        if st.latest_used is None:
-            st.refresh(latest)
-        for stop, start in zip(st.stops(), st.sched.start):
+    for r, stops in enumerate(routes):
+        for stop, start in zip(stops, schedule_route(inst, r, stops).start):
             if stop[0] == DROP:
                 latest[stop[1]] = max(latest[stop[1]], start)
     latest[np.array(left, dtype=np.int64)] = NO_LIMIT
     weight = (inst.priority * inst.problem.options.late_cost_per_s).astype(float)
     return latest, weight
+
+
+def wave_shaped(inst: Instance, routes: list[list[Stop]]) -> bool:
+    """Whether every pickup collects exactly the new orders dropped after it, up to the next pickup."""
+    for stops in routes:
+        expected: list[int] | None = None
+        got: list[int] = []
+        for stop in stops + [(PICKUP, -1, ())]:
+            if stop[0] == PICKUP:
+                if expected is not None and sorted(expected) != sorted(got):
+                    return False
+                expected, got = list(stop[2]), []
+            elif inst.carried_by[stop[1]] < 0:
+                if expected is None:
+                    return False
+                got.append(stop[1])
+    return True
 
 
 def initial_states(inst: Instance) -> list[RouteState]:

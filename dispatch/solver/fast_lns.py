@@ -16,8 +16,8 @@ import numpy as np
 from numba import njit
 
 from dispatch.instance import NO_LIMIT, Instance
-from dispatch.solver.construct import RouteState, Trip
 from dispatch.solver.lns import SearchResult
+from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = NO_LIMIT
 PICK = 0
@@ -361,6 +361,9 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
                     j = p + 1
                     while j < length[r] and kind[r, j] == DROPK:
                         o = val[r, j]
+                        if o_carried[o] >= 0:
+                            j += 1
+                            continue
                         dup = False
                         for m in range(n_rem):
                             if removed[m] == o:
@@ -535,7 +538,7 @@ def warm_up() -> None:
     problem = problem_from_document(generate_problem(6, 2, seed=0, lateness="hard", equal_speeds=True))
     inst = build_instance(problem, list(problem.orders))
     built = construct(inst, list(range(inst.n_orders)), float("inf"))
-    search = CompiledRuinRecreate(inst, built.states, built.left, 0, hard_latest(inst), np.zeros(inst.n_orders))
+    search = CompiledRuinRecreate(inst, built.routes, built.left, 0, hard_latest(inst), np.zeros(inst.n_orders))
     search.run(float("inf"), 5)
     _READY = True
 
@@ -547,7 +550,7 @@ class CompiledRuinRecreate:
     NEAR_K = 6  # neighbours whose routes a removed order may go to
     NEAR_ALL_BELOW = 12  # with this few riders, try every route
 
-    def __init__(self, inst: Instance, states: list[RouteState], left: list[int], seed: int,
+    def __init__(self, inst: Instance, routes: list[list[Stop]], left: list[int], seed: int,
                  latest: np.ndarray, late_weight: np.ndarray):
         self.inst = inst
         self.seed = seed
@@ -558,17 +561,14 @@ class CompiledRuinRecreate:
         self.val = np.zeros((R, M), dtype=np.int64)
         self.length = np.zeros(R, dtype=np.int64)
         self.route_of = np.full(n, -1, dtype=np.int64)
-        for r, st in enumerate(states):
-            i = 0
-            for trip in st.trips:
-                if trip.store >= 0:
-                    self.kind[r, i], self.val[r, i] = PICK, trip.store
-                    i += 1
-                for k in trip.orders:
-                    self.kind[r, i], self.val[r, i] = DROPK, k
-                    self.route_of[k] = r
-                    i += 1
-            self.length[r] = i
+        for r, stops in enumerate(routes):
+            for i, stop in enumerate(stops):
+                if stop[0] == PICKUP:
+                    self.kind[r, i], self.val[r, i] = PICK, stop[1]
+                else:
+                    self.kind[r, i], self.val[r, i] = DROPK, stop[1]
+                    self.route_of[stop[1]] = r
+            self.length[r] = len(stops)
         self.left_mask = np.zeros(n, dtype=np.bool_)
         self.left_mask[list(left)] = True
         classes: dict[int, int] = {}
@@ -590,14 +590,18 @@ class CompiledRuinRecreate:
         else:
             self.neighbours = np.zeros((max(n, 1), 1), dtype=np.int64)
         drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
+        carried = inst.carried_by >= 0
         self.drop_cost = drop_cost
         # Order matters: the kernels unpack this tuple by position.
         self.prob = (
             self.tt, self.rclass, S, R, inst.available_s.astype(np.int64), inst.shift_end_s.astype(np.int64),
             (S + np.arange(R)).astype(np.int64), inst.home_store.astype(np.int64), bool(inst.return_to_store),
-            inst.order_store.astype(np.int64), inst.ready_s.astype(np.int64), latest.astype(np.int64),
+            inst.order_store.astype(np.int64), np.where(carried, -NO_LIMIT, inst.ready_s).astype(np.int64),
+            latest.astype(np.int64),
             inst.promised_s.astype(np.int64), inst.items.astype(np.int64), inst.service_s.astype(np.int64),
-            inst.max_ride_s.astype(np.int64), inst.priority.astype(np.int64), inst.carried_by.astype(np.int64),
+            # A carried order rides from no pickup of this route and is ready by definition.
+            np.where(carried, NO_LIMIT, inst.max_ride_s).astype(np.int64), inst.priority.astype(np.int64),
+            inst.carried_by.astype(np.int64),
             late_weight.astype(np.float64), drop_cost, inst.pickup_service_s.astype(np.int64),
             inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
             float(opts.travel_cost_per_s), self.neighbours,
@@ -642,17 +646,20 @@ class CompiledRuinRecreate:
                     best_cost, self.prob, self.cache)
             done += n_iter
             chunk += 1
-        trips: list[list[Trip]] = []
+        routes: list[list[Stop]] = []
         for r in range(self.inst.n_riders):
-            route: list[Trip] = []
+            stops: list[Stop] = []
+            pickup_at = -1
             for j in range(int(best_length[r])):
                 kd, v = int(best_kind[r, j]), int(best_val[r, j])
                 if kd == PICK:
-                    route.append(Trip(v, []))
+                    pickup_at = len(stops)
+                    stops.append((PICKUP, v, ()))
                 else:
-                    if not route:
-                        route.append(Trip(-1, []))
-                    route[-1].orders.append(v)
-            trips.append(route)
+                    if self.inst.carried_by[v] < 0:
+                        stops[pickup_at] = (PICKUP, stops[pickup_at][1], stops[pickup_at][2] + (v,))
+                    stops.append((DROP, v))
+            # a pickup left with only carried orders after it collects nothing: drop the stop
+            routes.append([s for s in stops if s[0] == DROP or s[2]])
         left = [int(k) for k in np.flatnonzero(best_left)]
-        return SearchResult(trips, left, int(best_cost[0]), done)
+        return SearchResult(None, left, int(best_cost[0]), done, routes=routes)

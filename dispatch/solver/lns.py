@@ -16,17 +16,26 @@ import numpy as np
 
 from dispatch.instance import Instance
 from dispatch.solver.construct import RouteState, Trip, hard_latest, recreate
-from dispatch.solver.routes import route_cost, unassigned_cost
+from dispatch.solver.routes import Stop, route_cost, unassigned_cost
 
 
 @dataclass(slots=True)
 class SearchResult:
     """The best routes found, the orders still left out, and how many iterations ran."""
 
-    trips: list[list[Trip]]
+    trips: list[list[Trip]] | None  # the Python search's waves
     left: list[int]
     cost: int
     iterations: int
+    routes: list[list[Stop]] | None = None  # the compiled search's stop lists
+
+    def stop_lists(self, inst: Instance) -> list[list[Stop]]:
+        """The routes as stop lists, whichever search produced them."""
+        if self.routes is not None:
+            return self.routes
+        from dispatch.solver.construct import RouteState
+
+        return [RouteState.with_trips(inst, r, trips).stops() for r, trips in enumerate(self.trips or [])]
 
 
 def _snapshot(st: RouteState) -> list[Trip]:

@@ -36,10 +36,10 @@ def test_compiled_search_matches_its_own_bookkeeping(compiled_search):
     inst = _instance(on_road=2)
     built = construct(inst, list(range(inst.n_orders)), float("inf"))
     search = compiled_search.CompiledRuinRecreate(
-        inst, built.states, built.left, 5, hard_latest(inst), np.zeros(inst.n_orders)
+        inst, built.routes, built.left, 5, hard_latest(inst), np.zeros(inst.n_orders)
     )
     found = search.run(float("inf"), 300)
-    routes = [RouteState.with_trips(inst, r, t).stops() for r, t in enumerate(found.trips)]
+    routes = found.stop_lists(inst)
     cost, ok = total_cost(inst, routes, found.left)
     assert ok and cost == found.cost
     served = sorted(s[1] for rt in routes for s in rt if s[0] == 1)
