@@ -20,6 +20,7 @@ from dispatch.solver.lns import SearchResult
 from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = NO_LIMIT
+THRESHOLD = 0.03  # start of the acceptance threshold, in average cost per order
 PICK = 0
 DROPK = 1
 
@@ -623,7 +624,7 @@ class CompiledRuinRecreate:
         best_kind, best_val = self.kind.copy(), self.val.copy()
         best_length, best_left = self.length.copy(), self.left_mask.copy()
         best_cost = np.array([start_cost])
-        threshold0 = 0.03 * start_cost / max(1, self.inst.n_orders)
+        threshold0 = THRESHOLD * start_cost / max(1, self.inst.n_orders)
         t0 = time.perf_counter()
         span = max(1e-6, deadline - t0)
         done = 0
