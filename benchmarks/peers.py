@@ -8,12 +8,9 @@ lists, re-timed by the contract's rules and judged by our own validator, exactly
 PyVRP (HGS): clients with `release_time` = ready + pickup service, and the store as a reload
 depot whose `service_duration` is the pickup service, so a trip leaves at
 max(arrival, ready) + service as in the contract; an open route ends at a zero-cost sink.
-Load has two dimensions, items and orders, both reset at every reload.
-
-VROOM: one shipment per order (pickup at the store with time window [ready, inf), delivery
-with [0, promised]); vehicles start at the store with no end (open routes); capacity
-[items, orders]; pickup service 0 except that VROOM charges it per shipment, so the store's
-pickup service is given as setup time (paid once per stop at a location).
+Load has two dimensions, items and orders, both reset at every reload. Riders of equal
+speed share a routing profile; riders that differ in capacity, order limit or shift end are
+separate vehicle types.
 """
 
 from __future__ import annotations
@@ -24,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.instance import Instance
-from dispatch.solver.routes import DROP, PICKUP, Stop, group_pickups
+from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = 10**9
 

@@ -89,7 +89,7 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
         has_pickup = False
         last_store: str | None = None
 
-        def check_times(stop, arrive: int, depart: int, what: str) -> None:
+        def check_times(stop, arrive: int, depart: int, what: str, rid: str = rid) -> None:
             if abs(stop.arrive_s - arrive) > TIME_TOLERANCE_S or abs(stop.depart_s - depart) > TIME_TOLERANCE_S:
                 out.append(
                     Violation(

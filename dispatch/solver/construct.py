@@ -238,10 +238,6 @@ class RouteState:
             p = self._pickup_index(t)
             self.trips[t].orders.insert(i - 1 - p, k)
 
-    def remove_last(self, k: int, kind: int, i: int) -> None:
-        """Undo `apply(k, kind, i)`."""
-        self.remove(k)
-
     def remove(self, k: int) -> None:
         """Take order k out of its trip (a trip left empty disappears); refresh afterwards."""
         for t, trip in enumerate(self.trips):
@@ -278,7 +274,7 @@ def _insert_exactly(inst: Instance, states: list[RouteState], left: list[int], l
             for kind, i in st.options_for(k):
                 st.apply(k, kind, i)
                 sched = schedule_route(inst, st.r, st.stops())
-                st.remove_last(k, kind, i)
+                st.remove(k)
                 if sched.feasible:
                     delta = route_cost(inst, sched) - base
                     if best is None or delta < best[0]:
@@ -349,7 +345,7 @@ def _regret_insert(
         st.apply(k, int(kinds[pick, r]), int(where[pick, r]))
         if not st.refresh(latest_of):
             # A mismatch between the fast check and the exact schedule: never keep it.
-            st.remove_last(k, int(kinds[pick, r]), int(where[pick, r]))
+            st.remove(k)
             st.refresh(latest_of)
             cost[pick, r] = INF
             continue

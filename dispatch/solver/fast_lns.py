@@ -289,7 +289,6 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
-    M = kind.shape[1]
     save_kind = kind.copy()
     save_val = val.copy()
     save_len = length.copy()

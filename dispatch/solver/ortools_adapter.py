@@ -29,7 +29,6 @@ class Improvement:
     """Routes found by OR-Tools, or None when it found nothing better than its start."""
 
     routes: list[list[Stop]] | None
-    solutions: int
     status: str
 
 
@@ -381,7 +380,7 @@ def wave_model_fits(inst: Instance, routes: list[list[Stop]]) -> bool:
     """Whether the wave model can express this instance and these start routes exactly."""
     if inst.n_stores != 1 or np.any(inst.max_ride_s < NO_LIMIT):
         return False
-    for r, stops in enumerate(routes):
+    for stops in routes:
         seen_pickup = False
         for stop in stops:
             if stop[0] == PICKUP:
@@ -420,12 +419,12 @@ def improve(
     else:
         remaining = deadline - time.perf_counter()
         if remaining <= 0.005:
-            return Improvement(None, 0, "no time left")
+            return Improvement(None, "no time left")
         params.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
     initial = routing.ReadAssignmentFromRoutes(model.routes_to_indices(start_routes), True)
     if initial is None:
-        return Improvement(None, 0, "start routes rejected by the model")
+        return Improvement(None, "start routes rejected by the model")
     solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
-        return Improvement(None, 0, f"status {routing.status()}")
-    return Improvement(model.read_routes(solution), 0, f"status {routing.status()}")
+        return Improvement(None, f"status {routing.status()}")
+    return Improvement(model.read_routes(solution), f"status {routing.status()}")

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import numpy as np
 
-from dispatch.instance import NO_LIMIT, Instance
+from dispatch.instance import Instance
 
 
 def _clock(inst: Instance, seconds: int) -> str:
@@ -103,7 +103,3 @@ def explain_left_out(inst: Instance, k: int, n_planned: int) -> tuple[str, str]:
         f"{n_planned} orders planned first within shifts and capacities",
     )
 
-
-def shift_bound_applies(inst: Instance, r: int) -> bool:
-    """Whether rider r has a shift end at all."""
-    return int(inst.shift_end_s[r]) < NO_LIMIT
