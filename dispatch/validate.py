@@ -90,6 +90,7 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
         last_store: str | None = None
 
         def check_times(stop, arrive: int, depart: int, what: str, rid: str = rid) -> None:
+            """Report a stop whose stated times differ from the recomputed ones."""
             if abs(stop.arrive_s - arrive) > TIME_TOLERANCE_S or abs(stop.depart_s - depart) > TIME_TOLERANCE_S:
                 out.append(
                     Violation(

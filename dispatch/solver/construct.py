@@ -173,6 +173,7 @@ class RouteState:
         fits_alone = items <= cap
 
         def consider(cost, ok, start_o, k, i):
+            """Keep, per candidate, the cheapest feasible option seen so far."""
             if late_weight is not None:
                 cost = cost + late_weight * np.maximum(0, start_o - inst.promised_s[cand])
             cost = np.where(ok, cost, INF)
