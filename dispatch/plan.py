@@ -20,6 +20,7 @@ REASONS = {
     "no_rider_available": "no rider is on shift long enough to deliver it",
     "max_ride_exceeded": "no rider can bring it from the store to the door within its max_ride_s",
     "fleet_busy": "a rider could deliver it alone, but not together with the orders planned first",
+    "time_limit_reached": "the time budget ran out before the order could be planned",
 }
 
 

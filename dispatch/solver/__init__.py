@@ -23,6 +23,7 @@ from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_
 # Keeps the whole solve inside time_limit_s: model building and read-back come out of it.
 _RESERVE_S = 0.03
 _ORTOOLS_SHARE = 0.25
+_ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
 _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 
@@ -98,6 +99,7 @@ def solve(problem: Problem) -> Plan:
     if not ok:
         raise AssertionError("construction produced a route that breaks a hard rule")
     engine = "construction"
+    found = None
 
     if candidates and inst.n_riders and (reproducible or time.perf_counter() < deadline):
         from dispatch.solver.ortools_adapter import improve
@@ -105,22 +107,25 @@ def solve(problem: Problem) -> Plan:
         # OR-Tools' local search reaches its local optimum fast; the rest of the budget goes to
         # ruin and recreate, which escapes it with whole-wave moves.
         now = time.perf_counter()
-        ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
         forbid = _forbid_new_orders(inst, routes)
-        start_routes = routes
-        kill_at = (now + _ISOLATION_SAFETY_S) if reproducible else ortools_deadline + _KILL_MARGIN_S
-        finished, result = run_with_deadline(
-            lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
-            kill_at,
-        )
-        if finished and result.routes is not None:
-            routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
-            new_left = [k for k in candidates if k not in routed_now]
-            cost, feasible = total_cost(inst, result.routes, new_left)
-            if feasible and cost <= best_cost:
-                routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
-        found = None
-        if not forbid and fast_lns is not None and fast_lns.ready() and (reproducible or time.perf_counter() < deadline):
+        # Building and forking the OR-Tools model costs tens of milliseconds: with a small
+        # budget the whole of it goes to ruin and recreate.
+        if reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S:
+            ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
+            start_routes = routes
+            kill_at = (now + _ISOLATION_SAFETY_S) if reproducible else ortools_deadline + _KILL_MARGIN_S
+            finished, result = run_with_deadline(
+                lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
+                kill_at,
+            )
+            if finished and result.routes is not None:
+                routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
+                new_left = [k for k in candidates if k not in routed_now]
+                cost, feasible = total_cost(inst, result.routes, new_left)
+                if feasible and cost <= best_cost:
+                    routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
+        compiled = fast_lns is not None and fast_lns.ready()
+        if not forbid and compiled and (reproducible or time.perf_counter() < deadline):
             # The compiled search works on any plan made of waves, carried drop-offs anywhere.
             start, start_left = (routes, left) if wave_shaped(inst, routes) else (built.routes, list(built.left))
             latest, late_weight = search_limits(inst, start, start_left)
@@ -142,11 +147,19 @@ def solve(problem: Problem) -> Plan:
 
     dropped_off = [s[1] for rt in routes for s in rt if s[0] == 1]
     planned = set(dropped_off)
+    searched = found is not None and found.iterations > 0
     if len(planned) != len(dropped_off) or planned & set(left) or len(planned) + len(left) != len(candidates):
         raise AssertionError("solver bookkeeping lost or doubled an order")  # never ship such a plan
     n_planned = len(planned)
     for k in left:
-        reason, detail = explain_left_out(inst, k, n_planned)
+        if not built.complete and not searched:
+            reason, detail = (
+                "time_limit_reached",
+                f"the {opts.time_limit_s:g} s budget ran out before this order could be planned; "
+                "a larger time_limit_s plans it",
+            )
+        else:
+            reason, detail = explain_left_out(inst, k, n_planned)
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
     solve_ms = int((time.perf_counter() - t0) * 1000)
     return build_plan(inst, routes, unassigned, solve_ms, first_plan_ms, engine)

@@ -296,6 +296,7 @@ class Construction:
     routes: list[list[Stop]]
     left: list[int]
     states: list[RouteState]
+    complete: bool = True  # False: the deadline cut it short, some of `left` were never tried
 
 
 def _regret_insert(
@@ -467,4 +468,5 @@ def construct(inst: Instance, orders: list[int], deadline: float) -> Constructio
     states = initial_states(inst)
     todo = [k for k in orders if inst.carried_by[k] < 0]
     left = recreate(inst, states, todo, hard_latest(inst), deadline)
-    return Construction(routes=[st.stops() for st in states], left=left, states=states)
+    complete = not left or time.perf_counter() <= deadline
+    return Construction(routes=[st.stops() for st in states], left=left, states=states, complete=complete)

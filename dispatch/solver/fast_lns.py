@@ -26,12 +26,20 @@ DROPK = 1
 
 
 @njit(cache=True)
+def _tt(tt, dist, spd, c, a, b):
+    """Seconds from point a to b for travel class c: a stored matrix, or metres / speed."""
+    if tt.shape[0] > 0:
+        return tt[c, a, b]
+    return np.int64(np.rint(dist[a, b] / spd[c]))
+
+
+@njit(cache=True)
 def _refresh(r, routes, prob, cache):
     """Exact schedule and slack arrays of route r; returns False if it breaks a rule."""
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours) = prob
+     travel_cost, neighbours, dist, spd) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -55,7 +63,7 @@ def _refresh(r, routes, prob, cache):
             has_pick = True
             cur_p = i
             p_pt = v
-            a = t + tt[c, at, p_pt]
+            a = t + _tt(tt, dist, spd, c, at, p_pt)
             ready = a
             load = 0
             cnt = 0
@@ -79,13 +87,13 @@ def _refresh(r, routes, prob, cache):
             dep[r, i] = d0
             lat[r, i] = BIG
             pk[r, i] = i
-            travel += tt[c, at, p_pt]
+            travel += _tt(tt, dist, spd, c, at, p_pt)
             t = d0
             at = p_pt
         else:
             k = v
             p_pt = S + R + k
-            a = t + tt[c, at, p_pt]
+            a = t + _tt(tt, dist, spd, c, at, p_pt)
             pt[r, i] = p_pt
             arr[r, i] = a
             st[r, i] = a
@@ -99,7 +107,7 @@ def _refresh(r, routes, prob, cache):
                 late_sum += late * o_prio[k]
             if cur_p > 0 and a - dep[r, cur_p] > o_maxride[k]:
                 ok = False
-            travel += tt[c, at, p_pt]
+            travel += _tt(tt, dist, spd, c, at, p_pt)
             t = dep[r, i]
             at = p_pt
     end_t = t
@@ -108,10 +116,10 @@ def _refresh(r, routes, prob, cache):
     if ret and L > 0:
         last = val[r, L - 1]
         back = home[r] if home[r] >= 0 else o_store[last]
-        travel += tt[c, at, back]
-        end_t = t + tt[c, at, back]
+        travel += _tt(tt, dist, spd, c, at, back)
+        end_t = t + _tt(tt, dist, spd, c, at, back)
         pt[r, e] = back
-        old_leg[r, e] = tt[c, at, back]
+        old_leg[r, e] = _tt(tt, dist, spd, c, at, back)
     arr[r, e] = end_t
     st[r, e] = end_t
     dep[r, e] = end_t
@@ -132,18 +140,18 @@ def _refresh(r, routes, prob, cache):
             if i < L and kind[r, i] == DROPK and pk[r, i + 1] == pk[r, i] and rs[r, i + 1] < rs[r, i]:
                 rs[r, i] = rs[r, i + 1]
     for i in range(1, L + 1):
-        old_leg[r, i] = tt[c, pt[r, i - 1], pt[r, i]]
+        old_leg[r, i] = _tt(tt, dist, spd, c, pt[r, i - 1], pt[r, i])
     route_cost[r] = travel * travel_cost + late_sum * late_cost
     return ok
 
 
 @njit(cache=True)
-def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, pt, arr, old_leg):
+def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old_leg):
     """Riding on from a new drop-off to stop i (or the end): added cost and the push at i."""
     if i == e:
-        leg = tt[c, op, end_pt] if ret else 0
+        leg = _tt(tt, dist, spd, c, op, end_pt) if ret else 0
     else:
-        leg = tt[c, op, pt[r, i]]
+        leg = _tt(tt, dist, spd, c, op, pt[r, i])
     return leg - old_leg[r, i], done_at + leg - arr[r, i]
 
 
@@ -153,7 +161,7 @@ def _evaluate(k, r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours) = prob
+     travel_cost, neighbours, dist, spd) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -171,15 +179,15 @@ def _evaluate(k, r, routes, prob, cache):
         if i < e and kind[r, i - 1] != PICK:
             continue
         prev = i - 1
-        to_store = tt[c, pt[r, prev], s]
+        to_store = _tt(tt, dist, spd, c, pt[r, prev], s)
         sp = dep[r, prev] + to_store
         if o_ready[k] > sp:
             sp = o_ready[k]
-        ride = tt[c, s, op]
+        ride = _tt(tt, dist, spd, c, s, op)
         so = sp + ps[s] + ride
         if so > o_latest[k] or ride > o_maxride[k]:
             continue
-        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, pt, arr, old_leg)
+        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
         if push > fts[r, i]:
             continue
         cost = to_store + ride + leg_cost
@@ -210,17 +218,17 @@ def _evaluate(k, r, routes, prob, cache):
                     pre = m
             if delta0 > pre:
                 break
-            so = dep[r, i - 1] + delta0 + tt[c, pt[r, i - 1], op]
+            so = dep[r, i - 1] + delta0 + _tt(tt, dist, spd, c, pt[r, i - 1], op)
             if so > o_latest[k]:
                 continue
             if so - (dep[r, p] + delta0) > o_maxride[k]:
                 continue
-            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, pt, arr, old_leg)
+            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
             if push > fts[r, i]:
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = tt[c, pt[r, i - 1], op] + leg_cost
+            cost = _tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost
             late = so - o_promised[k]
             if late > 0:
                 cost += late_w[k] * late
@@ -285,7 +293,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours) = prob
+     travel_cost, neighbours, dist, spd) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -547,6 +555,7 @@ class CompiledRuinRecreate:
     """`lns.RuinRecreate` with the inner loop compiled; same inputs, same result type."""
 
     CHUNK = 200
+    MAX_STORED_CLASSES = 4  # beyond this many rider speeds, compute seconds on the fly
     NEAR_K = 6  # neighbours whose routes a removed order may go to
     NEAR_ALL_BELOW = 12  # with this few riders, try every route
 
@@ -571,21 +580,31 @@ class CompiledRuinRecreate:
             self.length[r] = len(stops)
         self.left_mask = np.zeros(n, dtype=np.bool_)
         self.left_mask[list(left)] = True
+        # Riders of one speed share a travel class. Few classes: stored second matrices; many
+        # (every rider its own speed): metres / speed on the fly, rounded exactly as TravelModel.
         classes: dict[int, int] = {}
         mats = []
+        speeds = []
         rclass = np.zeros(R, dtype=np.int64)
         for r in range(R):
             key = id(inst.travel_s_of_rider[r])
             if key not in classes:
                 classes[key] = len(mats)
                 mats.append(inst.travel_s_of_rider[r])
+                speeds.append(float(inst.problem.riders[r].speed_mps))
             rclass[r] = classes[key]
-        self.tt = np.ascontiguousarray(np.stack(mats).astype(np.int64)) if mats else np.zeros((1, 1, 1), dtype=np.int64)
+        on_the_fly = inst.problem.options.travel.model == "haversine" and len(mats) > self.MAX_STORED_CLASSES
+        if on_the_fly or not mats:
+            self.tt = np.zeros((0, 1, 1), dtype=np.int64)
+        else:
+            self.tt = np.ascontiguousarray(np.stack(mats))
+        self.dist = np.ascontiguousarray(inst.travel.distance_m, dtype=np.float64)
+        self.spd = np.array(speeds or [1.0], dtype=np.float64)
         self.rclass = rclass
         opts = inst.problem.options
         pts = S + R + np.arange(n)
-        if n and mats:
-            sub = self.tt[0][np.ix_(pts, pts)].astype(float)
+        if n and R:
+            sub = self.dist[np.ix_(pts, pts)]
             self.neighbours = np.argsort(sub + sub.T, axis=1, kind="stable")[:, : min(n, 40)].astype(np.int64)
         else:
             self.neighbours = np.zeros((max(n, 1), 1), dtype=np.int64)
@@ -604,7 +623,7 @@ class CompiledRuinRecreate:
             inst.carried_by.astype(np.int64),
             late_weight.astype(np.float64), drop_cost, inst.pickup_service_s.astype(np.int64),
             inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
-            float(opts.travel_cost_per_s), self.neighbours,
+            float(opts.travel_cost_per_s), self.neighbours, self.dist, self.spd,
         )
         W = M + 2
         # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route
