@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.instance import Instance
+from dispatch.instance import NO_LIMIT, Instance
 from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = 10**9
@@ -49,12 +49,10 @@ def peer_supported(inst: Instance) -> str | None:
         return "soft promises"
     if inst.return_to_store:
         return "closed routes"
-    if np.any(inst.max_ride_s < np.iinfo(np.int64).max // 4):
+    if np.any(inst.max_ride_s < NO_LIMIT):
         return "max_ride_s"
     for r in range(inst.n_riders):
-        if inst.travel.distance_m.shape and np.any(
-            inst.travel_s_of_rider[r][inst.n_stores + r, : inst.n_stores] != 0
-        ):
+        if inst.travel_s_of_rider[r][inst.rider_point(r), inst.store_point(0)] != 0:
             return "riders not at the store"
     return None
 

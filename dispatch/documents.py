@@ -24,6 +24,7 @@ from dispatch.model import (
     TravelOptions,
 )
 from dispatch.schema import LocationDoc, MatrixTravelDoc, ProblemDoc
+from dispatch.travel import matrix_index_of_points, problem_points
 
 # A day past the plan is far beyond any store's horizon; it keeps every time a small integer.
 MAX_HORIZON_S = 7 * 24 * 3600
@@ -199,8 +200,6 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
     )
     if travel.model == "matrix":
         # Fails with a field error if a stop is not one of the matrix's points.
-        from dispatch.travel import matrix_index_of_points, problem_points
-
         matrix_index_of_points(travel.matrix, problem_points(problem))
     return problem
 

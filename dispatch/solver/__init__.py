@@ -18,7 +18,7 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
     fast_lns = None
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_left_out, screen
-from dispatch.solver.routes import Stop, route_cost, schedule_route, unassigned_cost
+from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unassigned_cost
 
 # Keeps the whole solve inside time_limit_s: model building and read-back come out of it.
 _RESERVE_S = 0.03
@@ -69,9 +69,7 @@ def _forbid_new_orders(inst: Instance, routes: list[list[Stop]]) -> set[int]:
     """Riders whose carried orders alone run past their shift: they take nothing new."""
     out = set()
     for r in range(inst.n_riders):
-        if inst.carried_of_rider[r] and not routes[r]:
-            continue
-        carried_only = [s for s in routes[r] if s[0] != 0 and inst.carried_by[s[1]] == r]
+        carried_only = [s for s in routes[r] if s[0] == DROP and inst.carried_by[s[1]] == r]
         if carried_only and schedule_route(inst, r, carried_only).end_s > int(inst.shift_end_s[r]):
             out.add(r)
     return out

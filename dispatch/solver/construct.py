@@ -380,18 +380,11 @@ def recreate(
     left = _regret_insert(states, cand, promised, promised[cand_arr], None, deadline)
     if inst.problem.options.lateness == "soft" and left and time.perf_counter() < deadline:
         # Phase 2: nobody planned gets later than their promise or than they already are.
-        latest = promised.copy()
-        for st in states:
-            for stop, start in zip(st.stops(), st.sched.start):
-                if stop[0] == DROP:
-                    latest[stop[1]] = max(latest[stop[1]], start)
+        latest, weight = search_limits(inst, [st.stops() for st in states], left)
         for st in states:
             st.refresh(latest)
         left_arr = np.array(left, dtype=np.int64)
-        weight = (inst.priority[left_arr] * inst.problem.options.late_cost_per_s).astype(float)
-        left = _regret_insert(
-            states, left, latest, np.full(len(left), NO_LIMIT, dtype=np.int64), weight, deadline
-        )
+        left = _regret_insert(states, left, latest, latest[left_arr], weight[left_arr], deadline)
         if left:
             # Phase 3: serving beats any lateness, so let the rest push others later too.
             unbounded = np.full(inst.n_orders, NO_LIMIT, dtype=np.int64)

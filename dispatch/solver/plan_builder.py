@@ -83,9 +83,10 @@ def build_plan(
         )
         travel_total += sched.travel_s
         distance_total += distance
+    routed_index = {o.id: k for k, o in enumerate(inst.orders)}
     for u in unassigned:
-        k = next((i for i, o in enumerate(inst.orders) if o.id == u.order_id), None)
-        if k is not None:
+        k = routed_index.get(u.order_id)
+        if k is not None:  # orders refused before solving are outside the objective
             objective += int(inst.priority[k]) * problem.options.unassigned_cost
     n_orders = len(problem.orders)
     assigned = n_orders - len(unassigned)
