@@ -66,7 +66,7 @@ def parse_problem_document(document: dict | str | bytes) -> ProblemDoc:
         errors = []
         for err in exc.errors():
             field, entity_id = _field_name(tuple(err["loc"]), raw)
-            errors.append(FieldError(field, err["msg"], entity_id))
+            errors.append(FieldError(field, err["msg"], entity_id, err["type"]))
         raise InvalidProblem(errors) from None
 
 

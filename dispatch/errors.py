@@ -12,6 +12,9 @@ class FieldError:
     field: str
     reason: str
     entity_id: str | None = None
+    # Machine-readable kind of the rule: pydantic's error type, a plan reason code such as
+    # `outside_service_area`, or "invalid" for the core's own cross-field rules.
+    code: str = "invalid"
 
     def __str__(self) -> str:
         who = f" (id {self.entity_id})" if self.entity_id else ""
@@ -39,10 +42,16 @@ class InvalidProblem(DispatchError):
         more = f" (and {len(self.errors) - 1} more)" if len(self.errors) > 1 else ""
         super().__init__(f"{first}{more}")
 
+    def __reduce__(self):
+        # Rebuilt from its errors, so it crosses a process boundary (a worker pool) intact.
+        return (type(self), (self.errors,))
+
     @classmethod
-    def one(cls, field: str, reason: str, entity_id: str | None = None) -> "InvalidProblem":
+    def one(
+        cls, field: str, reason: str, entity_id: str | None = None, code: str = "invalid"
+    ) -> "InvalidProblem":
         """Build the error for a single broken rule."""
-        return cls([FieldError(field, reason, entity_id)])
+        return cls([FieldError(field, reason, entity_id, code)])
 
 
 class InvalidPlan(DispatchError):

@@ -28,6 +28,12 @@ _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
 _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 
 
+def warm_up() -> None:
+    """Load (or, once per machine, compile) the compiled search so the first solve is not slowed."""
+    if fast_lns is not None:
+        fast_lns.warm_up()
+
+
 def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
     """Orders to route, and orders refused for their store or drop-off (carried ones always route)."""
     areas = {s.id: store_area(s) for s in problem.stores}

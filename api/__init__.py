@@ -1,0 +1,1 @@
+"""The dispatch service: a thin FastAPI layer over the core in `dispatch/` (no solver logic here)."""

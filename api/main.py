@@ -1,0 +1,51 @@
+"""The ASGI app: `uvicorn api.main:app`. Settings are read when the app starts, not on import."""
+
+from __future__ import annotations
+
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.db import make_engine, migrate, session_factory
+from api.errors import install_error_handlers
+from api.limits import BodySizeLimit
+from api.routes import health, orders, plans, riders, stores
+from api.settings import Settings
+from api.solving import SolverPool
+
+DESCRIPTION = """\
+Dispatch plans for store-based instant delivery. Order systems send orders and ask for plans;
+riders' apps fetch their routes and report pickups and deliveries. Documents follow the
+dispatch contract (times ISO 8601 with an offset, durations in seconds, distances in metres).
+Send `Authorization: Bearer <key>`; see docs/API.md for roles and error codes.
+"""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the service; `settings` default to the environment (prefix DISPATCH_) at start-up."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        app.state.settings = settings or Settings()
+        cfg = app.state.settings
+        engine = make_engine(cfg.database_url)
+        if cfg.migrate_on_start:
+            migrate(engine)
+        app.state.engine = engine
+        app.state.sessions = session_factory(engine)
+        app.state.solver = SolverPool(cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s)
+        try:
+            yield
+        finally:
+            app.state.solver.close()
+            engine.dispose()
+
+    app = FastAPI(title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    install_error_handlers(app)
+    app.add_middleware(BodySizeLimit)
+    for module in (health, plans, stores, orders, riders):
+        app.include_router(module.router)
+    return app
+
+
+app = create_app()

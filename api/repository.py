@@ -1,0 +1,302 @@
+"""Reading and writing the service's state; every function is one transaction or part of one."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from api.auth import Principal
+from api.errors import Conflict, Forbidden, NotFound
+from api.schemas import OrderEventIn, RiderPut
+from api.tables import OrderEventRow, OrderRow, PlanRow, RiderRow, StoreRow
+from dispatch.errors import InvalidProblem
+from dispatch.model import DEFAULT_PROMISE_S
+from dispatch.schema import OrderDoc, RiderDoc, StoreDoc
+
+# What a rider's own key may change about itself; the rest belongs to the store's back office.
+RIDER_SELF_FIELDS = frozenset({"location", "available_at", "on_duty"})
+
+
+def get_store(session: Session, store_id: str) -> StoreRow:
+    """The store, or 404."""
+    row = session.get(StoreRow, store_id)
+    if row is None:
+        raise NotFound(f"no store {store_id!r}")
+    return row
+
+
+def put_store(session: Session, doc: StoreDoc, now: datetime) -> bool:
+    """Create or replace a store's document; True if it was created."""
+    row = session.get(StoreRow, doc.id, with_for_update=True)
+    body = doc.model_dump(mode="json")
+    if row is None:
+        session.add(StoreRow(id=doc.id, document=body, dispatch_version=0, created_at=now, updated_at=now))
+        return True
+    row.document = body
+    row.updated_at = now
+    return False
+
+
+def get_rider(session: Session, rider_id: str) -> RiderRow:
+    """The rider, or 404."""
+    row = session.get(RiderRow, rider_id)
+    if row is None:
+        raise NotFound(f"no rider {rider_id!r}")
+    return row
+
+
+def carried_order_ids(session: Session, rider_id: str) -> list[str]:
+    """Ids of the orders the rider has picked up and not yet delivered, oldest pickup first."""
+    rows = session.scalars(
+        select(OrderRow)
+        .where(OrderRow.rider_id == rider_id, OrderRow.status == "picked_up")
+        .order_by(OrderRow.picked_up_at, OrderRow.id)
+    )
+    return [r.id for r in rows]
+
+
+def rider_document(session: Session, row: RiderRow) -> RiderDoc:
+    """The contract's rider document of a stored rider, with what it carries now."""
+    return RiderDoc.model_validate({**row.document, "carrying": carried_order_ids(session, row.id)})
+
+
+def put_rider(session: Session, body: RiderPut, caller: Principal, now: datetime) -> bool:
+    """Create or update a rider as `caller` may; True if it was created."""
+    if session.get(StoreRow, body.store_id) is None:
+        raise InvalidProblem.one("store_id", f"unknown store {body.store_id!r}", body.id, code="unknown_store")
+    row = session.get(RiderRow, body.id, with_for_update=True)
+    carrying = carried_order_ids(session, body.id) if row is not None else []
+    if body.carrying and sorted(body.carrying) != sorted(carrying):
+        raise Conflict(
+            f"carrying {sorted(body.carrying)} disagrees with the order events, which say {sorted(carrying)}; "
+            "carried orders change through POST /v1/orders/{id}/events"
+        )
+    document = body.model_dump(mode="json", exclude={"on_duty", "carrying"})
+    if caller.role == "rider":
+        if row is None:
+            raise Forbidden("a rider key cannot register a rider; the store's back office does")
+        stored = {**row.document, "on_duty": row.on_duty}
+        sent = {**document, "on_duty": body.on_duty}
+        changed = sorted(k for k in sent if k not in RIDER_SELF_FIELDS and sent.get(k) != stored.get(k))
+        if changed:
+            raise Forbidden(f"a rider key may change only its location, available_at and on_duty, not {', '.join(changed)}")
+    if row is None:
+        session.add(RiderRow(id=body.id, store_id=body.store_id, document=document, on_duty=body.on_duty, updated_at=now))
+        return True
+    row.store_id = body.store_id
+    row.document = document
+    row.on_duty = body.on_duty
+    row.updated_at = now
+    return False
+
+
+def normalized_order(doc: OrderDoc) -> OrderDoc:
+    """The order with its default times filled in, so a stored order states its promise."""
+    ready = doc.ready_at or doc.created_at
+    promised = doc.promised_at or doc.created_at + timedelta(seconds=DEFAULT_PROMISE_S)
+    return doc.model_copy(update={"ready_at": ready, "promised_at": promised})
+
+
+def _differences(a: OrderDoc, b: OrderDoc) -> list[str]:
+    # Field by field on the parsed values, so the same instant written in two offsets is equal.
+    return [name for name in OrderDoc.model_fields if getattr(a, name) != getattr(b, name)]
+
+
+def get_order(session: Session, order_id: str, for_update: bool = False) -> OrderRow:
+    """The order, or 404."""
+    row = session.get(OrderRow, order_id, with_for_update=for_update)
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
+    return row
+
+
+def submit_order(session: Session, doc: OrderDoc, now: datetime) -> tuple[OrderRow, bool]:
+    """Accept an order once: (row, True) when new, (row, False) for an identical resend; 409 otherwise."""
+    doc = normalized_order(doc)
+    existing = session.get(OrderRow, doc.id)
+    if existing is None:
+        row = OrderRow(id=doc.id, store_id=doc.store_id, document=doc.model_dump(mode="json"), status="open", submitted_at=now)
+        try:
+            with session.begin_nested():
+                session.add(row)
+            return row, True
+        except IntegrityError:
+            # Another request accepted the same id between our read and our write.
+            existing = session.get(OrderRow, doc.id, populate_existing=True)
+            if existing is None:
+                raise
+    differs = _differences(OrderDoc.model_validate(existing.document), doc)
+    if differs:
+        raise Conflict(f"order {doc.id!r} was already accepted with different {', '.join(differs)}")
+    return existing, False
+
+
+@dataclass(frozen=True, slots=True)
+class EventOutcome:
+    """What an event did: the order after it, and whether it changed anything."""
+
+    order: OrderRow
+    applied: bool
+
+
+def _acting_rider(event: OrderEventIn, caller: Principal) -> str | None:
+    if caller.role == "rider":
+        if event.rider_id is not None and event.rider_id != caller.rider_id:
+            raise Forbidden(f"this key speaks for rider {caller.rider_id!r}, not {event.rider_id!r}")
+        return caller.rider_id
+    return event.rider_id
+
+
+def apply_event(session: Session, order_id: str, event: OrderEventIn, caller: Principal, now: datetime) -> EventOutcome:
+    """Move an order through open -> picked_up -> delivered (or -> cancelled), as `caller` may."""
+    row = get_order(session, order_id, for_update=True)
+    at = event.at or now
+    rider_id = _acting_rider(event, caller)
+    created = datetime.fromisoformat(row.document["created_at"])
+    if at < created:
+        raise InvalidProblem.one("at", f"is before the order's created_at {row.document['created_at']}", order_id)
+
+    if event.type == "cancelled":
+        if caller.role not in ("order_system", "admin"):
+            raise Forbidden("only the order system or an admin cancels an order")
+        if row.status == "cancelled":
+            return EventOutcome(row, False)
+        if row.status == "delivered":
+            raise Conflict(f"order {order_id!r} was delivered at {row.delivered_at.isoformat()}; it cannot be cancelled")
+        row.status, row.cancelled_at = "cancelled", at
+    elif event.type == "picked_up":
+        if caller.role == "order_system":
+            raise Forbidden("the rider who picks the order up reports it (or an admin)")
+        if rider_id is None:
+            raise InvalidProblem.one("rider_id", "is required: which rider picked the order up", order_id)
+        if session.get(RiderRow, rider_id) is None:
+            raise InvalidProblem.one("rider_id", f"unknown rider {rider_id!r}", order_id, code="unknown_rider")
+        if row.status == "picked_up" and row.rider_id == rider_id:
+            return EventOutcome(row, False)
+        if row.status != "open":
+            by = f" by rider {row.rider_id!r}" if row.rider_id else ""
+            raise Conflict(f"order {order_id!r} is {row.status.replace('_', ' ')}{by}; it cannot be picked up")
+        ready = datetime.fromisoformat(row.document["ready_at"])
+        if at < ready - timedelta(minutes=30):
+            # A pickup long before the order is packed is a wrong clock or a wrong order.
+            raise InvalidProblem.one("at", f"is long before the order is ready ({row.document['ready_at']})", order_id)
+        row.status, row.rider_id, row.picked_up_at = "picked_up", rider_id, at
+    else:  # delivered
+        if caller.role == "order_system":
+            raise Forbidden("the rider who carries the order reports its delivery (or an admin)")
+        if row.status == "delivered":
+            if caller.role == "rider" and row.rider_id != rider_id:
+                raise Forbidden(f"order {order_id!r} is carried by another rider")
+            return EventOutcome(row, False)
+        if row.status != "picked_up":
+            raise Conflict(f"order {order_id!r} is {row.status}: it must be picked up before it is delivered")
+        if caller.role == "rider" and row.rider_id != rider_id:
+            raise Forbidden(f"order {order_id!r} is carried by another rider")
+        if rider_id is not None and rider_id != row.rider_id:
+            raise Conflict(f"order {order_id!r} is carried by rider {row.rider_id!r}, not {rider_id!r}")
+        if at < row.picked_up_at:
+            raise InvalidProblem.one("at", f"is before the pickup at {row.picked_up_at.isoformat()}", order_id)
+        rider_id = row.rider_id
+        row.status, row.delivered_at = "delivered", at
+    session.add(
+        OrderEventRow(order_id=order_id, type=event.type, at=at, rider_id=rider_id, role=caller.role, recorded_at=now)
+    )
+    return EventOutcome(row, True)
+
+
+def store_orders(session: Session, store_id: str, status: str | None = None) -> list[OrderRow]:
+    """The store's orders (optionally with one status), in the order they were submitted."""
+    query = select(OrderRow).where(OrderRow.store_id == store_id)
+    if status is not None:
+        query = query.where(OrderRow.status == status)
+    return list(session.scalars(query.order_by(OrderRow.submitted_at, OrderRow.id)))
+
+
+def order_events(session: Session, order_id: str) -> list[OrderEventRow]:
+    """The order's accepted events, in the order they were recorded."""
+    return list(session.scalars(select(OrderEventRow).where(OrderEventRow.order_id == order_id).order_by(OrderEventRow.id)))
+
+
+def new_plan(plan_doc: dict, problem_doc: dict, kind: str, store_id: str | None, now: datetime) -> PlanRow:
+    """A plan row holding the plan and the problem it solved (not yet added to a session)."""
+    return PlanRow(
+        plan_id=plan_doc["plan_id"],
+        store_id=store_id,
+        kind=kind,
+        plan_time=datetime.fromisoformat(plan_doc["plan_time"]),
+        created_at=now,
+        problem=problem_doc,
+        plan=plan_doc,
+    )
+
+
+def save_plan(
+    session: Session, plan_doc: dict, problem_doc: dict, kind: str, store_id: str | None, now: datetime
+) -> PlanRow:
+    """Store a plan with the problem it solved."""
+    row = new_plan(plan_doc, problem_doc, kind, store_id, now)
+    session.add(row)
+    return row
+
+
+def get_plan(session: Session, plan_id: str) -> PlanRow:
+    """The stored plan, or 404."""
+    row = session.get(PlanRow, plan_id)
+    if row is None:
+        raise NotFound(f"no plan {plan_id!r}")
+    return row
+
+
+@dataclass(frozen=True, slots=True)
+class StoreSnapshot:
+    """What a store dispatch plans from: the store, its riders and their loads, its open orders."""
+
+    store: StoreRow
+    version: int
+    riders: list[tuple[RiderRow, list[OrderRow]]]
+    open_orders: list[OrderRow]
+    other_stores: list[StoreRow]
+
+
+def store_snapshot(session: Session, store_id: str) -> StoreSnapshot:
+    """Read, in one transaction, everything a dispatch of `store_id` needs."""
+    store = get_store(session, store_id)
+    carried_rows = session.scalars(
+        select(OrderRow)
+        .join(RiderRow, RiderRow.id == OrderRow.rider_id)
+        .where(RiderRow.store_id == store_id, OrderRow.status == "picked_up")
+        .order_by(OrderRow.picked_up_at, OrderRow.id)
+    ).all()
+    carried: dict[str, list[OrderRow]] = {}
+    for order in carried_rows:
+        carried.setdefault(order.rider_id, []).append(order)
+    riders = session.scalars(select(RiderRow).where(RiderRow.store_id == store_id).order_by(RiderRow.id)).all()
+    open_orders = session.scalars(
+        select(OrderRow).where(OrderRow.store_id == store_id, OrderRow.status == "open").order_by(OrderRow.submitted_at, OrderRow.id)
+    ).all()
+    other_ids = sorted({o.store_id for o in carried_rows if o.store_id != store_id})
+    others = [session.get(StoreRow, sid) for sid in other_ids]
+    return StoreSnapshot(
+        store=store,
+        version=store.dispatch_version,
+        riders=[(r, carried.get(r.id, [])) for r in riders],
+        open_orders=list(open_orders),
+        other_stores=[s for s in others if s is not None],
+    )
+
+
+def commit_dispatch(session: Session, store_id: str, base_version: int, plan: PlanRow) -> None:
+    """Make `plan` the store's current plan if no other dispatch won since `base_version` (else 409)."""
+    result = session.execute(
+        update(StoreRow)
+        .where(StoreRow.id == store_id, StoreRow.dispatch_version == base_version)
+        .values(current_plan_id=plan.plan_id, dispatch_version=base_version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    if result.rowcount != 1:
+        raise Conflict(f"another dispatch of store {store_id!r} finished first; its plan is current. Retry to re-plan.")
+    session.add(plan)

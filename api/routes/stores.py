@@ -1,0 +1,146 @@
+"""Store operations: register a store, accept its orders, dispatch it, read its current plan."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Query, Response
+
+from api import examples, repository
+from api.auth import OrderSystem
+from api.deps import AppSettings, Db, Solver, check_time_limit, utc_now
+from api.errors import NotFound
+from api.schemas import DispatchRequest, OrderPublic, StorePublic
+from api.solving import solve_document
+from api.store_state import dispatch_problem
+from api.tables import OrderRow, StoreRow
+from dispatch.documents import problem_from_document
+from dispatch.errors import InvalidProblem
+from dispatch.intake import check_order, check_store
+from dispatch.schema import OrderDoc, StoreDoc
+
+router = APIRouter(prefix="/v1/stores", tags=["stores"])
+
+
+def store_public(row: StoreRow) -> StorePublic:
+    """The public view of a stored store."""
+    return StorePublic(
+        store=StoreDoc.model_validate(row.document),
+        current_plan_id=row.current_plan_id,
+        dispatch_version=row.dispatch_version,
+        updated_at=row.updated_at,
+    )
+
+
+def order_public(row: OrderRow) -> OrderPublic:
+    """The public view of a stored order."""
+    return OrderPublic(
+        order=OrderDoc.model_validate(row.document),
+        status=row.status,
+        rider_id=row.rider_id,
+        submitted_at=row.submitted_at,
+        picked_up_at=row.picked_up_at,
+        delivered_at=row.delivered_at,
+        cancelled_at=row.cancelled_at,
+    )
+
+
+def _same_id(path_id: str, body_id: str, field: str = "id") -> None:
+    if path_id != body_id:
+        raise InvalidProblem.one(field, f"is {body_id!r} but the path names {path_id!r}", body_id)
+
+
+@router.put("/{store_id}", response_model=StorePublic, summary="Register or update a store", responses={201: {"model": StorePublic, "description": "created"}})
+def put_store(
+    store_id: str,
+    store: Annotated[StoreDoc, Body(openapi_examples={"store": {"summary": "A store with a 3 km disc", "value": examples.STORE}})],
+    _caller: OrderSystem,
+    db: Db,
+    response: Response,
+) -> StorePublic:
+    """Create the store (201) or replace its document (200); the body is the contract's store."""
+    _same_id(store_id, store.id)
+    check_store(store)
+    with db.begin():
+        created = repository.put_store(db, store, utc_now())
+    response.status_code = 201 if created else 200
+    return store_public(repository.get_store(db, store_id))
+
+
+@router.get("/{store_id}", response_model=StorePublic, summary="A store")
+def get_store(store_id: str, _caller: OrderSystem, db: Db) -> StorePublic:
+    """The store's document, current plan id and dispatch version."""
+    return store_public(repository.get_store(db, store_id))
+
+
+@router.post(
+    "/{store_id}/orders",
+    response_model=OrderPublic,
+    status_code=201,
+    summary="Submit an order",
+    responses={200: {"model": OrderPublic, "description": "the same order was already accepted"}, 409: {"description": "the id was accepted with other contents"}},
+)
+def submit_order(
+    store_id: str,
+    order: Annotated[OrderDoc, Body(openapi_examples={"order": {"summary": "An order promised within the hour", "value": examples.ORDER}})],
+    _caller: OrderSystem,
+    db: Db,
+    response: Response,
+) -> OrderPublic:
+    """Accept an order for the store: 201 when new, 200 for an identical resend, 422 outside the area."""
+    with db.begin():
+        store = StoreDoc.model_validate(repository.get_store(db, store_id).document)
+        check_order(store, order)
+        row, created = repository.submit_order(db, order, utc_now())
+    response.status_code = 201 if created else 200
+    return order_public(row)
+
+
+@router.get("/{store_id}/orders", response_model=list[OrderPublic], summary="The store's orders")
+def list_orders(
+    store_id: str,
+    _caller: OrderSystem,
+    db: Db,
+    status: Annotated[Literal["open", "picked_up", "delivered", "cancelled"] | None, Query()] = None,
+) -> list[OrderPublic]:
+    """The store's orders, optionally only those with one status, oldest first."""
+    repository.get_store(db, store_id)
+    return [order_public(r) for r in repository.store_orders(db, store_id, status)]
+
+
+@router.post("/{store_id}/dispatch", summary="Plan the store's open orders with its riders as they are now")
+def dispatch_store(
+    store_id: str,
+    _caller: OrderSystem,
+    db: Db,
+    solver: Solver,
+    settings: AppSettings,
+    body: Annotated[DispatchRequest | None, Body(openapi_examples=examples.DISPATCH)] = None,
+) -> dict[str, Any]:
+    """Solve the store's current state (carried orders stay with their riders) and make it the current plan.
+
+    Two dispatches of one store racing each other never both win: the later one gets a 409.
+    """
+    body = body or DispatchRequest()
+    check_time_limit(body.options.time_limit_s, settings)
+    now = utc_now()
+    plan_time = body.plan_time or now
+    with db.begin():
+        snapshot = repository.store_snapshot(db, store_id)
+    problem = dispatch_problem(snapshot, plan_time, body.options)
+    problem_from_document(problem)
+    plan = solver.run(solve_document, problem, time_limit_s=body.options.time_limit_s)
+    plan["store_id"] = store_id
+    with db.begin():
+        row = repository.new_plan(plan, problem, kind="dispatch", store_id=store_id, now=utc_now())
+        repository.commit_dispatch(db, store_id, snapshot.version, row)
+    return plan
+
+
+@router.get("/{store_id}/plan", summary="The store's current plan")
+def current_plan(store_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
+    """The plan document of the store's latest dispatch (404 before the first one)."""
+    store = repository.get_store(db, store_id)
+    if store.current_plan_id is None:
+        raise NotFound(f"store {store_id!r} has not been dispatched yet")
+    return repository.get_plan(db, store.current_plan_id).plan

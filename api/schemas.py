@@ -1,0 +1,116 @@
+"""Request and response bodies of the service (the contract's documents plus the service's own)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+from dispatch.schema import NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc
+
+OrderStatus = Literal["open", "picked_up", "delivered", "cancelled"]
+EventType = Literal["picked_up", "delivered", "cancelled"]
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StorePublic(BaseModel):
+    """A store as the service keeps it."""
+
+    store: StoreDoc
+    current_plan_id: str | None
+    dispatch_version: int
+    updated_at: datetime
+
+
+class RiderPut(RiderDoc):
+    """The contract's rider document plus its home store and duty status.
+
+    `carrying` is derived from order events; when sent it must agree with them.
+    """
+
+    store_id: NonEmptyId
+    on_duty: bool = True
+
+
+class RiderPublic(BaseModel):
+    """A rider as the service keeps it, with the orders it carries now."""
+
+    rider: RiderDoc
+    on_duty: bool
+    updated_at: datetime
+
+
+class OrderPublic(BaseModel):
+    """An accepted order and where it is in its life."""
+
+    order: OrderDoc
+    status: OrderStatus
+    rider_id: str | None
+    submitted_at: datetime
+    picked_up_at: datetime | None
+    delivered_at: datetime | None
+    cancelled_at: datetime | None
+
+
+class OrderEventIn(_Body):
+    """Something that happened to an order."""
+
+    type: EventType
+    at: AwareDatetime | None = Field(default=None, description="when it happened; default: now")
+    rider_id: NonEmptyId | None = Field(
+        default=None, description="the rider who picked up or delivered; a rider key implies its own"
+    )
+
+
+class DispatchRequest(_Body):
+    """Options of a store dispatch; everything is optional."""
+
+    plan_time: AwareDatetime | None = Field(
+        default=None, description="plan as of this time (replays, tests); default: the service's now"
+    )
+    options: OptionsDoc = Field(default_factory=OptionsDoc)
+
+
+class ValidateRequest(_Body):
+    """A problem document and a plan document to check against it."""
+
+    problem: dict[str, Any]
+    plan: dict[str, Any]
+
+
+class ViolationPublic(BaseModel):
+    """One rule the plan breaks."""
+
+    cause: str
+    detail: str
+    rider_id: str | None = None
+    order_id: str | None = None
+
+
+class ValidationReport(BaseModel):
+    """The validator's verdict: every violation, and their count per cause."""
+
+    valid: bool
+    violations: list[ViolationPublic]
+    by_cause: dict[str, int]
+
+
+class RouteDocument(BaseModel):
+    """A rider's remaining stops in the store's current plan."""
+
+    rider_id: str
+    store_id: str
+    plan_id: str | None
+    as_of: datetime | None = Field(description="the plan_time of the plan the stops come from")
+    stops: list[dict[str, Any]]
+
+
+class Health(BaseModel):
+    """Liveness or readiness."""
+
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None

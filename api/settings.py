@@ -1,0 +1,45 @@
+"""Service settings from the environment (prefix `DISPATCH_`); read here only, passed on as values."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Role = Literal["order_system", "rider", "admin"]
+
+
+class KeySpec(BaseModel):
+    """What one API key may do: its role and, for a rider key, the rider it speaks for."""
+
+    role: Role
+    rider_id: str | None = None
+
+    @model_validator(mode="after")
+    def _rider_needs_id(self) -> "KeySpec":
+        if self.role == "rider" and not self.rider_id:
+            raise ValueError("a key with role 'rider' needs a rider_id")
+        return self
+
+
+class Settings(BaseSettings):
+    """Everything an operator can set; see docs/API.md for each one."""
+
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./dispatch.db",
+        description="SQLAlchemy URL; a SQLite file by default, postgresql+psycopg://... for replicas",
+    )
+    api_keys: dict[str, KeySpec] = Field(
+        default_factory=dict, description='JSON: {"<key>": {"role": "...", "rider_id": "..."}}'
+    )
+    max_body_bytes: int = Field(default=2 * 1024 * 1024, ge=1024)
+    max_time_limit_s: float = Field(default=10.0, gt=0)
+    solver_workers: int = Field(default=2, ge=1, le=64)
+    # Solves accepted beyond the busy workers before the service answers 503.
+    solver_queue: int = Field(default=2, ge=0, le=1000)
+    solver_pool: Literal["process", "thread"] = "process"
+    retry_after_s: int = Field(default=2, ge=1)
+    migrate_on_start: bool = True

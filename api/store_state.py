@@ -1,0 +1,97 @@
+"""Conversions between the stored state of a store and the core's documents (no solving here)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from api.repository import StoreSnapshot
+from api.tables import OrderRow, PlanRow, RiderRow
+from dispatch.schema import OptionsDoc
+
+
+def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: OptionsDoc) -> dict:
+    """The contract problem document of a store as it is at `plan_time`.
+
+    Riders on duty whose shift has not ended take part, and so does every rider who still
+    carries orders (those orders stay with them). Orders created after `plan_time` are not
+    known yet at that time and are left out.
+    """
+    riders: list[dict] = []
+    orders: list[dict] = []
+    for rider, carried in snapshot.riders:
+        shift_end = rider.document.get("shift_end")
+        on_shift = shift_end is None or datetime.fromisoformat(shift_end) > plan_time
+        if not carried and not (rider.on_duty and on_shift):
+            continue
+        riders.append({**rider.document, "carrying": [o.id for o in carried]})
+        orders.extend(o.document for o in carried)
+    orders.extend(o.document for o in snapshot.open_orders if datetime.fromisoformat(o.document["created_at"]) <= plan_time)
+    return {
+        "plan_time": plan_time.isoformat(),
+        "stores": [snapshot.store.document] + [s.document for s in snapshot.other_stores],
+        "riders": riders,
+        "orders": orders,
+        "options": options.model_dump(mode="json"),
+    }
+
+
+def _stop_order_ids(stop: dict) -> list[str]:
+    return list(stop["order_ids"]) if stop["kind"] == "pickup" else [stop["order_id"]]
+
+
+def remaining_stops(plan: PlanRow | None, rider_id: str, orders: dict[str, OrderRow]) -> list[dict]:
+    """The rider's stops in `plan` still to do: orders delivered, cancelled or picked up drop out."""
+    if plan is None:
+        return []
+    route = next((r for r in plan.plan["routes"] if r["rider_id"] == rider_id), None)
+    if route is None:
+        return []
+    stops = []
+    for stop in route["stops"]:
+        if stop["kind"] == "pickup":
+            waiting = [oid for oid in stop["order_ids"] if oid in orders and orders[oid].status == "open"]
+            if waiting:
+                stops.append({**stop, "order_ids": waiting})
+        elif stop["order_id"] in orders and orders[stop["order_id"]].status in ("open", "picked_up"):
+            stops.append(stop)
+    return stops
+
+
+def route_order_ids(plan: PlanRow | None, rider_id: str) -> list[str]:
+    """Every order id on the rider's route in `plan`."""
+    if plan is None:
+        return []
+    route = next((r for r in plan.plan["routes"] if r["rider_id"] == rider_id), None)
+    return [oid for stop in (route["stops"] if route else []) for oid in _stop_order_ids(stop)]
+
+
+def _position(location: dict) -> list[float]:
+    # RFC 7946: longitude first.
+    return [location["lon"], location["lat"]]
+
+
+def route_geojson(route: dict[str, Any], rider_location: dict) -> dict:
+    """A rider route document as a GeoJSON FeatureCollection: the path and one Point per stop."""
+    features: list[dict] = []
+    path = [_position(rider_location)] + [_position(s["location"]) for s in route["stops"]]
+    if len(path) >= 2:
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": {"type": "LineString", "coordinates": path},
+                "properties": {"rider_id": route["rider_id"], "plan_id": route["plan_id"], "kind": "route"},
+            }
+        )
+    features.append(
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": _position(rider_location)},
+            "properties": {"rider_id": route["rider_id"], "kind": "rider"},
+        }
+    )
+    for seq, stop in enumerate(route["stops"], start=1):
+        props = {k: v for k, v in stop.items() if k != "location"}
+        props["sequence"] = seq
+        features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": _position(stop["location"])}, "properties": props})
+    return {"type": "FeatureCollection", "features": features}

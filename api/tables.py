@@ -1,0 +1,106 @@
+"""The service's tables (SQLAlchemy 2 ORM). Schema changes go through Alembic migrations."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+from sqlalchemy import JSON, Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+ID_LENGTH = 200
+
+
+class UtcDateTime(TypeDecorator):
+    """A timezone-aware time stored in UTC; SQLite, which keeps no offset, reads back aware too."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of the service's tables."""
+
+
+class StoreRow(Base):
+    """A store: its contract document, its current plan, and a version bumped by each dispatch."""
+
+    __tablename__ = "stores"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    current_plan_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    dispatch_version: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class RiderRow(Base):
+    """A rider of a home store: the contract's rider document (without `carrying`) and duty status."""
+
+    __tablename__ = "riders"
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    document: Mapped[dict] = mapped_column(JSON)
+    on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class OrderRow(Base):
+    """An accepted order: the document as submitted and where it is in its life."""
+
+    __tablename__ = "orders"
+    __table_args__ = (
+        Index("ix_orders_store_status", "store_id", "status"),
+        Index("ix_orders_rider_status", "rider_id", "status"),
+    )
+
+    id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"))
+    document: Mapped[dict] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16))
+    rider_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    submitted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    picked_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+
+
+class OrderEventRow(Base):
+    """One accepted event of an order, kept for the record (append-only)."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
+    type: Mapped[str] = mapped_column(String(16))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    rider_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    role: Mapped[str] = mapped_column(String(16))
+    recorded_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class PlanRow(Base):
+    """A plan the service made, with the problem it solved (so it can be checked again later)."""
+
+    __tablename__ = "plans"
+
+    plan_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    store_id: Mapped[str | None] = mapped_column(ForeignKey("stores.id"), nullable=True, index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    plan_time: Mapped[datetime] = mapped_column(UtcDateTime())
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    problem: Mapped[dict] = mapped_column(JSON)
+    plan: Mapped[dict] = mapped_column(JSON)

@@ -1,0 +1,135 @@
+"""Store operations: stores, order submission, dispatch, the current plan."""
+
+from __future__ import annotations
+
+import threading
+
+from dispatch.documents import problem_from_document
+from dispatch.validate import validate_plan
+from tests.api.conftest import ADMIN, ORDER_SYSTEM, RIDER1
+from tests.api.helpers import FAST, at, order, rider, seed_store, store
+
+
+def _dispatch(client, **options):
+    return client.post("/v1/stores/S1/dispatch", json={"plan_time": at(0), "options": {**FAST, **options}}, headers=ORDER_SYSTEM)
+
+
+def test_put_store_creates_then_updates(client):
+    """The first PUT creates (201), the next replaces the document (200); GET shows it."""
+    assert client.put("/v1/stores/S1", json=store(), headers=ORDER_SYSTEM).status_code == 201
+    response = client.put("/v1/stores/S1", json=store(service_radius_m=2500), headers=ADMIN)
+    assert response.status_code == 200
+    shown = client.get("/v1/stores/S1", headers=ORDER_SYSTEM).json()
+    assert shown["store"]["service_radius_m"] == 2500 and shown["current_plan_id"] is None
+
+
+def test_unknown_store_is_404(client):
+    """Orders for a store the service does not know are refused with 404."""
+    response = client.post("/v1/stores/S9/orders", json=order(store_id="S9"), headers=ORDER_SYSTEM)
+    assert response.status_code == 404
+
+
+def test_order_submission_is_idempotent_and_conflicting_resend_is_409(client):
+    """The same order twice is one order (201 then 200); the same id with other contents is a 409."""
+    seed_store(client, orders=())
+    first = client.post("/v1/stores/S1/orders", json=order(), headers=ORDER_SYSTEM)
+    assert first.status_code == 201 and first.json()["status"] == "open"
+    assert client.post("/v1/stores/S1/orders", json=order(), headers=ORDER_SYSTEM).status_code == 200
+    conflict = client.post("/v1/stores/S1/orders", json=order(items=7), headers=ORDER_SYSTEM)
+    assert conflict.status_code == 409 and "items" in conflict.json()["detail"]
+    listed = client.get("/v1/stores/S1/orders", headers=ORDER_SYSTEM).json()
+    assert [o["order"]["id"] for o in listed] == ["O1"] and listed[0]["order"]["items"] == 2
+
+
+def test_same_instant_in_another_offset_is_the_same_order(client):
+    """A resend that writes the times in UTC instead of +08:00 is the same order, not a conflict."""
+    seed_store(client, orders=())
+    assert client.post("/v1/stores/S1/orders", json=order(), headers=ORDER_SYSTEM).status_code == 201
+    from datetime import datetime, timezone
+
+    utc = {k: datetime.fromisoformat(v).astimezone(timezone.utc).isoformat() for k, v in order().items() if k.endswith("_at")}
+    assert client.post("/v1/stores/S1/orders", json=order(**utc), headers=ORDER_SYSTEM).status_code == 200
+
+
+def test_order_outside_the_area_is_refused_at_submission(client):
+    """A drop-off 5 km away from a 3 km store is a 422 with reason outside_service_area on `dropoff`."""
+    seed_store(client, orders=())
+    response = client.post("/v1/stores/S1/orders", json=order(north_m=5000), headers=ORDER_SYSTEM)
+    assert response.status_code == 422
+    err = response.json()["detail"][0]
+    assert err["type"] == "outside_service_area" and err["loc"] == ["body", "dropoff"]
+    assert "limit 3.0 km" in err["msg"]
+    assert client.get("/v1/stores/S1/orders", headers=ORDER_SYSTEM).json() == []
+
+
+def test_dispatch_plans_open_orders_and_keeps_carried_orders_with_their_rider(client):
+    """A dispatch plans every open order; an order R1 carries stays on R1's route with no pickup."""
+    seed_store(client, orders=("O1", "O2", "O3"))
+    picked = client.post("/v1/orders/O3/events", json={"type": "picked_up", "at": at(1)}, headers=RIDER1)
+    assert picked.status_code == 200
+    response = _dispatch(client)
+    assert response.status_code == 200, response.text
+    plan = response.json()
+    assert plan["store_id"] == "S1" and plan["metrics"]["assigned"] == 3
+    r1 = next(r for r in plan["routes"] if r["rider_id"] == "R1")
+    assert any(s["kind"] == "dropoff" and s["order_id"] == "O3" for s in r1["stops"])
+    assert all("O3" not in s.get("order_ids", []) for r in plan["routes"] for s in r["stops"])
+    current = client.get("/v1/stores/S1/plan", headers=ORDER_SYSTEM).json()
+    assert current["plan_id"] == plan["plan_id"]
+    stored = client.get(f"/v1/plans/{plan['plan_id']}", headers=ORDER_SYSTEM).json()
+    assert stored == plan
+
+
+def test_dispatch_leaves_out_orders_created_after_plan_time_and_off_duty_riders(client):
+    """A replay at plan_time sees only orders created by then, and only riders on duty."""
+    seed_store(client, orders=("O1",))
+    later = order("O2", -900, 400, created_at=at(10), ready_at=at(12), promised_at=at(55))
+    assert client.post("/v1/stores/S1/orders", json=later, headers=ORDER_SYSTEM).status_code == 201
+    assert client.put("/v1/riders/R2", json=rider("R2", on_duty=False), headers=ORDER_SYSTEM).status_code == 200
+    plan = _dispatch(client).json()
+    planned = {s.get("order_id") for r in plan["routes"] for s in r["stops"]} | {u["order_id"] for u in plan["unassigned"]}
+    assert "O2" not in planned and "O1" in planned
+    assert {r["rider_id"] for r in plan["routes"]} <= {"R1"}
+
+
+def test_dispatch_plan_passes_the_validator_on_the_problem_it_solved(client):
+    """The stored problem of a dispatch and its plan agree (the validator finds nothing)."""
+    seed_store(client, orders=("O1", "O2", "O3", "O4"))
+    plan = _dispatch(client).json()
+    from api.tables import PlanRow
+
+    with client.app.state.sessions() as session:
+        row = session.get(PlanRow, plan["plan_id"])
+        assert validate_plan(problem_from_document(row.problem), row.plan) == []
+
+
+def test_current_plan_before_any_dispatch_is_404(client):
+    """A store never dispatched has no current plan."""
+    seed_store(client, orders=())
+    assert client.get("/v1/stores/S1/plan", headers=ORDER_SYSTEM).status_code == 404
+
+
+def test_two_racing_dispatches_of_one_store_never_both_win(client):
+    """Both dispatches read the same state; the first to commit wins, the other gets 409."""
+    seed_store(client, orders=("O1", "O2"))
+    solver = client.app.state.solver
+    both_solved = threading.Barrier(2, timeout=30)
+    real_run = solver.run
+
+    def run_then_wait(*args, **kwargs):
+        result = real_run(*args, **kwargs)
+        both_solved.wait()  # neither commits before both have planned from the same version
+        return result
+
+    solver.run = run_then_wait
+    answers: list = []
+    threads = [threading.Thread(target=lambda: answers.append(_dispatch(client))) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    codes = sorted(a.status_code for a in answers)
+    assert codes == [200, 409], [a.text for a in answers]
+    winner = next(a.json() for a in answers if a.status_code == 200)
+    store_now = client.get("/v1/stores/S1", headers=ORDER_SYSTEM).json()
+    assert store_now["current_plan_id"] == winner["plan_id"] and store_now["dispatch_version"] == 1
