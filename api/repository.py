@@ -41,6 +41,14 @@ def put_store(session: Session, doc: StoreDoc, now: datetime) -> bool:
     return False
 
 
+def home_store(session: Session, rider: RiderPut) -> StoreDoc:
+    """The store a rider document names as home, or a 422 on `store_id`."""
+    row = session.get(StoreRow, rider.store_id)
+    if row is None:
+        raise InvalidProblem.one("store_id", f"unknown store {rider.store_id!r}", rider.id, code="unknown_store")
+    return StoreDoc.model_validate(row.document)
+
+
 def get_rider(session: Session, rider_id: str) -> RiderRow:
     """The rider, or 404."""
     row = session.get(RiderRow, rider_id)
@@ -65,9 +73,7 @@ def rider_document(session: Session, row: RiderRow) -> RiderDoc:
 
 
 def put_rider(session: Session, body: RiderPut, caller: Principal, now: datetime) -> bool:
-    """Create or update a rider as `caller` may; True if it was created."""
-    if session.get(StoreRow, body.store_id) is None:
-        raise InvalidProblem.one("store_id", f"unknown store {body.store_id!r}", body.id, code="unknown_store")
+    """Create or update a rider as `caller` may; True if it was created (the store must exist)."""
     row = session.get(RiderRow, body.id, with_for_update=True)
     carrying = carried_order_ids(session, body.id) if row is not None else []
     if body.carrying and sorted(body.carrying) != sorted(carrying):

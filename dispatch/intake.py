@@ -48,7 +48,8 @@ def check_store(store: StoreDoc) -> None:
 
 def check_rider(store: StoreDoc, rider: RiderDoc) -> None:
     """Raise InvalidProblem if the rider, as a rider of `store` with nothing on board, breaks a rule."""
-    doc = rider.model_dump(mode="json")
+    # Only the contract's fields: a service may pass a subclass carrying its own (duty status).
+    doc = rider.model_dump(mode="json", include=set(RiderDoc.model_fields))
     doc["carrying"] = []
     doc["store_id"] = store.id
     at = rider.available_at or datetime.now().astimezone()

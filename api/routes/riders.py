@@ -17,6 +17,7 @@ from api.schemas import RiderPublic, RiderPut, RouteDocument
 from api.store_state import remaining_stops, route_geojson, route_order_ids
 from api.tables import OrderRow, RiderRow
 from dispatch.errors import InvalidProblem
+from dispatch.intake import check_rider
 
 router = APIRouter(prefix="/v1/riders", tags=["riders"])
 
@@ -49,6 +50,7 @@ def put_rider(
     if rider.id != rider_id:
         raise InvalidProblem.one("id", f"is {rider.id!r} but the path names {rider_id!r}", rider.id)
     with db.begin():
+        check_rider(repository.home_store(db, rider), rider)
         created = repository.put_rider(db, rider, caller, utc_now())
     response.status_code = 201 if created else 200
     return _public(db, repository.get_rider(db, rider_id))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
@@ -32,16 +33,21 @@ def store_public(row: StoreRow) -> StorePublic:
     )
 
 
+def _utc(at: datetime | None) -> datetime | None:
+    # The service's own timestamps read the same however they were written or read back.
+    return at.astimezone(timezone.utc) if at is not None else None
+
+
 def order_public(row: OrderRow) -> OrderPublic:
-    """The public view of a stored order."""
+    """The public view of a stored order (the service's timestamps in UTC)."""
     return OrderPublic(
         order=OrderDoc.model_validate(row.document),
         status=row.status,
         rider_id=row.rider_id,
-        submitted_at=row.submitted_at,
-        picked_up_at=row.picked_up_at,
-        delivered_at=row.delivered_at,
-        cancelled_at=row.cancelled_at,
+        submitted_at=_utc(row.submitted_at),
+        picked_up_at=_utc(row.picked_up_at),
+        delivered_at=_utc(row.delivered_at),
+        cancelled_at=_utc(row.cancelled_at),
     )
 
 

@@ -1,0 +1,120 @@
+"""The running service: readiness, the bounded solver pool, and a real uvicorn process over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx2 as httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from api.main import create_app
+from api.settings import Settings
+from dispatch.documents import problem_from_document
+from dispatch.validate import validate_plan
+from tests.api.conftest import KEYS, ORDER_SYSTEM, RIDER1
+from tests.api.helpers import at, problem
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_readyz_is_503_when_the_database_does_not_answer(tmp_path):
+    """With a database that cannot be opened, /readyz says 503 while /healthz stays 200."""
+    url = f"sqlite:///{tmp_path / 'missing-dir' / 'x.db'}"
+    settings = Settings(database_url=url, api_keys=KEYS, solver_pool="thread", migrate_on_start=False)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").status_code == 200
+        ready = c.get("/readyz")
+        assert ready.status_code == 503 and ready.json()["status"] == "unavailable"
+
+
+def test_full_pool_answers_503_with_retry_after(settings_for):
+    """With one worker and no queue, a solve while another runs is refused at once with Retry-After."""
+    with TestClient(create_app(settings_for(solver_workers=1, solver_queue=0, retry_after_s=7))) as c:
+        release = threading.Event()
+        started = threading.Event()
+
+        def hold() -> None:
+            started.set()
+            release.wait(30)
+
+        holder = threading.Thread(target=lambda: c.app.state.solver.run(hold, time_limit_s=1))
+        holder.start()
+        try:
+            assert started.wait(10)
+            busy = c.post("/v1/plans", json=problem(), headers=ORDER_SYSTEM)
+            assert busy.status_code == 503 and busy.headers["retry-after"] == "7"
+            assert busy.json()["code"] == "busy"
+        finally:
+            release.set()
+            holder.join()
+        assert c.post("/v1/plans", json=problem(), headers=ORDER_SYSTEM).status_code == 201
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`uvicorn api.main:app` in its own process on a free loopback port, default (process) pool."""
+    port = _free_port()
+    env = {
+        **os.environ,
+        "DISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
+        "DISPATCH_API_KEYS": json.dumps(KEYS),
+        "DISPATCH_SOLVER_WORKERS": "1",
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if proc.poll() is not None or time.monotonic() > deadline:
+                out = proc.stdout.read().decode() if proc.poll() is not None else ""
+                pytest.fail(f"uvicorn did not become ready: {out[-2000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def test_a_real_uvicorn_process_serves_plans_over_http(server):
+    """Over a real socket: health, a plan solved in a worker process, and the rider route."""
+    with httpx.Client(base_url=server, timeout=60) as http:
+        assert http.get("/healthz").json()["status"] == "ok"
+        assert http.get("/v1/plans/x").status_code == 401
+        doc = problem()
+        made = http.post("/v1/plans", json=doc, headers=ORDER_SYSTEM)
+        assert made.status_code == 201, made.text
+        assert validate_plan(problem_from_document(doc), made.json()) == []
+        assert http.get(f"/v1/plans/{made.json()['plan_id']}", headers=ORDER_SYSTEM).json() == made.json()
+        assert http.get("/openapi.json").json()["info"]["title"] == "o2o-dispatch"
+        http.put("/v1/stores/S1", json=doc["stores"][0], headers=ORDER_SYSTEM).raise_for_status()
+        http.put("/v1/riders/R1", json={**doc["riders"][0], "store_id": "S1"}, headers=ORDER_SYSTEM).raise_for_status()
+        http.post("/v1/stores/S1/orders", json=doc["orders"][0], headers=ORDER_SYSTEM).raise_for_status()
+        plan = http.post("/v1/stores/S1/dispatch", json={"plan_time": at(0), "options": {"max_iterations": 10}}, headers=ORDER_SYSTEM)
+        assert plan.status_code == 200, plan.text
+        route = http.get("/v1/riders/R1/route", headers=RIDER1).json()
+        assert route["plan_id"] == plan.json()["plan_id"] and [s["kind"] for s in route["stops"]] == ["pickup", "dropoff"]
