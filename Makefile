@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench sweep clean
+.PHONY: demo test serve bench sweep clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,6 +21,9 @@ demo: $(VENV)/.base
 test: $(VENV)/.base
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
+
+serve: $(VENV)/.base
+	$(BIN)/python -m api --host 127.0.0.1 --port 8000
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks.latency

@@ -58,3 +58,76 @@ DISPATCH = {
         "value": {"plan_time": "2026-11-23T10:00:00+08:00", "options": {"time_limit_s": 2, "lateness": "hard"}},
     },
 }
+
+_PICKUP = {
+    "kind": "pickup", "store_id": "S1", "order_ids": ["O2", "O1"],
+    "location": {"lat": 31.2304, "lon": 121.4737},
+    "arrive_at": "2026-11-23T10:00:21+08:00", "depart_at": "2026-11-23T10:06:00+08:00",
+}
+_DROP_O2 = {
+    "kind": "dropoff", "order_id": "O2", "location": {"lat": 31.225, "lon": 121.465},
+    "arrive_at": "2026-11-23T10:10:55+08:00", "depart_at": "2026-11-23T10:12:55+08:00", "late_s": 0,
+}
+_DROP_O1 = {
+    "kind": "dropoff", "order_id": "O1", "location": {"lat": 31.242, "lon": 121.48},
+    "arrive_at": "2026-11-23T10:24:19+08:00", "depart_at": "2026-11-23T10:26:19+08:00", "late_s": 0,
+}
+
+# What POST /v1/plans returned for PROBLEM (a real answer, trimmed of nothing).
+PLAN = {
+    "plan_id": "7b7539d3519749dd82d67d21016c95fa",
+    "plan_time": "2026-11-23T10:00:00+08:00",
+    "status": "feasible",
+    "routes": [
+        {
+            "rider_id": "R1",
+            "stops": [_PICKUP, _DROP_O2, _DROP_O1],
+            "distance_m": 4501.5, "duration_s": 1579, "travel_s": 1000,
+            "start_at": "2026-11-23T10:00:00+08:00", "end_at": "2026-11-23T10:26:19+08:00",
+        }
+    ],
+    "unassigned": [],
+    "metrics": {
+        "orders": 2, "assigned": 2, "on_time": 2, "late": 0, "total_distance_m": 4501.5,
+        "total_travel_s": 1000, "solve_ms": 987, "late_s_total": 0, "riders_used": 1,
+        "objective": 1000, "first_plan_ms": 1, "engine": "construction+ortools",
+    },
+}
+
+ROUTE = {
+    "rider_id": "R1",
+    "store_id": "S1",
+    "plan_id": PLAN["plan_id"],
+    "as_of": "2026-11-23T02:00:00Z",
+    "stops": [_PICKUP, _DROP_O2, _DROP_O1],
+}
+
+VALIDATION = {
+    "valid": False,
+    "violations": [
+        {"cause": "missing_order", "detail": "order O2 is in no route and not unassigned", "rider_id": None, "order_id": "O2"}
+    ],
+    "by_cause": {"missing_order": 1},
+}
+
+
+def plan_response(description: str) -> dict:
+    """An OpenAPI `responses` entry whose example is a plan document."""
+    return {"description": description, "content": {"application/json": {"example": PLAN}}}
+
+
+STORE_PUBLIC = {"store": STORE, "current_plan_id": PLAN["plan_id"], "dispatch_version": 3, "updated_at": "2026-11-23T01:58:00Z"}
+RIDER_PUBLIC = {
+    "rider": {**{k: v for k, v in RIDER.items() if k != "on_duty"}, "carrying": ["O1"]},
+    "on_duty": True,
+    "updated_at": "2026-11-23T02:07:10Z",
+}
+ORDER_PUBLIC = {
+    "order": ORDER,
+    "status": "picked_up",
+    "rider_id": "R1",
+    "submitted_at": "2026-11-23T01:55:01Z",
+    "picked_up_at": "2026-11-23T02:06:00Z",
+    "delivered_at": None,
+    "cancelled_at": None,
+}

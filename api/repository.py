@@ -179,8 +179,11 @@ def apply_event(session: Session, order_id: str, event: OrderEventIn, caller: Pr
             raise Forbidden("the rider who picks the order up reports it (or an admin)")
         if rider_id is None:
             raise InvalidProblem.one("rider_id", "is required: which rider picked the order up", order_id)
-        if session.get(RiderRow, rider_id) is None:
+        carrier = session.get(RiderRow, rider_id)
+        if carrier is None:
             raise InvalidProblem.one("rider_id", f"unknown rider {rider_id!r}", order_id, code="unknown_rider")
+        if caller.role == "rider" and carrier.store_id != row.store_id:
+            raise Forbidden(f"order {order_id!r} belongs to store {row.store_id!r}; rider {rider_id!r} works for {carrier.store_id!r}")
         if row.status == "picked_up" and row.rider_id == rider_id:
             return EventOutcome(row, False)
         if row.status != "open":

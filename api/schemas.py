@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from api import examples
 from dispatch.schema import NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc
 
 OrderStatus = Literal["open", "picked_up", "delivered", "cancelled"]
@@ -19,6 +20,8 @@ class _Body(BaseModel):
 
 class StorePublic(BaseModel):
     """A store as the service keeps it."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.STORE_PUBLIC]})
 
     store: StoreDoc
     current_plan_id: str | None
@@ -39,6 +42,8 @@ class RiderPut(RiderDoc):
 class RiderPublic(BaseModel):
     """A rider as the service keeps it, with the orders it carries now."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.RIDER_PUBLIC]})
+
     rider: RiderDoc
     on_duty: bool
     updated_at: datetime
@@ -46,6 +51,8 @@ class RiderPublic(BaseModel):
 
 class OrderPublic(BaseModel):
     """An accepted order and where it is in its life."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ORDER_PUBLIC]})
 
     order: OrderDoc
     status: OrderStatus
@@ -94,6 +101,8 @@ class ViolationPublic(BaseModel):
 class ValidationReport(BaseModel):
     """The validator's verdict: every violation, and their count per cause."""
 
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.VALIDATION]})
+
     valid: bool
     violations: list[ViolationPublic]
     by_cause: dict[str, int]
@@ -101,6 +110,8 @@ class ValidationReport(BaseModel):
 
 class RouteDocument(BaseModel):
     """A rider's remaining stops in the store's current plan."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.ROUTE]})
 
     rider_id: str
     store_id: str
@@ -111,6 +122,8 @@ class RouteDocument(BaseModel):
 
 class Health(BaseModel):
     """Liveness or readiness."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok", "detail": None}]})
 
     status: Literal["ok", "unavailable"]
     detail: str | None = None

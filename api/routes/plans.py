@@ -19,7 +19,7 @@ from dispatch.validate import validate_plan, violations_by_cause
 router = APIRouter(prefix="/v1/plans", tags=["plans"])
 
 
-@router.post("", status_code=201, summary="Solve a problem document")
+@router.post("", status_code=201, summary="Solve a problem document", responses={201: examples.plan_response("the plan, stored under its plan_id")})
 def create_plan(
     problem: Annotated[ProblemDoc, Body(openapi_examples={"small": {"summary": "Two orders, one rider", "value": examples.PROBLEM}})],
     _caller: OrderSystem,
@@ -37,7 +37,7 @@ def create_plan(
     return plan
 
 
-@router.get("/{plan_id}", summary="A stored plan")
+@router.get("/{plan_id}", summary="A stored plan", responses={200: examples.plan_response("the plan document")})
 def read_plan(plan_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
     """The plan document as it was returned when it was made."""
     return repository.get_plan(db, plan_id).plan

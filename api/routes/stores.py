@@ -114,7 +114,11 @@ def list_orders(
     return [order_public(r) for r in repository.store_orders(db, store_id, status)]
 
 
-@router.post("/{store_id}/dispatch", summary="Plan the store's open orders with its riders as they are now")
+@router.post(
+    "/{store_id}/dispatch",
+    summary="Plan the store's open orders with its riders as they are now",
+    responses={200: examples.plan_response("the new current plan (with store_id)"), 409: {"description": "another dispatch of the store won"}},
+)
 def dispatch_store(
     store_id: str,
     _caller: OrderSystem,
@@ -143,7 +147,7 @@ def dispatch_store(
     return plan
 
 
-@router.get("/{store_id}/plan", summary="The store's current plan")
+@router.get("/{store_id}/plan", summary="The store's current plan", responses={200: examples.plan_response("the current plan")})
 def current_plan(store_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
     """The plan document of the store's latest dispatch (404 before the first one)."""
     store = repository.get_store(db, store_id)
