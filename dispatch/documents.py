@@ -110,6 +110,9 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
             errors.append(FieldError(f"orders[{o.id}].ready_at", "is before created_at", o.id))
         if promised < created:
             errors.append(FieldError(f"orders[{o.id}].promised_at", "is before created_at", o.id))
+        deliver_after = _seconds(o.deliver_after, epoch) if o.deliver_after is not None else None
+        if deliver_after is not None and deliver_after > promised:
+            errors.append(FieldError(f"orders[{o.id}].deliver_after", "is after promised_at", o.id))
         for name, value in (("created_at", created), ("ready_at", ready), ("promised_at", promised)):
             if abs(value) > MAX_HORIZON_S:
                 errors.append(
@@ -127,6 +130,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 dropoff_service_s=int(o.dropoff_service_s),
                 priority=int(o.priority),
                 max_ride_s=o.max_ride_s,
+                deliver_after_s=deliver_after,
             )
         )
     order_by_id = {o.id: o for o in orders}

@@ -25,6 +25,7 @@ class Instance:
     order_store: np.ndarray  # store index of each order
     ready_s: np.ndarray
     promised_s: np.ndarray
+    earliest_s: np.ndarray  # earliest drop-off start (scheduled orders), -NO_LIMIT where none
     items: np.ndarray
     service_s: np.ndarray
     priority: np.ndarray
@@ -106,6 +107,9 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         order_store=np.array([store_idx[o.store_id] for o in routed], dtype=np.int64),
         ready_s=np.array([o.ready_at_s for o in routed], dtype=np.int64).reshape(n),
         promised_s=np.array([o.promised_at_s for o in routed], dtype=np.int64).reshape(n),
+        earliest_s=np.array(
+            [o.deliver_after_s if o.deliver_after_s is not None else -NO_LIMIT for o in routed], dtype=np.int64
+        ).reshape(n),
         items=np.array([o.items for o in routed], dtype=np.int64).reshape(n),
         service_s=np.array([o.dropoff_service_s for o in routed], dtype=np.int64).reshape(n),
         priority=np.array([o.priority for o in routed], dtype=np.int64).reshape(n),

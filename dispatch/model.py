@@ -67,6 +67,8 @@ class Order:
     dropoff_service_s: int
     priority: int = 1
     max_ride_s: int | None = None  # freshness: pickup departure to door
+    # A scheduled order: the customer takes it no earlier than this (the rider waits).
+    deliver_after_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)

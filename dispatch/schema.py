@@ -60,6 +60,9 @@ class OrderDoc(_Doc):
     dropoff_service_s: int = Field(default=60, ge=0, le=3600)
     priority: int = Field(default=1, ge=1, le=1000)
     max_ride_s: int | None = Field(default=None, gt=0)
+    deliver_after: AwareDatetime | None = Field(
+        default=None, description="scheduled orders: the drop-off starts no earlier than this"
+    )
 
 
 class HaversineTravelDoc(_Doc):

@@ -3,7 +3,7 @@
 It reads the problem and the plan and nothing of the solver: travel comes from the travel
 model one leg at a time, times from the contract's rules (a pickup starts at the later of
 arrival and the orders' ready times and costs the store's pickup service once; a drop-off
-starts on arrival). It reports violations by cause, like VROOM's "check" mode.
+starts on arrival, or at a scheduled order's deliver_after if later). It reports violations by cause, like VROOM's "check" mode.
 """
 
 from __future__ import annotations
@@ -155,7 +155,9 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                 distance += meter.distance_m(at, order.dropoff)
                 travel += leg
                 arrive = t + leg
-                depart = arrive + order.dropoff_service_s
+                # A scheduled order's drop-off waits for its deliver_after time.
+                start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
+                depart = start + order.dropoff_service_s
                 check_times(stop, arrive, depart, f"drop-off of {oid}")
                 if oid not in on_board:
                     out.append(Violation("not_on_board", f"order {oid} is dropped off before it is picked up", rid, oid))
@@ -163,7 +165,7 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                     on_board.discard(oid)
                     load -= order.items
                     count -= 1
-                late_s = max(0, arrive - order.promised_at_s)
+                late_s = max(0, start - order.promised_at_s)
                 if stop.late_s != late_s:
                     out.append(Violation("late_mismatch", f"order {oid}: plan says late_s {stop.late_s}, the rules give {late_s}", rid, oid))
                 if late_s > 0:
@@ -174,7 +176,7 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                 else:
                     on_time += 1
                 if oid in picked_depart and order.max_ride_s is not None:
-                    ride = arrive - picked_depart[oid]
+                    ride = start - picked_depart[oid]
                     if ride > order.max_ride_s:
                         out.append(Violation("max_ride", f"order {oid} rides {ride} s, limit {order.max_ride_s} s", rid, oid))
                 if oid not in carrier:

@@ -166,6 +166,7 @@ class RouteState:
         ready = inst.ready_s[cand]
         items = inst.items[cand]
         svc = inst.service_s[cand]
+        earliest = inst.earliest_s[cand]
         max_ride = inst.max_ride_s[cand]
         ps = inst.pickup_service_s[store]
         home = int(inst.home_store[r])
@@ -191,9 +192,9 @@ class RouteState:
             to_store = tt[prev_pt, sp]
             start_p = np.maximum(prev_dep + to_store, ready)
             ride = tt[sp, op]
-            start_o = start_p + ps + ride
+            start_o = np.maximum(start_p + ps + ride, earliest)
             leg_cost, _, fits = self._tail(i, op, start_o + svc, end_pt)
-            ok = fits & (start_o <= cand_latest) & (ride <= max_ride) & fits_alone
+            ok = fits & (start_o <= cand_latest) & (start_o - (start_p + ps) <= max_ride) & fits_alone
             consider(to_store + ride + leg_cost, ok, start_o, NEW_TRIP, i)
 
         # Join trip t: the drop-off goes between i-1 and i, after the trip's pickup p.
@@ -214,7 +215,7 @@ class RouteState:
                 if i - 1 > p:
                     pre_slack = min(pre_slack, int(self.latest[i - 1] - self.start[i - 1]))
                 prev_pt = self.pt[i - 1]
-                start_o = self.dep[i - 1] + delta0 + tt[prev_pt, op]
+                start_o = np.maximum(self.dep[i - 1] + delta0 + tt[prev_pt, op], earliest)
                 leg_cost, push, fits = self._tail(i, op, start_o + svc, end_pt)
                 ok = ok_base & fits & (delta0 <= pre_slack) & (start_o <= cand_latest)
                 ok &= start_o - (self.dep[p] + delta0) <= max_ride

@@ -39,7 +39,7 @@ def _refresh(r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd) = prob
+     travel_cost, neighbours, dist, spd, o_earliest) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -94,18 +94,19 @@ def _refresh(r, routes, prob, cache):
             k = v
             p_pt = S + R + k
             a = t + _tt(tt, dist, spd, c, at, p_pt)
+            s0 = a if a >= o_earliest[k] else o_earliest[k]  # a scheduled order waits
             pt[r, i] = p_pt
             arr[r, i] = a
-            st[r, i] = a
-            dep[r, i] = a + o_service[k]
+            st[r, i] = s0
+            dep[r, i] = s0 + o_service[k]
             lat[r, i] = o_latest[k]
             pk[r, i] = cur_p
-            if a > o_latest[k]:
+            if s0 > o_latest[k]:
                 ok = False
-            late = a - o_promised[k]
+            late = s0 - o_promised[k]
             if late > 0:
                 late_sum += late * o_prio[k]
-            if cur_p > 0 and a - dep[r, cur_p] > o_maxride[k]:
+            if cur_p > 0 and s0 - dep[r, cur_p] > o_maxride[k]:
                 ok = False
             travel += _tt(tt, dist, spd, c, at, p_pt)
             t = dep[r, i]
@@ -161,7 +162,7 @@ def _evaluate(k, r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd) = prob
+     travel_cost, neighbours, dist, spd, o_earliest) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -185,7 +186,9 @@ def _evaluate(k, r, routes, prob, cache):
             sp = o_ready[k]
         ride = _tt(tt, dist, spd, c, s, op)
         so = sp + ps[s] + ride
-        if so > o_latest[k] or ride > o_maxride[k]:
+        if so < o_earliest[k]:
+            so = o_earliest[k]
+        if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
             continue
         leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
         if push > fts[r, i]:
@@ -219,6 +222,8 @@ def _evaluate(k, r, routes, prob, cache):
             if delta0 > pre:
                 break
             so = dep[r, i - 1] + delta0 + _tt(tt, dist, spd, c, pt[r, i - 1], op)
+            if so < o_earliest[k]:
+                so = o_earliest[k]
             if so > o_latest[k]:
                 continue
             if so - (dep[r, p] + delta0) > o_maxride[k]:
@@ -293,7 +298,7 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd) = prob
+     travel_cost, neighbours, dist, spd, o_earliest) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -624,6 +629,7 @@ class CompiledRuinRecreate:
             late_weight.astype(np.float64), drop_cost, inst.pickup_service_s.astype(np.int64),
             inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
             float(opts.travel_cost_per_s), self.neighbours, self.dist, self.spd,
+            inst.earliest_s.astype(np.int64),
         )
         W = M + 2
         # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route

@@ -142,6 +142,8 @@ class RoutingModel:
                 time_dim.SetCumulVarSoftUpperBound(
                     d, max(0, promised), int(opts.late_cost_per_s * inst.priority[k])
                 )
+            if inst.earliest_s[k] > 0:
+                time_dim.CumulVar(d).SetMin(int(inst.earliest_s[k]))  # a scheduled order waits
             if inst.carried_by[k] >= 0:
                 routing.VehicleVar(d).SetValue(int(inst.carried_by[k]))
                 continue
@@ -323,6 +325,8 @@ class WaveModel:
                 time_dim.CumulVar(d).SetMax(promised)
             elif promised < horizon:
                 time_dim.SetCumulVarSoftUpperBound(d, max(0, promised), int(opts.late_cost_per_s * inst.priority[k]))
+            if inst.earliest_s[k] > 0:
+                time_dim.CumulVar(d).SetMin(int(inst.earliest_s[k]))  # a scheduled order waits
             if inst.carried_by[k] >= 0:
                 routing.VehicleVar(d).SetValue(int(inst.carried_by[k]))
                 continue

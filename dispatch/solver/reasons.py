@@ -27,7 +27,7 @@ def _solo_trip(inst: Instance, orders: np.ndarray) -> dict[str, np.ndarray]:
         at_store = inst.available_s[r] + tt[inst.rider_point(r), store]
         depart = np.maximum(at_store, inst.ready_s[orders]) + inst.pickup_service_s[store]
         ride[r] = tt[store, op]
-        start_o[r] = depart + ride[r]
+        start_o[r] = np.maximum(depart + ride[r], inst.earliest_s[orders])  # scheduled orders wait
         end[r] = start_o[r] + inst.service_s[orders]
         if inst.return_to_store:
             back = np.full(n, inst.home_store[r]) if inst.home_store[r] >= 0 else store

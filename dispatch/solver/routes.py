@@ -88,7 +88,7 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
             k = stop[1]
             point = inst.order_point(k)
             arrive = t + int(tt[at, point])
-            start = arrive
+            start = max(arrive, int(inst.earliest_s[k]))
             depart = start + int(inst.service_s[k])
             if k not in on_board:
                 sched.violation = sched.violation or f"drop of order {k} not on board"

@@ -26,6 +26,7 @@ def broken(mutate) -> InvalidProblem:
         (lambda d: d["orders"][1].update(items=-1), "orders[1].items", "O2"),
         (lambda d: d["orders"][0].update(promised_at=t(-30)), "orders[O1].promised_at", "O1"),
         (lambda d: d["orders"][0].update(ready_at=t(-30)), "orders[O1].ready_at", "O1"),
+        (lambda d: d["orders"][0].update(deliver_after=t(500)), "orders[O1].deliver_after", "O1"),
         (lambda d: d["orders"].append(order("O1", 10, 10)), "orders.id", "O1"),
         (lambda d: d["riders"].append(rider("R1")), "riders.id", "R1"),
         (lambda d: d["riders"][0].update(carrying=["O9"]), "riders[R1].carrying", "R1"),

@@ -33,6 +33,8 @@ def problems(draw):
             "priority": draw(st.integers(1, 3)),
             "max_ride_s": draw(st.sampled_from([None, None, None, 600, 1200])),
         })
+        if draw(st.integers(0, 4)) == 0:  # a scheduled order: not before some time up to its promise
+            orders[-1]["deliver_after"] = t(draw(st.integers(created, promise)))
     n_riders = draw(st.integers(0, 4))
     riders = []
     free = [o for o in orders if o["store_id"] != "S9" and o["ready_at"] <= t(0)]

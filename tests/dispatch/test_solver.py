@@ -1,5 +1,8 @@
 """Each solver feature on a small problem where it changes the answer; the validator judges."""
 
+from datetime import datetime, timedelta
+
+from dispatch.validate import validate_plan
 from tests.dispatch.builders import (
     at,
     document,
@@ -229,3 +232,29 @@ def test_a_tiny_time_budget_still_returns_a_valid_plan():
     doc = generate_problem(40, 5, seed=2, on_road=2, outside_share=0.1, time_limit_s=0.01)
     _, plan = solved(doc)
     assert plan.metrics.orders == 40
+
+
+def test_a_scheduled_order_is_delivered_no_earlier_than_deliver_after():
+    """A scheduled NEAR order (deliver_after 40 min) goes after FAR, promised at 30 min, in one trip."""
+    near = order("NEAR", 600, 0, promised=90)
+    far = order("FAR", 1800, 0, promised=30)
+    _, plan = solved(document(orders=[near, far], lateness="hard"))
+    assert [s.order_id for s in route_of(plan, "R1").stops if s.kind == "dropoff"] == ["NEAR", "FAR"]
+
+    near_later = order("NEAR", 600, 0, promised=90, deliver_after=t(40))
+    problem, plan = solved(document(orders=[near_later, far], lateness="hard"))
+    drops = [s for s in route_of(plan, "R1").stops if s.kind == "dropoff"]
+    assert [s.order_id for s in drops] == ["FAR", "NEAR"]
+    assert drops[1].depart_s - 60 >= 40 * 60  # service starts at deliver_after, after a wait
+    assert sum(1 for s in route_of(plan, "R1").stops if s.kind == "pickup") == 1
+
+
+def test_the_validator_rejects_a_drop_off_before_deliver_after():
+    """A plan that hands a scheduled order over on arrival, before its time, breaks the timing rules."""
+    doc = document(orders=[order("A", 600, 0, promised=90, deliver_after=t(40))], lateness="hard")
+    problem, plan = solved(doc)
+    tampered = plan.to_document()
+    drop = next(s for s in tampered["routes"][0]["stops"] if s["kind"] == "dropoff")
+    drop["depart_at"] = (datetime.fromisoformat(drop["arrive_at"]) + timedelta(seconds=60)).isoformat()
+    causes = {v.cause for v in validate_plan(problem, tampered)}
+    assert causes, "a drop-off before deliver_after must be a violation"
