@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test serve bench sweep clean
+.PHONY: demo test serve bench bench-full sweep clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,7 +26,10 @@ serve: $(VENV)/.base
 	$(BIN)/python -m api --host 127.0.0.1 --port 8000
 
 bench: $(VENV)/.bench
-	$(BIN)/python -m benchmarks.latency
+	$(BIN)/python -m benchmarks run
+
+bench-full: $(VENV)/.bench
+	$(BIN)/python -m benchmarks run --full
 
 sweep: $(VENV)/.base
 	$(BIN)/python -m benchmarks.sweep

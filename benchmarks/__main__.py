@@ -1,0 +1,164 @@
+"""`python -m benchmarks`: run the suites, write results/<suite>.json and REPORT.md, print the headline.
+
+    python -m benchmarks run            # quick: a few minutes on 2 cores (make bench)
+    python -m benchmarks run --full     # everything (make bench-full)
+    python -m benchmarks byo problem.json [--budgets 0.1,1]
+    python -m benchmarks report         # REPORT.md again from the result files
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from benchmarks.byo import run_byo
+from benchmarks.common import RESULTS, write_result
+from benchmarks.report import headline, load_results, write_report
+from benchmarks.solomon import QUICK, run_solomon
+from benchmarks.solomon_data import instance_names
+from benchmarks.store_suites import run_peers, run_scaling
+
+app = typer.Typer(add_completion=False, help=__doc__)
+# Piped output (make bench | tee) keeps the headline table readable instead of 80 columns.
+console = Console(width=None if sys.stdout.isatty() else 160)
+
+QUICK_PLAN = {
+    "scaling": {"sizes": "10x2,30x5,100x15,300x40", "seeds": "1", "budgets": "0.1,0.5,1"},
+    "peers": {"sizes": "100x15,300x40", "seeds": "1", "budgets": "0.1,1"},
+    "solomon": {"instances": ",".join(QUICK), "budgets": "1"},
+}
+FULL_PLAN = {
+    "scaling": {"sizes": "10x2,30x5,60x8,100x15,200x25,300x40,500x60", "seeds": "1,2,3", "budgets": "0.1,0.5,1,2,5"},
+    "peers": {"sizes": "30x5,60x8,100x15,200x25,300x40", "seeds": "1,2,3", "budgets": "0.1,0.5,1,2,5"},
+    "solomon": {"instances": "all", "budgets": "1,5"},
+}
+
+
+def _sizes(text: str) -> list[tuple[int, int]]:
+    return [tuple(int(x) for x in s.lower().split("x")) for s in text.split(",") if s]
+
+
+def _floats(text: str) -> list[float]:
+    return [float(x) for x in text.split(",") if x]
+
+
+def _ints(text: str) -> list[int]:
+    return [int(x) for x in text.split(",") if x]
+
+
+def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
+    n = 0
+    if "scaling" in suites:
+        p = plan["scaling"]
+        n += len(_sizes(p["sizes"])) * (len(_ints(p["seeds"])) * len(_floats(p["budgets"])) + 1)
+    if "peers" in suites:
+        p = plan["peers"]
+        n += len(_sizes(p["sizes"])) * len(_ints(p["seeds"])) * len(_floats(p["budgets"])) * (1 + len(peers))
+    if "solomon" in suites:
+        p = plan["solomon"]
+        names = instance_names() if p["instances"] == "all" else p["instances"].split(",")
+        n += len(names) * len(_floats(p["budgets"])) * (1 + len(peers))
+    return n
+
+
+def print_headline(results: dict) -> None:
+    """The headline table on the terminal."""
+    header, rows = headline(results)
+    table = Table(title="Headline (medians; ratios measured in the same run)")
+    for col in header:
+        table.add_column(col, justify="right" if col != "measure" else "left")
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+
+
+@app.command()
+def run(
+    full: Annotated[bool, typer.Option("--full", help="every size, seed, budget and instance")] = False,
+    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon")] = "scaling,peers,solomon",
+    peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp,vroom",
+    out: Annotated[Path, typer.Option(help="folder for the result files and REPORT.md")] = RESULTS,
+) -> None:
+    """Run the suites (quick by default), write their results and REPORT.md, print the headline."""
+    from dispatch.solver import warm_up
+
+    warm_up()  # compile or load the search once, outside any measured solve
+    plan = FULL_PLAN if full else QUICK_PLAN
+    chosen = [s for s in suites.split(",") if s]
+    peer_list = [p for p in peers.split(",") if p]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=_steps(plan, chosen, peer_list))
+
+        def progress(message: str) -> None:
+            bar.update(task, description=message, advance=1)
+
+        if "scaling" in chosen:
+            p = plan["scaling"]
+            write_result("scaling", run_scaling(_sizes(p["sizes"]), _ints(p["seeds"]), _floats(p["budgets"]), progress), out)
+        if "peers" in chosen:
+            p = plan["peers"]
+            write_result("peers", run_peers(_sizes(p["sizes"]), _ints(p["seeds"]), _floats(p["budgets"]), peer_list, progress), out)
+        if "solomon" in chosen:
+            p = plan["solomon"]
+            names = instance_names() if p["instances"] == "all" else p["instances"].split(",")
+            write_result("solomon", run_solomon(names, _floats(p["budgets"]), peer_list, progress), out)
+    results = load_results(out)
+    command = "python -m benchmarks run" + (" --full" if full else "") + ("" if suites == "scaling,peers,solomon" else f" --suites {suites}")
+    report = write_report(results, out, command)
+    print_headline(results)
+    for suite in chosen:
+        doc = results.get(suite, {})
+        for peer, why in doc.get("peers_missing", {}).items():
+            console.print(f"[yellow]{suite}: {peer} skipped: {why}[/yellow]")
+    console.print(f"wrote {out}/<suite>.json and {report}")
+
+
+@app.command()
+def byo(
+    problems: Annotated[list[Path], typer.Argument(help="contract problem documents (JSON)")],
+    budgets: Annotated[str, typer.Option(help="budgets in seconds, comma separated")] = "0.1,1",
+    peers: Annotated[str, typer.Option(help="peers to try, comma separated")] = "pyvrp,vroom",
+    out: Annotated[Path, typer.Option(help="folder for byo.json and REPORT.md")] = RESULTS,
+) -> None:
+    """Benchmark your own problem documents with the same runner and validator."""
+    from dispatch.solver import warm_up
+
+    warm_up()
+    peer_list = [p for p in peers.split(",") if p]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=len(problems) * len(_floats(budgets)) * (1 + len(peer_list)))
+        result = run_byo(problems, _floats(budgets), peer_list, lambda m: bar.update(task, description=m, advance=1))
+    write_result("byo", result, out)
+    write_report(load_results(out), out, "python -m benchmarks " + " ".join(sys.argv[1:]))
+    table = Table(title="Bring your own")
+    for col in ("problem", "budget s", "solver", "served", "on time", "travel min", "valid"):
+        table.add_column(col)
+    for r in result["runs"]:
+        for s in ["ours"] + result["peers"]:
+            x = r.get(s, {})
+            detail = x.get("skipped") or x.get("failed")
+            cells = [detail, "", "", ""] if detail else [f"{x['served']}/{x['orders']}", str(x["on_time"]), f"{x['travel_min']:.1f}", "yes" if x["valid"] else "NO"]
+            table.add_row(Path(r["problem"]).name, f"{r['budget_s']:g}", s, *cells)
+    console.print(table)
+
+
+@app.command()
+def report(out: Annotated[Path, typer.Option(help="results folder")] = RESULTS) -> None:
+    """Write REPORT.md again from the result files, and print the headline."""
+    results = load_results(out)
+    if not results:
+        console.print(f"no result files in {out}; run `python -m benchmarks run` first")
+        raise typer.Exit(1)
+    path = write_report(results, out)
+    print_headline(results)
+    console.print(f"wrote {path}")
+
+
+if __name__ == "__main__":
+    app()
