@@ -59,6 +59,14 @@ class Instance:
         """Number of stores."""
         return len(self.problem.stores)
 
+    @property
+    def windowed(self) -> bool:
+        """Whether most orders are scheduled (have a delivery window that opens later).
+
+        Such problems are VRPTW-like: routes hold waits, and the search is tuned differently.
+        """
+        return bool(self.n_orders) and float(np.mean(self.earliest_s > -NO_LIMIT)) > 0.5
+
     def store_point(self, s: int) -> int:
         """Point index of store s."""
         return s

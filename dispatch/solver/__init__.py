@@ -149,7 +149,9 @@ def solve(problem: Problem) -> Plan:
         forbid = _forbid_new_orders(inst, routes)
         # Building and forking the OR-Tools model costs tens of milliseconds: with a small
         # budget the whole of it goes to ruin and recreate.
-        if reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S:
+        # With mostly scheduled orders the ruin and recreate does better with the whole budget
+        # (six hard Solomon instances at 5 s: mean gap 3.0% with OR-Tools first, 1.6% without).
+        if (reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S) and not inst.windowed:
             ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
             start_routes = routes
             kill_at = (now + _ISOLATION_SAFETY_S) if reproducible else ortools_deadline + _KILL_MARGIN_S

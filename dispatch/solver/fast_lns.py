@@ -21,11 +21,17 @@ from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = NO_LIMIT
 THRESHOLD = 0.03  # start of the acceptance threshold, in average cost per order
-# With scheduled orders (drop-off windows that open later) routes hold waits, and the search
-# must accept far worse plans to move between them: on six hard Solomon instances at 5 s the
-# mean gap went from 6.9% (0.03) to 4.0% (1.0) and 2.4% (3.0), while on store problems without
-# windows 3.0 costs 15% more travel at 300x40. See docs/SOLVER_NOTES.md.
+# When most orders are scheduled (`Instance.windowed`: drop-off windows that open later) routes
+# hold waits, and the search must accept far worse plans to move between them: on six hard
+# Solomon instances at 5 s the mean gap went from 6.9% (0.03) to 4.0% (1.0) and 2.4% (3.0),
+# while on store problems without windows 3.0 costs 15% more travel at 300x40.
+# See docs/SOLVER_NOTES.md.
 THRESHOLD_WITH_WINDOWS = 3.0
+# Share of ruins that remove strings (runs of consecutive drop-offs, as in SISR). With windows:
+# on the eight hardest Solomon instances at 5 s the mean gap went from 5.2% (none) to 2.4%
+# (0.6); on store problems 0.15 and 0.3 were within the noise of none, so none it stays.
+STRING_SHARE = 0.0
+STRING_SHARE_WITH_WINDOWS = 0.6
 PICK = 0
 DROPK = 1
 
@@ -296,7 +302,7 @@ def _remove(k, r, kind, val, length):
 
 
 @njit(cache=True)
-def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_all,
+def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k, near_routes_all,
             routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
             prob, cache):
     """Run n_iter ruin-and-recreate iterations in place; keep the best in best_*."""
@@ -352,7 +358,12 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
             if hi < 3:
                 hi = 3
             size = np.random.randint(2, hi)
-            whole_waves = np.random.random() < 0.3
+            mode = np.random.random()
+            whole_waves = mode < 0.3
+            # Strings (SISR): from each route a near neighbour lies on, a run of consecutive
+            # drop-offs around it; long routes need whole segments out to be reordered.
+            strings = mode >= 1.0 - string_share
+            ruined = np.zeros(R, dtype=np.bool_)
             for nb in neighbours[seed_k]:
                 if n_rem >= size:
                     break
@@ -365,7 +376,35 @@ def _search(n_iter, progress0, progress1, threshold0, seed, near_k, near_routes_
                         break
                 if dup:
                     continue
-                if whole_waves:
+                if strings:
+                    r = route_of[nb]
+                    if ruined[r]:
+                        continue
+                    ruined[r] = True
+                    idx = 0
+                    for j in range(length[r]):
+                        if kind[r, j] == DROPK and val[r, j] == nb:
+                            idx = j
+                            break
+                    want = np.random.randint(1, max(2, min(size - n_rem, 12)) + 1)
+                    lo = idx - np.random.randint(0, want)
+                    if lo < 0:
+                        lo = 0
+                    j = lo
+                    while j < length[r] and want > 0:
+                        if kind[r, j] == DROPK and o_carried[val[r, j]] < 0:
+                            o = val[r, j]
+                            dup = False
+                            for m in range(n_rem):
+                                if removed[m] == o:
+                                    dup = True
+                                    break
+                            if not dup:
+                                removed[n_rem] = o
+                                n_rem += 1
+                                want -= 1
+                        j += 1
+                elif whole_waves:
                     r = route_of[nb]
                     # the wave of nb: from its pickup to the next pickup
                     idx = 0
@@ -653,8 +692,9 @@ class CompiledRuinRecreate:
         best_kind, best_val = self.kind.copy(), self.val.copy()
         best_length, best_left = self.length.copy(), self.left_mask.copy()
         best_cost = np.array([start_cost])
-        windows = bool(np.any(self.inst.earliest_s > -NO_LIMIT))
-        threshold0 = (THRESHOLD_WITH_WINDOWS if windows else THRESHOLD) * start_cost / max(1, self.inst.n_orders)
+        threshold = THRESHOLD_WITH_WINDOWS if self.inst.windowed else THRESHOLD
+        threshold0 = threshold * start_cost / max(1, self.inst.n_orders)
+        string_share = STRING_SHARE_WITH_WINDOWS if self.inst.windowed else STRING_SHARE
         t0 = time.perf_counter()
         span = max(1e-6, deadline - t0)
         done = 0
@@ -672,7 +712,7 @@ class CompiledRuinRecreate:
                 n_iter = self.CHUNK if done else 20
                 p0 = (now - t0) / span
                 p1 = min(1.0, p0 + 0.02)
-            _search(n_iter, p0, p1, threshold0, self.seed * 7919 + chunk, self.NEAR_K, self.NEAR_ALL_BELOW,
+            _search(n_iter, p0, p1, threshold0, string_share, self.seed * 7919 + chunk, self.NEAR_K, self.NEAR_ALL_BELOW,
                     self.routes, self.route_of, self.left_mask, best_kind, best_val, best_length, best_left,
                     best_cost, self.prob, self.cache)
             done += n_iter
