@@ -90,6 +90,7 @@ def run(
 
     warm_up()  # compile or load the search once, outside any measured solve
     plan = FULL_PLAN if full else QUICK_PLAN
+    command = "python -m benchmarks run" + (" --full" if full else "") + ("" if suites == "scaling,peers,solomon" else f" --suites {suites}")
     chosen = [s for s in suites.split(",") if s]
     peer_list = [p for p in peers.split(",") if p]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
@@ -100,16 +101,15 @@ def run(
 
         if "scaling" in chosen:
             p = plan["scaling"]
-            write_result("scaling", run_scaling(_sizes(p["sizes"]), _ints(p["seeds"]), _floats(p["budgets"]), progress), out)
+            write_result("scaling", {"command": command, **run_scaling(_sizes(p["sizes"]), _ints(p["seeds"]), _floats(p["budgets"]), progress)}, out)
         if "peers" in chosen:
             p = plan["peers"]
-            write_result("peers", run_peers(_sizes(p["sizes"]), _ints(p["seeds"]), _floats(p["budgets"]), peer_list, progress), out)
+            write_result("peers", {"command": command, **run_peers(_sizes(p["sizes"]), _ints(p["seeds"]), _floats(p["budgets"]), peer_list, progress)}, out)
         if "solomon" in chosen:
             p = plan["solomon"]
             names = instance_names() if p["instances"] == "all" else p["instances"].split(",")
-            write_result("solomon", run_solomon(names, _floats(p["budgets"]), peer_list, progress), out)
+            write_result("solomon", {"command": command, **run_solomon(names, _floats(p["budgets"]), peer_list, progress)}, out)
     results = load_results(out)
-    command = "python -m benchmarks run" + (" --full" if full else "") + ("" if suites == "scaling,peers,solomon" else f" --suites {suites}")
     report = write_report(results, out, command)
     print_headline(results)
     for suite in chosen:

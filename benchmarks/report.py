@@ -151,8 +151,9 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS, command: str 
             f"o2o-dispatch {m['o2o_dispatch']}, OR-Tools {m['ortools']}, numba {m['numba']}, PyVRP {m['pyvrp']}, pyvroom {m['pyvroom']}.",
             "",
         ]
-    if command:
-        parts += [f"Command: `{command}`", ""]
+    commands = [command] if command else sorted({doc["command"] for doc in results.values() if doc.get("command")})
+    for cmd in commands:
+        parts += [f"Command: `{cmd}`", ""]
     parts += [
         "Every plan, ours and the peers', is checked by our validator (store problems) or by the Solomon checker.",
         "Times are medians over seeds; ratios compare runs made one after the other in the same process.",
@@ -173,7 +174,7 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS, command: str 
         ]
         rows = [
             [e["size"], _fmt(e["budget_s"], 1), _fmt(e["first_plan_ms"], 0), _fmt(e["wall_s"], 3), _fmt(e["travel_min"]),
-             f"{100 * e['on_time_share']:.1f}%", f"{100 * e['served_share']:.1f}%", _fmt(e["peak_memory_mib"]), "yes" if e["all_valid"] else "NO"]
+             f"{100 * e['on_time_share']:.1f}%", f"{100 * e['served_share']:.1f}%", _fmt(e["peak_memory_mib"], 2), "yes" if e["all_valid"] else "NO"]
             for e in scaling["summary"]
         ]
         parts += [_markdown_table(["size", "budget s", "first plan ms", "wall s", "travel min", "on time", "served", "peak MiB", "valid"], rows), ""]
