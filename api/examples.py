@@ -131,3 +131,15 @@ ORDER_PUBLIC = {
     "delivered_at": None,
     "cancelled_at": None,
 }
+
+QUOTE_REQUEST = {"dropoff": {"lat": 31.2380, "lon": 121.4790}, "items": 2, "ready_at": "2026-11-23T10:08:00+08:00"}
+QUOTE = {
+    "store_id": "S1",
+    "feasible": True,
+    "promise_at": "2026-11-23T10:19:00+08:00",
+    "eta": "2026-11-23T10:18:12+08:00",
+    "rider_id": "R1",
+    "reason": None,
+    "detail": None,
+    "quote_ms": 6.4,
+}

@@ -5,6 +5,7 @@ from __future__ import annotations
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 from api.db import make_engine, migrate, session_factory
 from api.errors import install_error_handlers
@@ -12,6 +13,7 @@ from api.limits import BodySizeLimit
 from api.routes import health, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
+from dispatch.solver import warm_up
 
 DESCRIPTION = """\
 Dispatch plans for store-based instant delivery. Order systems send orders and ask for plans;
@@ -34,6 +36,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.solver = SolverPool(cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s)
+        # Quotes run in the request's thread: load the compiled insertion here once.
+        await run_in_threadpool(warm_up)
         try:
             yield
         finally:

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from api import examples
-from dispatch.schema import NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc
+from dispatch.schema import LocationDoc, NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc
 
 OrderStatus = Literal["open", "picked_up", "delivered", "cancelled"]
 EventType = Literal["picked_up", "delivered", "cancelled"]
@@ -80,6 +80,33 @@ class DispatchRequest(_Body):
         default=None, description="plan as of this time (replays, tests); default: the service's now"
     )
     options: OptionsDoc = Field(default_factory=OptionsDoc)
+
+
+class QuoteRequest(_Body):
+    """An order not placed yet: where it goes, how big it is, when it would be packed."""
+
+    dropoff: LocationDoc
+    items: int = Field(default=1, ge=0)
+    ready_at: AwareDatetime | None = Field(default=None, description="when it would be packed; default: `at`")
+    dropoff_service_s: int = Field(default=60, ge=0, le=3600)
+    max_promise_s: int = Field(default=3600, gt=0, le=24 * 3600, description="the longest promise the store gives")
+    buffer_s: int = Field(default=0, ge=0, le=3600, description="safety margin added to the ETA")
+    at: AwareDatetime | None = Field(default=None, description="quote as of this time (replays); default: now")
+
+
+class QuotePublic(BaseModel):
+    """Can the store promise it, by when, and which rider would take it (or why not)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [examples.QUOTE]})
+
+    store_id: str
+    feasible: bool
+    promise_at: datetime | None = None
+    eta: datetime | None = None
+    rider_id: str | None = None
+    reason: str | None = None
+    detail: str | None = None
+    quote_ms: float
 
 
 class ValidateRequest(_Body):

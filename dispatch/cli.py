@@ -1,4 +1,4 @@
-"""The command line: `o2o-dispatch demo | solve | validate | generate` (also `python -m dispatch.cli`)."""
+"""The command line: `o2o-dispatch demo | solve | quote | validate | generate` (also `python -m dispatch.cli`)."""
 
 from __future__ import annotations
 
@@ -147,6 +147,34 @@ def solve(
         f"{plan.status}: {m.assigned}/{m.orders} assigned, {m.on_time} on time, "
         f"{m.total_travel_s / 60:.1f} rider-min, {m.solve_ms} ms"
     )
+
+
+@app.command()
+def quote(
+    problem_path: Annotated[Path, typer.Argument(metavar="PROBLEM.json", help="the store's state now")],
+    store: Annotated[str, typer.Option(help="Store id")],
+    lat: Annotated[float, typer.Option(help="Drop-off latitude")],
+    lon: Annotated[float, typer.Option(help="Drop-off longitude")],
+    items: Annotated[int, typer.Option(help="Basket size in items")] = 1,
+    ready_in_min: Annotated[float, typer.Option(help="Minutes until the order would be packed")] = 0.0,
+    service_s: Annotated[int, typer.Option(help="Drop-off service seconds")] = 60,
+    max_promise_min: Annotated[int, typer.Option(help="Longest promise the store gives, minutes")] = 60,
+    buffer_s: Annotated[int, typer.Option(help="Safety margin added to the ETA, seconds")] = 0,
+) -> None:
+    """Before an order is placed: the earliest promise, and the rider, without making anyone late."""
+    from dispatch.live import quote_document, quote_order
+    from dispatch.model import Location
+
+    problem = _load_problem(problem_path)
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+        err_console.print("[red]--lat must be in [-90, 90] and --lon in [-180, 180][/red]")
+        raise typer.Exit(2)
+    _warm_up()
+    answer = quote_order(
+        problem, store, Location(lat=lat, lon=lon), items=items, ready_at_s=int(ready_in_min * 60),
+        dropoff_service_s=service_s, max_promise_s=max_promise_min * 60, buffer_s=buffer_s,
+    )
+    sys.stdout.write(json.dumps(quote_document(problem, answer), indent=2) + "\n")
 
 
 @app.command()

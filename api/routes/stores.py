@@ -11,14 +11,16 @@ from api import examples, repository
 from api.auth import OrderSystem
 from api.deps import AppSettings, Db, Solver, check_time_limit, utc_now
 from api.errors import NotFound
-from api.schemas import DispatchRequest, OrderPublic, StorePublic
+from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, StorePublic
 from api.solving import solve_document
 from api.store_state import dispatch_problem
 from api.tables import OrderRow, StoreRow
 from dispatch.documents import problem_from_document
 from dispatch.errors import InvalidProblem
 from dispatch.intake import check_order, check_store
-from dispatch.schema import OrderDoc, StoreDoc
+from dispatch.live import quote_order
+from dispatch.model import Location
+from dispatch.schema import OptionsDoc, OrderDoc, StoreDoc
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"])
 
@@ -154,3 +156,38 @@ def current_plan(store_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
     if store.current_plan_id is None:
         raise NotFound(f"store {store_id!r} has not been dispatched yet")
     return repository.get_plan(db, store.current_plan_id).plan
+
+
+@router.post("/{store_id}/quote", response_model=QuotePublic, summary="Quote an order before it is placed")
+def quote(
+    store_id: str,
+    body: Annotated[QuoteRequest, Body(openapi_examples={"quote": {"summary": "Two items, packed in 8 minutes", "value": examples.QUOTE_REQUEST}})],
+    _caller: OrderSystem,
+    db: Db,
+) -> QuotePublic:
+    """The earliest delivery the store can promise now and the rider who would take it, without
+    making any current order late; or `feasible: false` with a reason (`outside_service_area`,
+    `cannot_be_on_time`, `exceeds_capacity`, `no_rider_available`). A fast insertion into a plan
+    of the store as it is, not a full solve: nothing is stored.
+    """
+    at = body.at or utc_now()
+    with db.begin():
+        snapshot = repository.store_snapshot(db, store_id)
+    problem = problem_from_document(dispatch_problem(snapshot, at, OptionsDoc()))
+    ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
+    answer = quote_order(
+        problem,
+        store_id,
+        Location(lat=body.dropoff.lat, lon=body.dropoff.lon),
+        items=body.items,
+        ready_at_s=ready_s,
+        dropoff_service_s=body.dropoff_service_s,
+        max_promise_s=body.max_promise_s,
+        buffer_s=body.buffer_s,
+    )
+    result = QuotePublic(store_id=store_id, feasible=answer.feasible, reason=answer.reason, detail=answer.detail, quote_ms=round(answer.quote_ms, 2))
+    if answer.feasible:
+        result.promise_at = problem.at(answer.promise_at_s)
+        result.eta = problem.at(answer.eta_s)
+        result.rider_id = answer.rider_id
+    return result

@@ -148,9 +148,17 @@ class RouteState:
         return leg - self.old_leg[i], push, push <= self.fts[i]
 
     def evaluate(
-        self, cand: np.ndarray, cand_latest: np.ndarray, late_weight: np.ndarray | None
+        self,
+        cand: np.ndarray,
+        cand_latest: np.ndarray,
+        late_weight: np.ndarray | None,
+        cand_promised: np.ndarray | None = None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Best insertion of each candidate order into this route: (cost, kind, position)."""
+        """Best insertion of each candidate order into this route: (cost, kind, position).
+
+        Lateness is priced from `cand_promised` (default: the orders' promises) when
+        `late_weight` is given; a quote prices the whole delivery time this way.
+        """
         inst, tt = self.inst, self.tt
         n = len(cand)
         best = np.full(n, INF)
@@ -176,7 +184,8 @@ class RouteState:
         def consider(cost, ok, start_o, k, i):
             """Keep, per candidate, the cheapest feasible option seen so far."""
             if late_weight is not None:
-                cost = cost + late_weight * np.maximum(0, start_o - inst.promised_s[cand])
+                promised = inst.promised_s[cand] if cand_promised is None else cand_promised
+                cost = cost + late_weight * np.maximum(0, start_o - promised)
             cost = np.where(ok, cost, INF)
             better = cost < best
             if better.any():

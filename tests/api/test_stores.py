@@ -133,3 +133,24 @@ def test_two_racing_dispatches_of_one_store_never_both_win(client):
     winner = next(a.json() for a in answers if a.status_code == 200)
     store_now = client.get("/v1/stores/S1", headers=ORDER_SYSTEM).json()
     assert store_now["current_plan_id"] == winner["plan_id"] and store_now["dispatch_version"] == 1
+
+
+def test_quote_gives_a_promise_and_a_rider_without_storing_anything(client):
+    """A quote for a near drop-off names a rider and a promise; the store's orders stay as they were."""
+    seed_store(client, orders=("O1", "O2"))
+    body = {"dropoff": order("Q", 800, 200)["dropoff"], "items": 2, "at": at(0), "ready_at": at(3)}
+    response = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert answer["feasible"] is True and answer["rider_id"] in ("R1", "R2")
+    assert at(3) < answer["eta"] <= answer["promise_at"] <= at(60)
+    assert len(client.get("/v1/stores/S1/orders", headers=ORDER_SYSTEM).json()) == 2
+
+
+def test_quote_outside_the_area_says_why(client):
+    """A drop-off beyond the store's area is a `feasible: false` answer with its reason."""
+    seed_store(client, orders=())
+    body = {"dropoff": order("Q", 5000, 0)["dropoff"], "at": at(0)}
+    answer = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
+    assert answer["feasible"] is False and answer["reason"] == "outside_service_area"
+    assert client.post("/v1/stores/S1/quote", json=body, headers=RIDER1).status_code == 403

@@ -1,4 +1,4 @@
-"""The command line: generate, solve (JSON only on stdout), validate, demo."""
+"""The command line: generate, solve (JSON only on stdout), quote, validate, demo."""
 
 import json
 
@@ -57,3 +57,16 @@ def test_demo_writes_plan_and_map(tmp_path):
     assert "Rider R01" in result.stdout and "outside_service_area" in result.stdout
     assert json.loads((tmp_path / "plan.json").read_text())["metrics"]["orders"] == 60
     assert (tmp_path / "plan.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_quote_answers_with_a_promise_or_a_reason(tmp_path):
+    """`quote` prints a promise and a rider for a near drop-off, and a reason for one outside the area."""
+    problem = tmp_path / "problem.json"
+    runner.invoke(app, ["generate", "--orders", "20", "--riders", "4", "--seed", "2", "--out", str(problem)])
+    store = json.loads(problem.read_text())["stores"][0]["location"]
+    near = runner.invoke(app, ["quote", str(problem), "--store", "S1", "--lat", str(store["lat"] + 0.005), "--lon", str(store["lon"])])
+    assert near.exit_code == 0, near.output
+    answer = json.loads(near.stdout)
+    assert answer["feasible"] is True and answer["rider_id"] and answer["promise_at"] >= answer["eta"]
+    far = runner.invoke(app, ["quote", str(problem), "--store", "S1", "--lat", str(store["lat"] + 0.1), "--lon", str(store["lon"])])
+    assert json.loads(far.stdout)["reason"] == "outside_service_area"

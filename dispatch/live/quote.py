@@ -1,0 +1,157 @@
+"""Instant quote: before an order is placed, the earliest delivery a store can promise, and who.
+
+A quote is a fast insertion, not a full solve: the store's current state is planned once with
+the first-plan insertion (compiled, a few milliseconds for a hundred orders), every planned
+order is held to the later of its promise and its planned time (so the quote never makes a
+current order late), and the new order goes where its drop-off starts earliest. The plan the
+quote relies on comes with the answer, so it can be checked.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from dispatch.geofence import store_area
+from dispatch.instance import NO_LIMIT, build_instance
+from dispatch.model import Location, Order, Problem
+from dispatch.plan import Plan, UnassignedOrder
+from dispatch.solver import first_plan, split_by_area
+from dispatch.solver.plan_builder import build_plan
+from dispatch.solver.reasons import explain_left_out, screen
+from dispatch.solver.routes import DROP, schedule_route
+
+QUOTE_ORDER_ID = "__quote__"
+DEFAULT_MAX_PROMISE_S = 3600  # the store promises delivery within the hour
+_EARLIEST_WEIGHT = 1e6  # prices every second of the new order's delivery far above travel
+
+
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """The answer: can the store promise this order, when, and which rider would take it."""
+
+    feasible: bool
+    promise_at_s: int | None = None  # the promise to give: the ETA plus the buffer, to the minute
+    eta_s: int | None = None  # when the drop-off would start in the quoted plan
+    rider_id: str | None = None
+    reason: str | None = None  # a plan reason code when not feasible
+    detail: str | None = None
+    quote_ms: float = 0.0
+    plan: Plan | None = None  # the plan the quote relies on, the new order as `QUOTE_ORDER_ID`
+
+    @classmethod
+    def refused(cls, reason: str, detail: str, started: float) -> "Quote":
+        """A no, with its reason."""
+        return cls(False, reason=reason, detail=detail, quote_ms=(time.perf_counter() - started) * 1000)
+
+
+def _planned_starts(inst, routes) -> dict[int, int]:
+    starts: dict[int, int] = {}
+    for r, stops in enumerate(routes):
+        for stop, start in zip(stops, schedule_route(inst, r, stops).start):
+            if stop[0] == DROP:
+                starts[stop[1]] = start
+    return starts
+
+
+def quote_order(
+    problem: Problem,
+    store_id: str,
+    dropoff: Location,
+    items: int = 1,
+    ready_at_s: int = 0,
+    dropoff_service_s: int = 60,
+    max_promise_s: int = DEFAULT_MAX_PROMISE_S,
+    buffer_s: int = 0,
+) -> Quote:
+    """Quote a new order for `store_id` at `problem.plan_time` (times in seconds from it).
+
+    `problem` is the store's state now: its open and carried orders and its riders. The quote
+    is refused with `outside_service_area`, `unknown_store`, `exceeds_capacity`,
+    `no_rider_available` or `cannot_be_on_time` (earliest delivery beyond `max_promise_s`).
+    """
+    started = time.perf_counter()
+    store = problem.store(store_id)
+    if store is None:
+        return Quote.refused("unknown_store", f"no store {store_id!r} in the problem", started)
+    outside = store_area(store).outside_details([dropoff])[0]
+    if outside is not None:
+        return Quote.refused("outside_service_area", outside, started)
+    new = Order(
+        id=QUOTE_ORDER_ID,
+        store_id=store_id,
+        dropoff=dropoff,
+        created_at_s=0,
+        ready_at_s=int(ready_at_s),
+        promised_at_s=int(ready_at_s) + 7 * 24 * 3600,  # no promise yet: that is the question
+        items=int(items),
+        dropoff_service_s=int(dropoff_service_s),
+    )
+    probe = replace(problem, orders=problem.orders + (new,))
+    routed, unassigned = split_by_area(probe)
+    inst = build_instance(probe, routed)
+    k_new = next(k for k, o in enumerate(inst.orders) if o.id == QUOTE_ORDER_ID)
+    others = [k for k in range(inst.n_orders) if k != k_new]
+    impossible = screen(inst, others)
+    built = first_plan(inst, [k for k in others if k not in impossible], float("inf"), problem.options.seed)
+
+    # Nobody planned may get later than their promise or than they already are.
+    latest = inst.promised_s.astype(np.int64).copy()
+    for k, start in _planned_starts(inst, built.routes).items():
+        latest[k] = max(latest[k], start)
+    latest[k_new] = NO_LIMIT
+    best = (math.inf, None, 0, 0)
+    cand = np.array([k_new], dtype=np.int64)
+    for st in built.states:
+        st.refresh(latest)
+        cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
+        if cost[0] < best[0]:
+            best = (float(cost[0]), st, int(kind[0]), int(where[0]))
+    if best[1] is None:
+        if inst.n_riders == 0:
+            return Quote.refused("no_rider_available", "the store has no riders now", started)
+        if items > int(inst.capacity.max()):
+            return Quote.refused(
+                "exceeds_capacity", f"{items} items; the largest rider capacity is {int(inst.capacity.max())}", started
+            )
+        return Quote.refused(
+            "no_rider_available", "no rider can take it without making a current order late", started
+        )
+    _, st, kind, where = best
+    st.apply(k_new, kind, where)
+    st.refresh(latest)
+    routes = [s.stops() for s in built.states]
+    eta = _planned_starts(inst, routes)[k_new]
+    promise = int(math.ceil((eta + buffer_s) / 60.0) * 60)
+    rider_id = problem.riders[st.r].id
+    if promise > max_promise_s:
+        detail = (
+            f"the earliest delivery is {problem.at(eta):%H:%M} (rider {rider_id}), "
+            f"beyond the {max_promise_s // 60}-minute promise window"
+        )
+        return Quote.refused("cannot_be_on_time", detail, started)
+    left = list(built.left) + [k for k in impossible]
+    n_planned = sum(1 for rt in routes for s in rt if s[0] == DROP)
+    for k in left:
+        reason, detail = impossible.get(k) or explain_left_out(inst, k, n_planned)
+        unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    plan = build_plan(inst, routes, unassigned, int(elapsed_ms), None, "quote")
+    return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan)
+
+
+def quote_document(problem: Problem, quote: Quote) -> dict:
+    """The quote as a JSON document: ISO times in the problem's offset, milliseconds taken."""
+    doc: dict = {"feasible": quote.feasible, "quote_ms": round(quote.quote_ms, 2)}
+    if quote.feasible:
+        doc.update(
+            promise_at=problem.at(quote.promise_at_s).isoformat(timespec="seconds"),
+            eta=problem.at(quote.eta_s).isoformat(timespec="seconds"),
+            rider_id=quote.rider_id,
+        )
+    else:
+        doc.update(reason=quote.reason, detail=quote.detail)
+    return doc

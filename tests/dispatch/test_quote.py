@@ -1,0 +1,66 @@
+"""Instant quotes: the earliest promise, the rider, the reasons for a no, and no one made late."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import pytest
+
+from dispatch import problem_from_document
+from dispatch.generate import generate_problem
+from dispatch.live import QUOTE_ORDER_ID, quote_order
+from dispatch.model import Location
+from dispatch.validate import validate_plan
+from tests.dispatch.builders import at, document, order, rider, t
+
+
+def _loc(east: float, north: float) -> Location:
+    point = at(east, north)
+    return Location(lat=point["lat"], lon=point["lon"])
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3, 4])
+def test_a_quote_never_makes_a_current_order_late(seed):
+    """With hard promises, the quoted plan (new order promised at the quote) passes the validator."""
+    problem = problem_from_document(generate_problem(40, 5, seed, lateness="hard", on_road=2))
+    store = problem.stores[0]
+    spot = Location(lat=store.location.lat + 0.01, lon=store.location.lon + 0.005)
+    quote = quote_order(problem, store.id, spot, items=3, ready_at_s=300)
+    assert quote.feasible, quote
+    new = next(o for o in quote.plan.routes for s in o.stops if s.order_id == QUOTE_ORDER_ID)
+    assert new.rider_id == quote.rider_id and quote.eta_s <= quote.promise_at_s
+    from dispatch.model import Order
+
+    placed = Order(
+        id=QUOTE_ORDER_ID, store_id=store.id, dropoff=spot, created_at_s=0, ready_at_s=300,
+        promised_at_s=quote.promise_at_s, items=3, dropoff_service_s=60,
+    )
+    checked = dataclasses.replace(problem, orders=problem.orders + (placed,))
+    assert validate_plan(checked, quote.plan) == []
+
+
+def test_the_quote_goes_to_the_rider_who_delivers_earliest():
+    """A rider free in 30 minutes loses to one free now: the quote names the free one, ETA its direct ride."""
+    busy = rider("BUSY", available_at=t(30))
+    busy_only = problem_from_document(document(riders=[busy], lateness="hard"))
+    both = problem_from_document(document(riders=[busy, rider("IDLE")], lateness="hard"))
+    late_quote = quote_order(busy_only, "S1", _loc(0, 1500))
+    quote = quote_order(both, "S1", _loc(0, 1500))
+    assert late_quote.rider_id == "BUSY" and late_quote.eta_s >= 30 * 60
+    assert quote.rider_id == "IDLE"
+    # Free now at the store: pickup service (60 s), then 1500 m at 4.5 m/s.
+    assert quote.eta_s == pytest.approx(60 + 1500 / 4.5, abs=3)
+    assert quote.promise_at_s % 60 == 0 and quote.promise_at_s >= quote.eta_s
+
+
+def test_refusals_say_why():
+    """Outside the area, a basket no rider can carry, and a ready time too late for the hour."""
+    problem = problem_from_document(document(orders=[order("O1", 500, 0)]))
+    outside = quote_order(problem, "S1", _loc(0, 4000))
+    assert not outside.feasible and outside.reason == "outside_service_area" and "limit 3.0 km" in outside.detail
+    heavy = quote_order(problem, "S1", _loc(0, 1000), items=99)
+    assert not heavy.feasible and heavy.reason == "exceeds_capacity"
+    late = quote_order(problem, "S1", _loc(0, 1000), ready_at_s=70 * 60)
+    assert not late.feasible and late.reason == "cannot_be_on_time" and "promise window" in late.detail
+    unknown = quote_order(problem, "S9", _loc(0, 1000))
+    assert not unknown.feasible and unknown.reason == "unknown_store"
