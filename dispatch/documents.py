@@ -131,6 +131,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 priority=int(o.priority),
                 max_ride_s=o.max_ride_s,
                 deliver_after_s=deliver_after,
+                assigned_rider_id=o.assigned_rider_id,
             )
         )
     order_by_id = {o.id: o for o in orders}
@@ -194,6 +195,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         travel_cost_per_s=int(opt.weights.travel_per_s),
         late_cost_per_s=int(opt.weights.late_per_s),
         unassigned_cost=int(opt.weights.unassigned),
+        reassign_cost=int(opt.weights.reassign),
     )
     problem = Problem(
         plan_time=epoch,

@@ -31,6 +31,7 @@ class Instance:
     priority: np.ndarray
     max_ride_s: np.ndarray  # NO_LIMIT where none
     carried_by: np.ndarray  # rider index, or -1
+    assigned_to: np.ndarray  # rider index of the plan being followed, or -1
     hard_promise: np.ndarray  # bool: lateness forbidden (hard mode, not already carried)
     pickup_service_s: np.ndarray  # per store
     available_s: np.ndarray  # per rider
@@ -123,6 +124,9 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         priority=np.array([o.priority for o in routed], dtype=np.int64).reshape(n),
         max_ride_s=max_ride.reshape(n),
         carried_by=carried_by.reshape(n),
+        assigned_to=np.array(
+            [rider_idx.get(o.assigned_rider_id, -1) if o.assigned_rider_id else -1 for o in routed], dtype=np.int64
+        ).reshape(n),
         hard_promise=np.array(
             [opts.lateness == "hard" and o.id not in carrier for o in routed], dtype=bool
         ).reshape(n),

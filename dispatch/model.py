@@ -69,6 +69,8 @@ class Order:
     max_ride_s: int | None = None  # freshness: pickup departure to door
     # A scheduled order: the customer takes it no earlier than this (the rider waits).
     deliver_after_s: int | None = None
+    # The rider it is assigned to in the plan being followed; moving it costs `reassign_cost`.
+    assigned_rider_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -103,6 +105,7 @@ class Options:
     travel_cost_per_s: int = 1
     late_cost_per_s: int = 100
     unassigned_cost: int = 10_000_000  # per priority unit; more than any lateness
+    reassign_cost: int = 0  # per order planned on another rider than its assigned_rider_id
 
 
 @dataclass(frozen=True, eq=False)

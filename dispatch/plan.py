@@ -76,6 +76,7 @@ class Metrics:
     objective: int = 0
     first_plan_ms: int | None = None
     engine: str = ""
+    reassigned: int = 0  # orders planned on another rider than their assigned_rider_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +138,7 @@ class Plan:
             "objective": m.objective,
             "first_plan_ms": m.first_plan_ms,
             "engine": m.engine,
+            "reassigned": m.reassigned,
         }
         return {
             "plan_id": self.plan_id,

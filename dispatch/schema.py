@@ -63,6 +63,9 @@ class OrderDoc(_Doc):
     deliver_after: AwareDatetime | None = Field(
         default=None, description="scheduled orders: the drop-off starts no earlier than this"
     )
+    assigned_rider_id: NonEmptyId | None = Field(
+        default=None, description="the rider it is assigned to in the plan being followed (re-dispatch)"
+    )
 
 
 class HaversineTravelDoc(_Doc):
@@ -87,6 +90,7 @@ class WeightsDoc(_Doc):
     travel_per_s: int = Field(default=1, ge=0, le=1000)
     late_per_s: int = Field(default=100, ge=0, le=100_000)
     unassigned: int = Field(default=10_000_000, ge=1, le=10**12)
+    reassign: int = Field(default=0, ge=0, le=10**6)
 
 
 class OptionsDoc(_Doc):

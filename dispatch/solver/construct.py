@@ -180,13 +180,15 @@ class RouteState:
         home = int(inst.home_store[r])
         end_pt = np.full(n, home) if home >= 0 else sp
         fits_alone = items <= cap
+        assigned = inst.assigned_to[cand]
+        moved = np.where((assigned >= 0) & (assigned != r), float(inst.problem.options.reassign_cost), 0.0)
 
         def consider(cost, ok, start_o, k, i):
             """Keep, per candidate, the cheapest feasible option seen so far."""
             if late_weight is not None:
                 promised = inst.promised_s[cand] if cand_promised is None else cand_promised
                 cost = cost + late_weight * np.maximum(0, start_o - promised)
-            cost = np.where(ok, cost, INF)
+            cost = np.where(ok, cost + moved, INF)
             better = cost < best
             if better.any():
                 best[better] = cost[better]

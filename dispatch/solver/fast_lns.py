@@ -50,7 +50,7 @@ def _refresh(r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -64,6 +64,7 @@ def _refresh(r, routes, prob, cache):
     at = start_pt[r]
     travel = 0
     late_sum = 0.0
+    moved = 0
     ok = True
     has_pick = False
     cur_p = -1
@@ -117,6 +118,8 @@ def _refresh(r, routes, prob, cache):
             late = s0 - o_promised[k]
             if late > 0:
                 late_sum += late * o_prio[k]
+            if o_assigned[k] >= 0 and o_assigned[k] != r:
+                moved += 1
             if cur_p > 0 and s0 - dep[r, cur_p] > o_maxride[k]:
                 ok = False
             travel += _tt(tt, dist, spd, c, at, p_pt)
@@ -153,7 +156,7 @@ def _refresh(r, routes, prob, cache):
                 rs[r, i] = rs[r, i + 1]
     for i in range(1, L + 1):
         old_leg[r, i] = _tt(tt, dist, spd, c, pt[r, i - 1], pt[r, i])
-    route_cost[r] = travel * travel_cost + late_sum * late_cost
+    route_cost[r] = travel * travel_cost + late_sum * late_cost + moved * reassign_cost
     return ok
 
 
@@ -173,7 +176,7 @@ def _evaluate(k, r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -186,6 +189,8 @@ def _evaluate(k, r, routes, prob, cache):
     bpos = -1
     if o_items[k] > cap[r]:
         return best, bkind, bpos
+    # Moving an order off the rider it is assigned to costs reassign_cost, wherever it goes.
+    moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
     # a new wave before stop i (a pickup) or at the end
     for i in range(1, e + 1):
         if i < e and kind[r, i - 1] != PICK:
@@ -204,7 +209,7 @@ def _evaluate(k, r, routes, prob, cache):
         leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
         if push > fts[r, i]:
             continue
-        cost = to_store + ride + leg_cost
+        cost = to_store + ride + leg_cost + moved
         late = so - o_promised[k]
         if late > 0:
             cost += late_w[k] * late
@@ -244,7 +249,7 @@ def _evaluate(k, r, routes, prob, cache):
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = _tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost
+            cost = _tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost + moved
             late = so - o_promised[k]
             if late > 0:
                 cost += late_w[k] * late
@@ -309,7 +314,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -673,7 +678,7 @@ class CompiledRuinRecreate:
             late_weight.astype(np.float64), drop_cost, inst.pickup_service_s.astype(np.int64),
             inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
             float(opts.travel_cost_per_s), self.neighbours, self.dist, self.spd,
-            inst.earliest_s.astype(np.int64),
+            inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
         )
         W = M + 2
         # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route

@@ -24,6 +24,7 @@ def build_plan(
     on_time = late = late_total = travel_total = 0
     distance_total = 0.0
     objective = 0
+    reassigned = 0
     dist = inst.travel.distance_m
     store_loc = [s.location for s in problem.stores]
     for r, stops in enumerate(routes):
@@ -31,6 +32,7 @@ def build_plan(
             continue
         sched = schedule_route(inst, r, stops)
         objective += route_cost(inst, sched)
+        reassigned += sched.reassigned
         out: list[PlannedStop] = []
         at = inst.rider_point(r)
         distance = 0.0
@@ -104,6 +106,7 @@ def build_plan(
         objective=objective,
         first_plan_ms=first_plan_ms,
         engine=engine,
+        reassigned=reassigned,
     )
     order_rank = {o.id: i for i, o in enumerate(problem.orders)}
     return Plan(

@@ -28,6 +28,7 @@ class RouteSchedule:
     travel_s: int = 0
     late_s: int = 0  # summed over drops
     late_weighted_s: int = 0  # summed over drops, times priority
+    reassigned: int = 0  # drops of orders assigned to another rider in the plan being followed
     violation: str | None = None
 
     @property
@@ -97,6 +98,8 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
                 delivered.add(k)
                 load -= int(inst.items[k])
                 count -= 1
+            if 0 <= inst.assigned_to[k] != r:
+                sched.reassigned += 1
             late = max(0, start - int(inst.promised_s[k]))
             if late and inst.hard_promise[k]:
                 sched.violation = sched.violation or "late"
@@ -126,7 +129,11 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
 def route_cost(inst: Instance, sched: RouteSchedule) -> int:
     """The objective contribution of one timed route (travel and lateness, in cost units)."""
     opts = inst.problem.options
-    return sched.travel_s * opts.travel_cost_per_s + sched.late_weighted_s * opts.late_cost_per_s
+    return (
+        sched.travel_s * opts.travel_cost_per_s
+        + sched.late_weighted_s * opts.late_cost_per_s
+        + sched.reassigned * opts.reassign_cost
+    )
 
 
 def unassigned_cost(inst: Instance, k: int) -> int:

@@ -258,3 +258,14 @@ def test_the_validator_rejects_a_drop_off_before_deliver_after():
     drop["depart_at"] = (datetime.fromisoformat(drop["arrive_at"]) + timedelta(seconds=60)).isoformat()
     causes = {v.cause for v in validate_plan(problem, tampered)}
     assert causes, "a drop-off before deliver_after must be a violation"
+
+
+def test_a_reassignment_cost_keeps_an_order_with_its_assigned_rider():
+    """O1 was assigned to FAR; free it moves to NEAR (less riding), priced it stays with FAR."""
+    riders = [rider("NEAR"), rider("FAR", east=800)]
+    o1 = order("O1", 1500, 0, promised=60, assigned_rider_id="FAR")
+    _, free = solved(document(riders=riders, orders=[o1], lateness="hard"))
+    assert route_of(free, "NEAR") is not None and free.metrics.reassigned == 1
+    _, stable = solved(document(riders=riders, orders=[o1], lateness="hard", weights={"reassign": 600}))
+    assert route_of(stable, "FAR") is not None and route_of(stable, "NEAR") is None
+    assert stable.metrics.reassigned == 0
