@@ -210,12 +210,25 @@ def generate(
     equal_speeds: Annotated[bool, typer.Option(help="All riders at 4.5 m/s")] = False,
     outside_share: Annotated[float, typer.Option(min=0.0, max=1.0, help="Share of drop-offs outside the area")] = 0.0,
     on_road: Annotated[int, typer.Option(min=0, help="Riders out on the road carrying orders")] = 0,
+    day: Annotated[bool, typer.Option("--day", help="A day scenario for `simulate`: orders over the opening hours, rider shifts (--riders is per store)")] = False,
+    base_rate: Annotated[float, typer.Option(min=0.1, help="--day: orders per hour per store outside the peaks")] = 14.0,
     out: Annotated[Optional[Path], typer.Option(help="Write here instead of stdout")] = None,
 ) -> None:
-    """Write a realistic problem document (drop-offs inside 3 km, 60-minute promises)."""
+    """Write a realistic problem document (drop-offs inside 3 km, 60-minute promises), or a day scenario."""
     if lateness not in ("soft", "hard"):
         err_console.print("[red]--lateness must be soft or hard[/red]")
         raise typer.Exit(2)
+    if day:
+        from dispatch.live.scenario import generate_day
+
+        document = generate_day(riders, seed, stores=stores, base_orders_per_hour=base_rate)
+        document["options"]["lateness"] = lateness
+        text = json.dumps(document, indent=2)
+        if out is not None:
+            out.write_text(text + "\n")
+        else:
+            sys.stdout.write(text + "\n")
+        return
     document = generate_problem(
         orders,
         riders,
@@ -235,3 +248,70 @@ def generate(
 
 if __name__ == "__main__":
     app()
+
+
+@app.command()
+def simulate(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.json", help="a day scenario (generate --day)")],
+    policy: Annotated[str, typer.Option(help="rolling, greedy, batch, or all (side by side)")] = "rolling",
+    interval: Annotated[Optional[int], typer.Option(min=1, help="Seconds between decisions (default: rolling 60, batch 600, greedy 15)")] = None,
+    budget: Annotated[float, typer.Option(min=0.01, help="Time limit of each re-plan, seconds")] = 0.2,
+    commit_lead: Annotated[int, typer.Option(min=0, help="A pickup this close (s) stays with its rider")] = 120,
+    reassign_cost: Annotated[int, typer.Option(min=0, help="Rider-seconds charged for moving an uncommitted order")] = 300,
+    riders: Annotated[Optional[int], typer.Option(min=1, help="Use only the first n riders of each store")] = None,
+    fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
+    target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
+    seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
+    out: Annotated[Optional[Path], typer.Option(help="Metrics JSON; a .md summary and a .png timeline go beside it")] = None,
+) -> None:
+    """Simulate a day: orders appear over time, riders follow the dispatcher's plans; print the KPIs."""
+    from dataclasses import replace as dc_replace
+
+    from dispatch.live.report import plot_timeline, summary_markdown
+    from dispatch.live.simulate import POLICIES, SimOptions, fleet_sweep as sweep, simulate as run_day
+
+    policies = list(POLICIES) if policy == "all" else [policy]
+    if any(p not in POLICIES for p in policies):
+        err_console.print(f"[red]--policy must be one of {', '.join(POLICIES)} or all[/red]")
+        raise typer.Exit(2)
+    try:
+        scenario = json.loads(scenario_path.read_text())
+        problem_from_document(scenario)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {scenario_path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]invalid scenario: {err}[/red]")
+        raise typer.Exit(2) from None
+    _warm_up()
+    base = SimOptions(budget_s=budget, commit_lead_s=commit_lead, reassign_cost=reassign_cost, riders=riders, seed=seed)
+    results, sweeps = [], []
+    for name in policies:
+        opts = dc_replace(base, policy=name, interval_s=interval)
+        err_console.print(f"simulating {name} ...")
+        results.append(run_day(scenario, opts))
+        if fleet_sweep:
+            err_console.print(f"fleet sweep {name} ...")
+            sweeps.append(sweep(scenario, opts, target))
+    table = Table(title=f"{scenario_path.name}: the day's KPIs")
+    table.add_column("KPI")
+    for r in results:
+        table.add_column(r.policy, justify="right")
+    for key in results[0].metrics:
+        if key != "policy":
+            table.add_row(key, *[str(r.metrics[key]) for r in results])
+    for s in sweeps:
+        table.add_row(f"fleet for {s['target']:.0%} on time ({s['policy']})", *[str(s["riders"]) if r.policy == s["policy"] else "" for r in results])
+    err_console.print(table)
+    document = {r.policy: r.metrics for r in results} if len(results) > 1 else dict(results[0].metrics)
+    if sweeps:
+        document = {"metrics": document, "fleet_sweep": sweeps}
+    text = json.dumps(document, indent=2)
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text + "\n")
+        out.with_suffix(".md").write_text(summary_markdown(results, f"Simulated day: {scenario_path.name}", sweeps))
+        plot_timeline(results, out.with_suffix(".png"))
+        err_console.print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")

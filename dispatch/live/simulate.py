@@ -1,0 +1,454 @@
+"""A store's day, simulated: orders appear at their `created_at`, riders ride their plans.
+
+The dispatcher sees only what has happened: an order exists from its `created_at`, a rider is
+where its plan has taken it. Riders move along their stops at their speeds (the travel model
+of the scenario, leg by leg), pick up no earlier than `ready_at`, spend the service times,
+and ride back to their store when they have nothing left to do. Three policies:
+
+- `rolling` (ours): re-plans every `interval_s` when something changed, with commitments
+  (the stop a rider is riding to stays first; an order a rider carries stays with it; a
+  pickup the rider will reach within `commit_lead_s` stays with it, with everything before
+  it), and a reassignment cost so that an uncommitted order changes rider only when it pays.
+- `greedy`: each order, once ready, goes to the nearest free rider, who leaves with it at once
+  (one order per trip): what a store does by hand.
+- `batch`: every `interval_s`, the orders that arrived since the last wave are solved once;
+  what was assigned stays assigned.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from dispatch.documents import problem_from_document
+from dispatch.model import Location, Options, Order, Problem, Rider, Store
+from dispatch.plan import Plan
+from dispatch.solver import solve
+from dispatch.travel import LegMeter
+
+POLICIES = ("rolling", "greedy", "batch")
+DEFAULT_INTERVAL_S = {"rolling": 60, "greedy": 15, "batch": 600}
+REFRESH_S = 300  # rolling: re-plan at least this often while orders are waiting
+
+
+@dataclass(slots=True)
+class SimStop:
+    """A stop a rider will make (or is making), with its times in seconds from the day epoch."""
+
+    kind: str  # "pickup", "dropoff" or "return" (back to the store, nothing to do there)
+    location: Location
+    arrive_s: int
+    start_s: int
+    depart_s: int
+    order_ids: tuple[str, ...] = ()
+    store_id: str | None = None
+
+
+@dataclass(slots=True)
+class RiderState:
+    """A rider during the day: where it last was, what it carries, the stops ahead of it."""
+
+    rider: Rider
+    home: Store
+    position: Location
+    at_s: int  # when it left `position` (or will be free there)
+    stops: list[SimStop] = field(default_factory=list)
+    carrying: set[str] = field(default_factory=set)
+    travel_m: float = 0.0
+    done: list[SimStop] = field(default_factory=list)  # the stops it made, in order
+
+
+@dataclass(slots=True)
+class OrderState:
+    """An order during the day."""
+
+    order: Order
+    rider_id: str | None = None  # the rider it is planned on now
+    picked_s: int | None = None
+    delivered_s: int | None = None  # when the drop-off started
+    reason: str | None = None  # why it is still waiting, from the last plan
+
+
+@dataclass
+class SimResult:
+    """Everything a day produced: per-order outcomes, KPIs, a timeline, the re-plan times."""
+
+    policy: str
+    metrics: dict
+    timeline: list[dict]
+    orders: list[dict]
+    replan_ms: list[float]
+
+
+@dataclass(frozen=True)
+class SimOptions:
+    """How the dispatcher works during the simulated day."""
+
+    policy: str = "rolling"
+    interval_s: int | None = None  # None: the policy's default
+    budget_s: float = 0.2  # time limit of each solve
+    max_iterations: int | None = None  # a work limit per solve instead of the clock (reproducible)
+    commit_lead_s: int = 120
+    reassign_cost: int = 300  # rider-seconds charged for moving an uncommitted order
+    riders: int | None = None  # use only the first n riders of each store (fleet sweep)
+    seed: int = 0
+
+
+def _percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    return float(np.percentile(np.array(values, dtype=float), q))
+
+
+class DaySimulator:
+    """Runs one policy over one scenario; `run()` returns the SimResult."""
+
+    def __init__(self, scenario: dict, options: SimOptions):
+        if options.policy not in POLICIES:
+            raise ValueError(f"policy must be one of {', '.join(POLICIES)}, not {options.policy!r}")
+        self.options = options
+        self.problem = problem_from_document(scenario)
+        p = self.problem
+        self.meter = LegMeter(p.options.travel)
+        self.interval_s = options.interval_s or DEFAULT_INTERVAL_S[options.policy]
+        stores = {s.id: s for s in p.stores}
+        chosen: list[Rider] = []
+        per_store: dict[str | None, int] = {}
+        for r in p.riders:
+            per_store[r.store_id] = per_store.get(r.store_id, 0) + 1
+            if options.riders is None or per_store[r.store_id] <= options.riders:
+                chosen.append(r)
+        self.riders = {
+            r.id: RiderState(r, stores[r.store_id or p.stores[0].id], r.location, r.available_at_s) for r in chosen
+        }
+        self.orders = {o.id: OrderState(o) for o in p.orders}
+        self.revealed: set[str] = set()
+        self.timeline: list[dict] = []
+        self.replan_ms: list[float] = []
+        self.reassignments = 0
+        self.last_plan_at = -math.inf
+        self.pending_wave: set[str] = set()
+        self.changed = False
+
+    # ----- the world -----------------------------------------------------------------
+
+    def _travel(self, rider: Rider, a: Location, b: Location) -> int:
+        return self.meter.travel_s(a, b, rider.speed_mps)
+
+    def _advance(self, t: int) -> None:
+        """Carry out every stop that is finished by `t`; send idle riders back to their store."""
+        for rs in self.riders.values():
+            while rs.stops and rs.stops[0].depart_s <= t:
+                stop = rs.stops.pop(0)
+                rs.done.append(stop)
+                rs.travel_m += self.meter.distance_m(rs.position, stop.location)
+                rs.position, rs.at_s = stop.location, stop.depart_s
+                if stop.kind == "pickup":
+                    for oid in stop.order_ids:
+                        self.orders[oid].picked_s = stop.start_s
+                        rs.carrying.add(oid)
+                elif stop.kind == "dropoff":
+                    oid = stop.order_ids[0]
+                    self.orders[oid].delivered_s = stop.start_s
+                    rs.carrying.discard(oid)
+                    self.changed = True
+            on_shift = rs.rider.shift_end_s is None or rs.at_s < rs.rider.shift_end_s
+            if not rs.stops and on_shift and rs.position != rs.home.location:
+                back = rs.at_s + self._travel(rs.rider, rs.position, rs.home.location)
+                rs.stops.append(SimStop("return", rs.home.location, back, back, back, store_id=rs.home.id))
+
+    def _committed(self, rs: RiderState, t: int, everything: bool) -> list[SimStop]:
+        """The stops a re-plan must keep: the current one, and up to a pickup within the lead time."""
+        if everything:
+            return list(rs.stops)
+        keep = 1 if rs.stops else 0
+        for j, stop in enumerate(rs.stops):
+            if stop.kind == "pickup" and stop.arrive_s <= t + self.options.commit_lead_s:
+                keep = max(keep, j + 1)
+        return rs.stops[:keep]
+
+    # ----- planning ------------------------------------------------------------------
+
+    def _replan(self, t: int, orders_to_plan: list[str], everything_committed: bool) -> None:
+        """Solve the open orders with the riders projected to the end of their commitments."""
+        p = self.problem
+        projected: list[Rider] = []
+        kept: dict[str, list[SimStop]] = {}
+        carried_ids: set[str] = set()
+        for rs in self.riders.values():
+            committed = self._committed(rs, t, everything_committed)
+            # A return trip may be interrupted: the next plan starts from the store anyway.
+            committed = [s for s in committed if s.kind != "return"] or committed[:0]
+            carrying = set(rs.carrying)
+            for stop in committed:
+                if stop.kind == "pickup":
+                    carrying.update(stop.order_ids)
+                elif stop.kind == "dropoff":
+                    carrying.discard(stop.order_ids[0])
+            if committed:
+                where, free = committed[-1].location, committed[-1].depart_s
+            elif rs.stops and rs.stops[0].kind == "return":
+                where, free = rs.home.location, rs.stops[0].arrive_s  # riding back to the store
+            else:
+                where, free = rs.position, max(rs.at_s, t)
+            free = max(free, t, rs.rider.available_at_s)
+            shift_end = rs.rider.shift_end_s
+            if not carrying and shift_end is not None and free >= shift_end:
+                continue
+            kept[rs.rider.id] = committed
+            carried_ids |= carrying
+            projected.append(
+                replace(
+                    rs.rider,
+                    location=where,
+                    available_at_s=free - t,
+                    shift_end_s=None if shift_end is None else max(shift_end - t, free - t),
+                    carrying=tuple(sorted(carrying)),
+                )
+            )
+        in_committed = {oid for stops in kept.values() for s in stops for oid in s.order_ids}
+        todo = [oid for oid in orders_to_plan if oid not in in_committed and oid not in carried_ids]
+        order_ids = sorted(carried_ids) + todo
+        if not todo and not carried_ids:
+            for rs in self.riders.values():
+                if rs.rider.id in kept:
+                    rs.stops = kept[rs.rider.id]
+            return
+        orders = []
+        for oid in order_ids:
+            o = self.orders[oid].order
+            assigned = self.orders[oid].rider_id if oid in todo else None
+            orders.append(
+                replace(
+                    o,
+                    created_at_s=o.created_at_s - t,
+                    ready_at_s=o.ready_at_s - t,
+                    promised_at_s=o.promised_at_s - t,
+                    deliver_after_s=None if o.deliver_after_s is None else o.deliver_after_s - t,
+                    assigned_rider_id=assigned,
+                )
+            )
+        opts = p.options
+        options = Options(
+            time_limit_s=self.options.budget_s,
+            lateness=opts.lateness,
+            return_to_store=False,
+            travel=opts.travel,
+            seed=self.options.seed,
+            max_iterations=self.options.max_iterations,
+            travel_cost_per_s=opts.travel_cost_per_s,
+            late_cost_per_s=opts.late_cost_per_s,
+            unassigned_cost=opts.unassigned_cost,
+            reassign_cost=self.options.reassign_cost,
+        )
+        problem = Problem(
+            plan_time=p.at(t), stores=p.stores, riders=tuple(projected), orders=tuple(orders), options=options
+        )
+        started = time.perf_counter()
+        plan = solve(problem)
+        self.replan_ms.append((time.perf_counter() - started) * 1000)
+        self._follow(plan, t, kept, set(todo))
+
+    def _follow(self, plan: Plan, t: int, kept: dict[str, list[SimStop]], todo: set[str]) -> None:
+        """Give every rider its committed stops followed by its stops in the new plan."""
+        new_rider: dict[str, str] = {}
+        for rs in self.riders.values():
+            if rs.rider.id in kept:
+                rs.stops = list(kept[rs.rider.id])
+        for route in plan.routes:
+            rs = self.riders[route.rider_id]
+            for s in route.stops:
+                ids = tuple(s.order_ids) if s.kind == "pickup" else (s.order_id,)
+                service = (
+                    self.problem.store(s.store_id).pickup_service_s
+                    if s.kind == "pickup"
+                    else self.orders[s.order_id].order.dropoff_service_s
+                )
+                start = s.depart_s - service
+                rs.stops.append(
+                    SimStop(s.kind, s.location, s.arrive_s + t, start + t, s.depart_s + t, ids, s.store_id)
+                )
+                if s.kind == "dropoff" and s.order_id in todo:
+                    new_rider[s.order_id] = route.rider_id
+        for oid in todo:
+            state = self.orders[oid]
+            rider_id = new_rider.get(oid)
+            if state.rider_id is not None and rider_id is not None and rider_id != state.rider_id:
+                self.reassignments += 1
+            state.rider_id = rider_id
+        for u in plan.unassigned:
+            if u.order_id in self.orders:
+                self.orders[u.order_id].reason = u.reason
+        self.last_plan_at = t
+        self.changed = False
+
+    def _greedy(self, t: int) -> None:
+        """Each ready order, oldest first, to the nearest free rider of its store, alone."""
+        waiting = sorted(
+            (s for oid, s in self.orders.items() if oid in self.revealed and s.rider_id is None and s.order.ready_at_s <= t),
+            key=lambda s: (s.order.ready_at_s, s.order.id),
+        )
+        for state in waiting:
+            o = state.order
+            best = None
+            for rs in self.riders.values():
+                if rs.home.id != o.store_id or any(s.kind != "return" for s in rs.stops):
+                    continue
+                if t < rs.rider.available_at_s or (rs.rider.shift_end_s is not None and t >= rs.rider.shift_end_s):
+                    continue
+                where = rs.position if not rs.stops else self._position(rs, t)
+                arrive = t + self._travel(rs.rider, where, rs.home.location)
+                if best is None or arrive < best[0]:
+                    best = (arrive, rs, where)
+            if best is None:
+                return  # nobody free: the rest wait too
+            arrive, rs, where = best
+            if rs.stops:  # interrupt the ride back: count what was ridden so far
+                rs.travel_m += self.meter.distance_m(rs.position, where)
+                rs.position, rs.at_s, rs.stops = where, t, []
+            start = max(arrive, o.ready_at_s)
+            depart = start + rs.home.pickup_service_s
+            at_door = depart + self._travel(rs.rider, rs.home.location, o.dropoff)
+            begin = at_door if o.deliver_after_s is None else max(at_door, o.deliver_after_s)
+            rs.stops = [
+                SimStop("pickup", rs.home.location, arrive, start, depart, (o.id,), rs.home.id),
+                SimStop("dropoff", o.dropoff, at_door, begin, begin + o.dropoff_service_s, (o.id,)),
+            ]
+            state.rider_id = rs.rider.id
+
+    def _position(self, rs: RiderState, t: int) -> Location:
+        """Where a rider riding its first stop is at `t` (straight-line interpolation)."""
+        stop = rs.stops[0]
+        span = max(1, stop.arrive_s - rs.at_s)
+        f = min(1.0, max(0.0, (t - rs.at_s) / span))
+        return Location(
+            lat=rs.position.lat + f * (stop.location.lat - rs.position.lat),
+            lon=rs.position.lon + f * (stop.location.lon - rs.position.lon),
+        )
+
+    # ----- the day ---------------------------------------------------------------------
+
+    def _open_orders(self) -> list[str]:
+        return [oid for oid in sorted(self.revealed) if self.orders[oid].picked_s is None]
+
+    def run(self) -> SimResult:
+        """Simulate from the first shift or order until every order is delivered or the day is over."""
+        p = self.problem
+        starts = [o.created_at_s for o in p.orders] + [r.rider.available_at_s for r in self.riders.values()]
+        t = int(min(starts)) if starts else 0
+        ends = [r.rider.shift_end_s for r in self.riders.values() if r.rider.shift_end_s is not None]
+        last_order = max((o.created_at_s for o in p.orders), default=t)
+        limit = max(ends + [last_order]) + 2 * 3600
+        policy = self.options.policy
+        while t <= limit:
+            self._advance(t)
+            for o in p.orders:
+                if o.id not in self.revealed and o.created_at_s <= t:
+                    self.revealed.add(o.id)
+                    self.pending_wave.add(o.id)
+                    self.changed = True
+            if policy == "greedy":
+                self._greedy(t)
+            elif policy == "rolling":
+                waiting = [oid for oid in self._open_orders() if self.orders[oid].rider_id is None]
+                if self.changed or (waiting and t - self.last_plan_at >= REFRESH_S):
+                    self._replan(t, self._open_orders(), everything_committed=False)
+            elif t % self.interval_s == 0 or t - self.last_plan_at >= self.interval_s:
+                wave = sorted(oid for oid in self.pending_wave if self.orders[oid].picked_s is None)
+                if wave:
+                    self._replan(t, wave, everything_committed=True)
+                    self.pending_wave = {oid for oid in wave if self.orders[oid].rider_id is None}
+                self.last_plan_at = t
+            self._sample(t)
+            if len(self.revealed) == len(p.orders) and all(s.delivered_s is not None for s in self.orders.values()):
+                break
+            t += self.interval_s
+        self._advance(limit + 24 * 3600)  # finish what is planned
+        return self._result()
+
+    def _sample(self, t: int) -> None:
+        delivered = [s for s in self.orders.values() if s.delivered_s is not None and s.delivered_s <= t]
+        late = [s for s in delivered if s.delivered_s > s.order.promised_at_s]
+        self.timeline.append(
+            {
+                "t_s": t,
+                "open_orders": sum(1 for oid in self.revealed if self.orders[oid].delivered_s is None),
+                "riders_busy": sum(1 for rs in self.riders.values() if any(s.kind != "return" for s in rs.stops)),
+                "delivered": len(delivered),
+                "late": len(late),
+            }
+        )
+
+    def _result(self) -> SimResult:
+        p = self.problem
+        states = list(self.orders.values())
+        delivered = [s for s in states if s.delivered_s is not None]
+        on_time = [s for s in delivered if s.delivered_s <= s.order.promised_at_s]
+        click_to_door = [s.delivered_s - s.order.created_at_s for s in delivered]
+        lateness = [max(0, s.delivered_s - s.order.promised_at_s) for s in delivered]
+        shift_h = sum(
+            max(0, (rs.rider.shift_end_s or rs.at_s) - rs.rider.available_at_s) / 3600 for rs in self.riders.values()
+        )
+        metrics = {
+            "policy": self.options.policy,
+            "riders": len(self.riders),
+            "orders": len(states),
+            "delivered": len(delivered),
+            "on_time_rate": round(len(on_time) / len(states), 4) if states else 1.0,
+            "click_to_door_mean_s": round(float(np.mean(click_to_door)), 1) if delivered else 0.0,
+            "click_to_door_p90_s": round(_percentile(click_to_door, 90), 1),
+            "late_mean_s": round(float(np.mean(lateness)), 1) if delivered else 0.0,
+            "orders_per_rider_hour": round(len(delivered) / shift_h, 3) if shift_h else 0.0,
+            "rider_travel_km": round(sum(rs.travel_m for rs in self.riders.values()) / 1000, 2),
+            "reassignments": self.reassignments,
+            "replans": len(self.replan_ms),
+            "replan_ms_p50": round(_percentile(self.replan_ms, 50), 1),
+            "replan_ms_p95": round(_percentile(self.replan_ms, 95), 1),
+            "interval_s": self.interval_s,
+            "budget_s": self.options.budget_s,
+        }
+        outcomes = [
+            {
+                "order_id": s.order.id,
+                "created_at": p.at(s.order.created_at_s).isoformat(timespec="seconds"),
+                "rider_id": s.rider_id,
+                "picked_up_at": None if s.picked_s is None else p.at(s.picked_s).isoformat(timespec="seconds"),
+                "delivered_at": None if s.delivered_s is None else p.at(s.delivered_s).isoformat(timespec="seconds"),
+                "late_s": None if s.delivered_s is None else max(0, s.delivered_s - s.order.promised_at_s),
+                "reason": None if s.delivered_s is not None else (s.reason or "not_planned_by_end_of_day"),
+            }
+            for s in states
+        ]
+        return SimResult(self.options.policy, metrics, self.timeline, outcomes, self.replan_ms)
+
+
+def simulate(scenario: dict, options: SimOptions) -> SimResult:
+    """Simulate one policy over a day scenario (a contract problem document with future orders)."""
+    return DaySimulator(scenario, options).run()
+
+
+def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> dict:
+    """The smallest number of riders per store with `on_time_rate` >= target (None if even all miss)."""
+    per_store = max(
+        (sum(1 for r in scenario["riders"] if r.get("store_id") == s["id"]) for s in scenario["stores"]), default=0
+    )
+    tried: dict[int, float] = {}
+
+    def rate(n: int) -> float:
+        if n not in tried:
+            tried[n] = simulate(scenario, replace(options, riders=n)).metrics["on_time_rate"]
+        return tried[n]
+
+    if per_store == 0 or rate(per_store) < target:
+        return {"policy": options.policy, "target": target, "riders": None, "tried": tried}
+    lo, hi = 0, per_store  # rate(hi) >= target; find the smallest such n (on-time rate grows with riders)
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if rate(mid) >= target:
+            hi = mid
+        else:
+            lo = mid
+    return {"policy": options.policy, "target": target, "riders": hi, "tried": dict(sorted(tried.items()))}
