@@ -10,12 +10,22 @@ from api.tables import OrderRow, PlanRow, RiderRow
 from dispatch.schema import OptionsDoc
 
 
-def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: OptionsDoc) -> dict:
+def planned_riders(plan: PlanRow | None) -> dict[str, str]:
+    """Order id -> rider id of every drop-off in `plan`."""
+    if plan is None:
+        return {}
+    return {s["order_id"]: r["rider_id"] for r in plan.plan["routes"] for s in r["stops"] if s["kind"] == "dropoff"}
+
+
+def dispatch_problem(
+    snapshot: StoreSnapshot, plan_time: datetime, options: OptionsDoc, assigned: dict[str, str] | None = None
+) -> dict:
     """The contract problem document of a store as it is at `plan_time`.
 
     Riders on duty whose shift has not ended take part, and so does every rider who still
     carries orders (those orders stay with them). Orders created after `plan_time` are not
-    known yet at that time and are left out.
+    known yet at that time and are left out. `assigned` (order -> rider of the current plan)
+    becomes each open order's `assigned_rider_id`, so `weights.reassign` can keep plans stable.
     """
     riders: list[dict] = []
     orders: list[dict] = []
@@ -26,7 +36,11 @@ def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: Opti
             continue
         riders.append({**rider.document, "carrying": [o.id for o in carried]})
         orders.extend(o.document for o in carried)
-    orders.extend(o.document for o in snapshot.open_orders if datetime.fromisoformat(o.document["created_at"]) <= plan_time)
+    riding = {r["id"] for r in riders}
+    for o in snapshot.open_orders:
+        if datetime.fromisoformat(o.document["created_at"]) <= plan_time:
+            rider_id = (assigned or {}).get(o.id)
+            orders.append({**o.document, "assigned_rider_id": rider_id} if rider_id in riding else o.document)
     return {
         "plan_time": plan_time.isoformat(),
         "stores": [snapshot.store.document] + [s.document for s in snapshot.other_stores],

@@ -19,6 +19,7 @@ from rich.table import Table
 
 from benchmarks.byo import run_byo
 from benchmarks.common import RESULTS, write_result
+from benchmarks.live import run_live
 from benchmarks.report import headline, load_results, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
@@ -64,6 +65,8 @@ def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
         p = plan["solomon"]
         names = instance_names() if p["instances"] == "all" else p["instances"].split(",")
         n += len(names) * len(_floats(p["budgets"])) * (1 + len(peers))
+    if "live" in suites:
+        n += (10 if plan is FULL_PLAN else 5) + (20 if plan is FULL_PLAN else 6) + 3 + 3
     return n
 
 
@@ -81,7 +84,7 @@ def print_headline(results: dict) -> None:
 @app.command()
 def run(
     full: Annotated[bool, typer.Option("--full", help="every size, seed, budget and instance")] = False,
-    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon")] = "scaling,peers,solomon",
+    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live")] = "scaling,peers,solomon,live",
     peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp,vroom",
     out: Annotated[Path, typer.Option(help="folder for the result files and REPORT.md")] = RESULTS,
 ) -> None:
@@ -90,7 +93,7 @@ def run(
 
     warm_up()  # compile or load the search once, outside any measured solve
     plan = FULL_PLAN if full else QUICK_PLAN
-    command = "python -m benchmarks run" + (" --full" if full else "") + ("" if suites == "scaling,peers,solomon" else f" --suites {suites}")
+    command = "python -m benchmarks run" + (" --full" if full else "") + ("" if suites == "scaling,peers,solomon,live" else f" --suites {suites}")
     chosen = [s for s in suites.split(",") if s]
     peer_list = [p for p in peers.split(",") if p]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
@@ -109,6 +112,8 @@ def run(
             p = plan["solomon"]
             names = instance_names() if p["instances"] == "all" else p["instances"].split(",")
             write_result("solomon", {"command": command, **run_solomon(names, _floats(p["budgets"]), peer_list, progress)}, out)
+        if "live" in chosen:
+            write_result("live", {"command": command, **run_live(full, progress)}, out)
     results = load_results(out)
     report = write_report(results, out, command)
     print_headline(results)

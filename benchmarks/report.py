@@ -18,7 +18,7 @@ SOLVER_NAMES = {"ours": "ours", "pyvrp": "PyVRP", "vroom": "VROOM"}
 def load_results(folder: Path = RESULTS) -> dict[str, dict]:
     """Suite name -> its result document, for every result file present."""
     out = {}
-    for name in ("scaling", "peers", "solomon", "byo"):
+    for name in ("scaling", "peers", "solomon", "live", "byo"):
         path = folder / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text())
@@ -70,6 +70,15 @@ def headline(results: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
         sizes = ", ".join(f"{s} {_fmt(first[s], 0)}" for s in scaling["sizes"])
         rows.append([f"first valid plan, ms (median): {sizes}", "", "", "", ""])
         rows.append([f"budget overrun, ms: p99 {_fmt(scaling['overrun_ms_p99'])}, max {_fmt(scaling['overrun_ms_max'])}", "", "", "", ""])
+    live = results.get("live")
+    if live:
+        rp, q = live["replan"], live["quote"]
+        rows.append([f"live: re-plan 200 orders x 30 riders at {rp['budget_s']:g} s, ms: p50 {rp['ms_p50']:.0f}, p95 {rp['ms_p95']:.0f}", "", "", "", ""])
+        rows.append([f"live: quote with {q['open_orders']} open orders, ms: p50 {q['ms_p50']:.1f}, p95 {q['ms_p95']:.1f}", "", "", "", ""])
+        sweep = live["day"].get("fleet_sweep")
+        if sweep:
+            fleets = ", ".join(f"{p} {s['riders'] if s['riders'] is not None else '>max'}" for p, s in sweep.items())
+            rows.append([f"live: smallest fleet for 95% on time on a generated day: {fleets}", "", "", "", ""])
     return ["measure", "ours", "PyVRP", "VROOM", "ours vs best peer"], rows
 
 
@@ -231,6 +240,29 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS, command: str 
                     cells.append("–" if r is None else ("FAILED" if r["failed"] else f"{r['gap_pct']:.2f}"))
                 inst_rows.append([name, _fmt(budget, 0), *cells])
         parts += ["<details><summary>Gap per instance (%)</summary>", "", _markdown_table(["instance", "budget s"] + [SOLVER_NAMES[s] for s in solvers], inst_rows), "", "</details>", ""]
+    live = results.get("live")
+    if live:
+        rp, q, d = live["replan"], live["quote"], live["day"]
+        parts += [
+            "## 5. Live dispatch",
+            "",
+            f"Re-plan latency, {rp['states']} mid-day states of {rp['orders']} open orders and {rp['riders']} riders "
+            f"({rp['on_road']} on the road), budget {rp['budget_s']:g} s: p50 {rp['ms_p50']} ms, p95 {rp['ms_p95']} ms, max {rp['ms_max']} ms.",
+            "",
+            f"Quote latency, {q['quotes']} quotes against {q['open_orders']} open orders and {q['riders']} riders "
+            f"({q['feasible']} feasible): p50 {q['ms_p50']} ms, p95 {q['ms_p95']} ms, max {q['ms_max']} ms.",
+            "",
+            f"A generated day ({d['scenario']['generator']}: {d['scenario']['orders']} orders, {d['scenario']['riders']} riders):",
+            "",
+        ]
+        keys = ["on_time_rate", "delivered", "click_to_door_mean_s", "click_to_door_p90_s", "late_mean_s", "orders_per_rider_hour",
+                "rider_travel_km", "reassignments", "replan_ms_p50", "replan_ms_p95"]
+        policies = list(d["policies"])
+        rows = [[k] + [str(d["policies"][p][k]) for p in policies] for k in keys]
+        parts += [_markdown_table(["KPI"] + policies, rows), ""]
+        if d.get("fleet_sweep"):
+            rows = [[p, str(s["riders"]), ", ".join(f"{n}: {r:.1%}" for n, r in s["tried"].items())] for p, s in d["fleet_sweep"].items()]
+            parts += ["Fleet sweep (smallest riders per store keeping 95% on time):", "", _markdown_table(["policy", "riders", "tried (riders: on-time rate)"], rows), ""]
     byo = results.get("byo")
     if byo:
         parts += ["## 4. Bring your own", ""]

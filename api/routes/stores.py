@@ -13,7 +13,7 @@ from api.deps import AppSettings, Db, Solver, check_time_limit, utc_now
 from api.errors import NotFound
 from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, StorePublic
 from api.solving import solve_document
-from api.store_state import dispatch_problem
+from api.store_state import dispatch_problem, planned_riders
 from api.tables import OrderRow, StoreRow
 from dispatch.documents import problem_from_document
 from dispatch.errors import InvalidProblem
@@ -131,6 +131,9 @@ def dispatch_store(
 ) -> dict[str, Any]:
     """Solve the store's current state (carried orders stay with their riders) and make it the current plan.
 
+    Open orders carry their rider in the current plan as `assigned_rider_id`: with
+    `options.weights.reassign` > 0 an order moves to another rider only when that pays.
+
     Two dispatches of one store racing each other never both win: the later one gets a 409.
     """
     body = body or DispatchRequest()
@@ -139,7 +142,9 @@ def dispatch_store(
     plan_time = body.plan_time or now
     with db.begin():
         snapshot = repository.store_snapshot(db, store_id)
-    problem = dispatch_problem(snapshot, plan_time, body.options)
+        current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
+        assigned = planned_riders(current)
+    problem = dispatch_problem(snapshot, plan_time, body.options, assigned)
     problem_from_document(problem)
     plan = solver.run(solve_document, problem, time_limit_s=body.options.time_limit_s)
     plan["store_id"] = store_id

@@ -42,7 +42,9 @@ def generate_day(
     day: datetime = DAY,
 ) -> dict:
     """A day scenario document for `stores` stores and `riders` riders per store."""
-    rng = np.random.default_rng(seed)
+    # Separate streams: the orders do not change with the number of riders (fleet sweeps).
+    rng_riders = np.random.default_rng([seed, 1])
+    rng = np.random.default_rng([seed, 2])
     lat0, lon0 = SHANGHAI
     store_docs = []
     for s in range(stores):
@@ -61,7 +63,7 @@ def generate_day(
                     "shift_end": _iso(day + timedelta(hours=end_h)),
                     "capacity_items": 30,
                     "max_orders": 5,
-                    "speed_mps": round(float(rng.uniform(4.0, 5.0)), 2),
+                    "speed_mps": round(float(rng_riders.uniform(4.0, 5.0)), 2),
                     "carrying": [],
                 }
             )

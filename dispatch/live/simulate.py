@@ -161,14 +161,24 @@ class DaySimulator:
                 rs.stops.append(SimStop("return", rs.home.location, back, back, back, store_id=rs.home.id))
 
     def _committed(self, rs: RiderState, t: int, everything: bool) -> list[SimStop]:
-        """The stops a re-plan must keep: the current one, and up to a pickup within the lead time."""
+        """The stops a re-plan must keep: the one the rider is riding to, and everything up to a
+        stop that starts within the lead time. A rider already waiting at the store for orders
+        that are not ready yet is not committed to that wave: orders arriving meanwhile may join.
+        """
         if everything:
             return list(rs.stops)
-        keep = 1 if rs.stops else 0
+        keep = 0
         for j, stop in enumerate(rs.stops):
-            if stop.kind == "pickup" and stop.arrive_s <= t + self.options.commit_lead_s:
-                keep = max(keep, j + 1)
+            riding_to_it = j == 0 and stop.arrive_s > t
+            if riding_to_it or stop.start_s <= t + self.options.commit_lead_s:
+                keep = j + 1
         return rs.stops[:keep]
+
+    def _arrive_waiting(self, rs: RiderState, t: int) -> None:
+        """A rider that reached its next stop and waits there is at that stop now."""
+        if rs.stops and rs.stops[0].arrive_s <= t and rs.position != rs.stops[0].location:
+            rs.travel_m += self.meter.distance_m(rs.position, rs.stops[0].location)
+            rs.position, rs.at_s = rs.stops[0].location, rs.stops[0].arrive_s
 
     # ----- planning ------------------------------------------------------------------
 
@@ -180,6 +190,8 @@ class DaySimulator:
         carried_ids: set[str] = set()
         for rs in self.riders.values():
             committed = self._committed(rs, t, everything_committed)
+            if not committed:
+                self._arrive_waiting(rs, t)
             # A return trip may be interrupted: the next plan starts from the store anyway.
             committed = [s for s in committed if s.kind != "return"] or committed[:0]
             carrying = set(rs.carrying)

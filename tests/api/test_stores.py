@@ -154,3 +154,17 @@ def test_quote_outside_the_area_says_why(client):
     answer = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
     assert answer["feasible"] is False and answer["reason"] == "outside_service_area"
     assert client.post("/v1/stores/S1/quote", json=body, headers=RIDER1).status_code == 403
+
+
+def test_redispatch_with_a_reassignment_cost_keeps_the_current_assignment(client):
+    """A second dispatch with weights.reassign keeps every open order on its rider (reassigned 0)."""
+    seed_store(client, orders=("O1", "O2", "O3"))
+    first = _dispatch(client).json()
+    riders_before = {s["order_id"]: r["rider_id"] for r in first["routes"] for s in r["stops"] if s["kind"] == "dropoff"}
+    again = client.post(
+        "/v1/stores/S1/dispatch",
+        json={"plan_time": at(1), "options": {**FAST, "weights": {"reassign": 10**6}}},
+        headers=ORDER_SYSTEM,
+    ).json()
+    riders_after = {s["order_id"]: r["rider_id"] for r in again["routes"] for s in r["stops"] if s["kind"] == "dropoff"}
+    assert riders_after == riders_before and again["metrics"]["reassigned"] == 0

@@ -20,14 +20,17 @@ class CheckedSimulator(DaySimulator):
     violations: list[str]
 
     def _replan(self, t, orders_to_plan, everything_committed):
-        before = {rid: list(rs.stops) for rid, rs in self.riders.items()}
+        # The stop each rider is riding to now (not a stop it already waits at, nor a ride home).
+        riding_to = {
+            rid: rs.stops[0]
+            for rid, rs in self.riders.items()
+            if rs.stops and rs.stops[0].kind != "return" and rs.stops[0].arrive_s > t
+        }
         carried = {rid: set(rs.carrying) for rid, rs in self.riders.items()}
         super()._replan(t, orders_to_plan, everything_committed)
         for rid, rs in self.riders.items():
-            first = next((s for s in before[rid] if s.kind != "return"), None)
-            if first is not None and before[rid][0].kind != "return":
-                if not rs.stops or rs.stops[0] is not before[rid][0]:
-                    self.violations.append(f"{rid}: the stop it was riding to is no longer first at {t}")
+            if rid in riding_to and (not rs.stops or rs.stops[0] is not riding_to[rid]):
+                self.violations.append(f"{rid}: the stop it was riding to is no longer first at {t}")
             drops = {oid for s in rs.stops if s.kind == "dropoff" for oid in s.order_ids}
             for oid in carried[rid]:
                 if oid not in drops:
