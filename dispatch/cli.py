@@ -258,6 +258,7 @@ def simulate(
     budget: Annotated[float, typer.Option(min=0.01, help="Time limit of each re-plan, seconds")] = 0.2,
     commit_lead: Annotated[int, typer.Option(min=0, help="A pickup this close (s) stays with its rider")] = 120,
     reassign_cost: Annotated[int, typer.Option(min=0, help="Rider-seconds charged for moving an uncommitted order")] = 300,
+    hold_margin: Annotated[int, typer.Option(min=-1, help="Rolling: hold a waiting wave while its promises keep this slack, s (-1: never hold)")] = 600,
     riders: Annotated[Optional[int], typer.Option(min=1, help="Use only the first n riders of each store")] = None,
     fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
     target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
@@ -285,7 +286,10 @@ def simulate(
             err_console.print(f"[red]invalid scenario: {err}[/red]")
         raise typer.Exit(2) from None
     _warm_up()
-    base = SimOptions(budget_s=budget, commit_lead_s=commit_lead, reassign_cost=reassign_cost, riders=riders, seed=seed)
+    base = SimOptions(
+        budget_s=budget, commit_lead_s=commit_lead, reassign_cost=reassign_cost, riders=riders, seed=seed,
+        hold_margin_s=None if hold_margin < 0 else hold_margin,
+    )
     results, sweeps = [], []
     for name in policies:
         opts = dc_replace(base, policy=name, interval_s=interval)

@@ -7,8 +7,10 @@ and ride back to their store when they have nothing left to do. Three policies:
 
 - `rolling` (ours): re-plans every `interval_s` when something changed, with commitments
   (the stop a rider is riding to stays first; an order a rider carries stays with it; a
-  pickup the rider will reach within `commit_lead_s` stays with it, with everything before
-  it), and a reassignment cost so that an uncommitted order changes rider only when it pays.
+  stop that starts within `commit_lead_s` stays with its rider, with everything before it),
+  a reassignment cost so that an uncommitted order changes rider only when it pays, and
+  postponement: a rider waiting at the store leaves later while every promise on its route
+  keeps `hold_margin_s` of slack, so that orders placed meanwhile can join its wave.
 - `greedy`: each order, once ready, goes to the nearest free rider, who leaves with it at once
   (one order per trip): what a store does by hand.
 - `batch`: every `interval_s`, the orders that arrived since the last wave are solved once;
@@ -93,6 +95,9 @@ class SimOptions:
     max_iterations: int | None = None  # a work limit per solve instead of the clock (reproducible)
     commit_lead_s: int = 120
     reassign_cost: int = 300  # rider-seconds charged for moving an uncommitted order
+    # Rolling: a rider waiting at the store leaves later while every promise on its route keeps
+    # this much slack, so orders placed meanwhile join its wave (None: leave as planned).
+    hold_margin_s: int | None = 600
     riders: int | None = None  # use only the first n riders of each store (fleet sweep)
     seed: int = 0
 
@@ -167,6 +172,8 @@ class DaySimulator:
         """
         if everything:
             return list(rs.stops)
+        if self._hold_slack(rs) > 0:
+            return []  # waiting at the store with slack to spare: its wave stays open
         keep = 0
         for j, stop in enumerate(rs.stops):
             riding_to_it = j == 0 and stop.arrive_s > t
@@ -285,6 +292,8 @@ class DaySimulator:
                 )
                 if s.kind == "dropoff" and s.order_id in todo:
                     new_rider[s.order_id] = route.rider_id
+            if not kept.get(route.rider_id):
+                self._hold(rs, t)
         for oid in todo:
             state = self.orders[oid]
             rider_id = new_rider.get(oid)
@@ -296,6 +305,30 @@ class DaySimulator:
                 self.orders[u.order_id].reason = u.reason
         self.last_plan_at = t
         self.changed = False
+
+    def _hold_slack(self, rs: RiderState) -> int:
+        """Seconds a rider waiting at its first pickup could leave later, keeping the margin on
+        every promise of its route (0 when holding does not apply)."""
+        margin = self.options.hold_margin_s
+        if margin is None or not rs.stops or rs.stops[0].kind != "pickup" or rs.stops[0].location != rs.position:
+            return 0
+        slack = min(
+            (self.orders[s.order_ids[0]].order.promised_at_s - s.start_s for s in rs.stops if s.kind == "dropoff"),
+            default=0,
+        )
+        return max(0, slack - margin)
+
+    def _hold(self, rs: RiderState, t: int) -> None:
+        """Postponement: a rider waiting at the store leaves later while every promise on its
+        route keeps `hold_margin_s` of slack, so orders placed meanwhile can join its wave."""
+        slack = self._hold_slack(rs)
+        if slack <= 0 or rs.stops[0].start_s > t + self.interval_s:
+            return  # no slack to spare, or not leaving before the next re-plan anyway
+        delay = min(self.interval_s, slack)
+        rs.stops = [
+            SimStop(s.kind, s.location, s.arrive_s if i == 0 else s.arrive_s + delay, s.start_s + delay, s.depart_s + delay, s.order_ids, s.store_id)
+            for i, s in enumerate(rs.stops)
+        ]
 
     def _greedy(self, t: int) -> None:
         """Each ready order, oldest first, to the nearest free rider of its store, alone."""

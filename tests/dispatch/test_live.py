@@ -101,3 +101,10 @@ def test_fleet_sweep_finds_the_smallest_fleet(tmp_path):
     text = summary_markdown(day, "test day", [result])
     assert "| on time |" in text and "Fleet sweep" in text
     assert plot_timeline(day, tmp_path / "t.png").stat().st_size > 0
+
+
+def test_holding_waves_rides_less():
+    """Postponement (riders wait at the store while promises keep a margin) cuts rider travel."""
+    held = simulate(SCENARIO, SimOptions(policy="rolling", hold_margin_s=600, **FAST)).metrics
+    eager = simulate(SCENARIO, SimOptions(policy="rolling", hold_margin_s=None, **FAST)).metrics
+    assert held["rider_travel_km"] < eager["rider_travel_km"]
