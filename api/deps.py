@@ -51,3 +51,9 @@ def check_time_limit(time_limit_s: float, settings: Settings, field: str = "opti
                 )
             ]
         )
+
+
+def same_id(path_id: str, body_id: str, field: str = "id") -> None:
+    """422 on `field` when a body names another entity than its path."""
+    if path_id != body_id:
+        raise InvalidProblem.one(field, f"is {body_id!r} but the path names {path_id!r}", body_id)

@@ -6,7 +6,7 @@ from datetime import datetime
 from typing import Any
 
 from api.repository import StoreSnapshot
-from api.tables import OrderRow, PlanRow, RiderRow
+from api.tables import OrderRow, PlanRow
 from dispatch.schema import OptionsDoc
 
 

@@ -11,12 +11,11 @@ from sqlalchemy.orm import Session
 
 from api import examples, repository
 from api.auth import AnyCaller, Principal
-from api.deps import Db, utc_now
+from api.deps import Db, same_id, utc_now
 from api.errors import Forbidden
 from api.schemas import RiderPublic, RiderPut, RouteDocument
 from api.store_state import remaining_stops, route_geojson, route_order_ids
 from api.tables import OrderRow, RiderRow
-from dispatch.errors import InvalidProblem
 from dispatch.intake import check_rider
 
 router = APIRouter(prefix="/v1/riders", tags=["riders"])
@@ -47,8 +46,7 @@ def put_rider(
     """The order system and admins register and edit riders; a rider's own key updates its location and duty."""
     if caller.role == "rider":
         _may_see(caller, rider_id)
-    if rider.id != rider_id:
-        raise InvalidProblem.one("id", f"is {rider.id!r} but the path names {rider_id!r}", rider.id)
+    same_id(rider_id, rider.id)
     with db.begin():
         check_rider(repository.home_store(db, rider), rider)
         created = repository.put_rider(db, rider, caller, utc_now())

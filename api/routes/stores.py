@@ -9,14 +9,13 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api import examples, repository
 from api.auth import OrderSystem
-from api.deps import AppSettings, Db, Solver, check_time_limit, utc_now
+from api.deps import AppSettings, Db, Solver, check_time_limit, same_id, utc_now
 from api.errors import NotFound
 from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, StorePublic
 from api.solving import solve_document
 from api.store_state import dispatch_problem, planned_riders
 from api.tables import OrderRow, StoreRow
 from dispatch.documents import problem_from_document
-from dispatch.errors import InvalidProblem
 from dispatch.intake import check_order, check_store
 from dispatch.live import quote_order
 from dispatch.model import Location
@@ -53,11 +52,6 @@ def order_public(row: OrderRow) -> OrderPublic:
     )
 
 
-def _same_id(path_id: str, body_id: str, field: str = "id") -> None:
-    if path_id != body_id:
-        raise InvalidProblem.one(field, f"is {body_id!r} but the path names {path_id!r}", body_id)
-
-
 @router.put("/{store_id}", response_model=StorePublic, summary="Register or update a store", responses={201: {"model": StorePublic, "description": "created"}})
 def put_store(
     store_id: str,
@@ -67,7 +61,7 @@ def put_store(
     response: Response,
 ) -> StorePublic:
     """Create the store (201) or replace its document (200); the body is the contract's store."""
-    _same_id(store_id, store.id)
+    same_id(store_id, store.id)
     check_store(store)
     with db.begin():
         created = repository.put_store(db, store, utc_now())

@@ -9,7 +9,7 @@ import pytest
 from dispatch import problem_from_document
 from dispatch.generate import generate_problem
 from dispatch.live import QUOTE_ORDER_ID, quote_order
-from dispatch.model import Location
+from dispatch.model import Location, Order
 from dispatch.validate import validate_plan
 from tests.dispatch.builders import at, document, order, rider, t
 
@@ -29,8 +29,6 @@ def test_a_quote_never_makes_a_current_order_late(seed):
     assert quote.feasible, quote
     new = next(o for o in quote.plan.routes for s in o.stops if s.order_id == QUOTE_ORDER_ID)
     assert new.rider_id == quote.rider_id and quote.eta_s <= quote.promise_at_s
-    from dispatch.model import Order
-
     placed = Order(
         id=QUOTE_ORDER_ID, store_id=store.id, dropoff=spot, created_at_s=0, ready_at_s=300,
         promised_at_s=quote.promise_at_s, items=3, dropoff_service_s=60,
