@@ -200,7 +200,7 @@ class DaySimulator:
             if not committed:
                 self._arrive_waiting(rs, t)
             # A return trip may be interrupted: the next plan starts from the store anyway.
-            committed = [s for s in committed if s.kind != "return"] or committed[:0]
+            committed = [s for s in committed if s.kind != "return"]
             carrying = set(rs.carrying)
             for stop in committed:
                 if stop.kind == "pickup":

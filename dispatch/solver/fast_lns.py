@@ -714,9 +714,15 @@ class CompiledRuinRecreate:
                 now = time.perf_counter()
                 if now >= deadline:
                     break
-                n_iter = self.CHUNK if done else 20
+                # Size each chunk to the time left from the iterations timed so far: on big
+                # problems one iteration takes milliseconds, and a fixed chunk overran the budget.
+                per_iter = (now - t0) / done if done else None
+                if per_iter is None:
+                    n_iter = 1
+                else:
+                    n_iter = int(max(1, min(self.CHUNK, 0.5 * (deadline - now) / max(per_iter, 1e-7))))
                 p0 = (now - t0) / span
-                p1 = min(1.0, p0 + 0.02)
+                p1 = min(1.0, p0 + n_iter * (per_iter or 0.0) / span)
             _search(n_iter, p0, p1, threshold0, string_share, self.seed * 7919 + chunk, self.NEAR_K, self.NEAR_ALL_BELOW,
                     self.routes, self.route_of, self.left_mask, best_kind, best_val, best_length, best_left,
                     best_cost, self.prob, self.cache)
