@@ -46,10 +46,10 @@ def _warm_up() -> None:
     """Load the compiled search before solving (compiles once per machine, then cached)."""
     import time
 
-    from dispatch.solver import fast_lns
+    from dispatch.solver import warm_up
 
     t0 = time.perf_counter()
-    fast_lns.warm_up()
+    warm_up()
     took = time.perf_counter() - t0
     if took > 2:
         err_console.print(f"compiled the search in {took:.0f} s (once per machine; later runs load it)")

@@ -41,7 +41,10 @@ _COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.85e-6
 
 
 def warm_up() -> None:
-    """Load (or, once per machine, compile) the compiled search so the first solve is not slowed."""
+    """Load (or, once per machine, compile) the compiled search, and import OR-Tools, so the
+    first solve is not slowed (importing OR-Tools alone takes tens of milliseconds)."""
+    from dispatch.solver import ortools_adapter  # noqa: F401 - imported for its side effect
+
     if fast_lns is not None:
         fast_lns.warm_up()
 
