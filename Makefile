@@ -29,7 +29,7 @@ bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks run
 
 bench-full: $(VENV)/.bench
-	$(BIN)/python -m benchmarks run --full
+	$(BIN)/python -m benchmarks run --full --out benchmarks/results/full
 
 sweep: $(VENV)/.base
 	$(BIN)/python -m benchmarks.sweep
