@@ -307,6 +307,24 @@ def _remove(k, r, kind, val, length):
 
 
 @njit(cache=True)
+def _is_removed(o, removed, n_rem):
+    """Whether order o is among the first n_rem removed."""
+    for m in range(n_rem):
+        if removed[m] == o:
+            return True
+    return False
+
+
+@njit(cache=True)
+def _drop_index(r, k, kind, val, length):
+    """Array index of order k's drop-off in route r (0 if absent)."""
+    for j in range(length[r]):
+        if kind[r, j] == DROPK and val[r, j] == k:
+            return j
+    return 0
+
+
+@njit(cache=True)
 def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k, near_routes_all,
             routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
             prob, cache):
@@ -372,66 +390,33 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
             for nb in neighbours[seed_k]:
                 if n_rem >= size:
                     break
-                if route_of[nb] < 0 or o_carried[nb] >= 0:
-                    continue
-                dup = False
-                for m in range(n_rem):
-                    if removed[m] == nb:
-                        dup = True
-                        break
-                if dup:
+                if route_of[nb] < 0 or o_carried[nb] >= 0 or _is_removed(nb, removed, n_rem):
                     continue
                 if strings:
                     r = route_of[nb]
                     if ruined[r]:
                         continue
                     ruined[r] = True
-                    idx = 0
-                    for j in range(length[r]):
-                        if kind[r, j] == DROPK and val[r, j] == nb:
-                            idx = j
-                            break
+                    idx = _drop_index(r, nb, kind, val, length)
                     want = np.random.randint(1, max(2, min(size - n_rem, 12)) + 1)
-                    lo = idx - np.random.randint(0, want)
-                    if lo < 0:
-                        lo = 0
-                    j = lo
+                    j = max(0, idx - np.random.randint(0, want))
                     while j < length[r] and want > 0:
-                        if kind[r, j] == DROPK and o_carried[val[r, j]] < 0:
-                            o = val[r, j]
-                            dup = False
-                            for m in range(n_rem):
-                                if removed[m] == o:
-                                    dup = True
-                                    break
-                            if not dup:
-                                removed[n_rem] = o
-                                n_rem += 1
-                                want -= 1
+                        o = val[r, j]
+                        if kind[r, j] == DROPK and o_carried[o] < 0 and not _is_removed(o, removed, n_rem):
+                            removed[n_rem] = o
+                            n_rem += 1
+                            want -= 1
                         j += 1
                 elif whole_waves:
                     r = route_of[nb]
                     # the wave of nb: from its pickup to the next pickup
-                    idx = 0
-                    for j in range(length[r]):
-                        if kind[r, j] == DROPK and val[r, j] == nb:
-                            idx = j
-                            break
-                    p = idx
+                    p = _drop_index(r, nb, kind, val, length)
                     while p >= 0 and kind[r, p] != PICK:
                         p -= 1
                     j = p + 1
                     while j < length[r] and kind[r, j] == DROPK:
                         o = val[r, j]
-                        if o_carried[o] >= 0:
-                            j += 1
-                            continue
-                        dup = False
-                        for m in range(n_rem):
-                            if removed[m] == o:
-                                dup = True
-                                break
-                        if not dup:
+                        if o_carried[o] < 0 and not _is_removed(o, removed, n_rem):
                             removed[n_rem] = o
                             n_rem += 1
                         j += 1
