@@ -54,15 +54,15 @@ def _stop_order_ids(stop: dict) -> list[str]:
     return list(stop["order_ids"]) if stop["kind"] == "pickup" else [stop["order_id"]]
 
 
+def _route_stops(plan: PlanRow | None, rider_id: str) -> list[dict]:
+    route = next((r for r in plan.plan["routes"] if r["rider_id"] == rider_id), None) if plan else None
+    return route["stops"] if route else []
+
+
 def remaining_stops(plan: PlanRow | None, rider_id: str, orders: dict[str, OrderRow]) -> list[dict]:
     """The rider's stops in `plan` still to do: orders delivered, cancelled or picked up drop out."""
-    if plan is None:
-        return []
-    route = next((r for r in plan.plan["routes"] if r["rider_id"] == rider_id), None)
-    if route is None:
-        return []
     stops = []
-    for stop in route["stops"]:
+    for stop in _route_stops(plan, rider_id):
         if stop["kind"] == "pickup":
             waiting = [oid for oid in stop["order_ids"] if oid in orders and orders[oid].status == "open"]
             if waiting:
@@ -74,10 +74,7 @@ def remaining_stops(plan: PlanRow | None, rider_id: str, orders: dict[str, Order
 
 def route_order_ids(plan: PlanRow | None, rider_id: str) -> list[str]:
     """Every order id on the rider's route in `plan`."""
-    if plan is None:
-        return []
-    route = next((r for r in plan.plan["routes"] if r["rider_id"] == rider_id), None)
-    return [oid for stop in (route["stops"] if route else []) for oid in _stop_order_ids(stop)]
+    return [oid for stop in _route_stops(plan, rider_id) for oid in _stop_order_ids(stop)]
 
 
 def _position(location: dict) -> list[float]:
