@@ -20,6 +20,7 @@ from dispatch.instance import NO_LIMIT, build_instance
 from dispatch.model import Location, Order, Problem
 from dispatch.plan import Plan, UnassignedOrder
 from dispatch.solver import first_plan, split_by_area
+from dispatch.solver.carried import sequence_carried
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_left_out, screen
 from dispatch.solver.routes import DROP, schedule_route
@@ -92,7 +93,7 @@ def quote_order(
     )
     probe = replace(problem, orders=problem.orders + (new,))
     routed, unassigned = split_by_area(probe)
-    inst = build_instance(probe, routed)
+    inst = sequence_carried(build_instance(probe, routed))
     k_new = next(k for k, o in enumerate(inst.orders) if o.id == QUOTE_ORDER_ID)
     others = [k for k in range(inst.n_orders) if k != k_new]
     impossible = screen(inst, others)

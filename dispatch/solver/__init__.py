@@ -19,6 +19,7 @@ from dispatch.solver.construct import (
     states_from_routes,
     wave_shaped,
 )
+from dispatch.solver.carried import sequence_carried
 from dispatch.solver.isolation import run_with_deadline
 from dispatch.solver.lns import RuinRecreate
 
@@ -133,7 +134,7 @@ def solve(problem: Problem) -> Plan:
     deadline = float("inf") if reproducible else t0 + opts.time_limit_s - _RESERVE_S
 
     routed, unassigned = split_by_area(problem)
-    inst = build_instance(problem, routed)
+    inst = sequence_carried(build_instance(problem, routed))
     impossible = screen(inst, list(range(inst.n_orders)))
     for k, (reason, detail) in impossible.items():
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))

@@ -1,0 +1,80 @@
+"""The order in which a rider delivers what it already carries, before any search starts.
+
+Carried orders used to be delivered in the order the caller listed them, and with small
+budgets (live re-plans get 0.1-0.2 s) no later step re-sequenced them: a rider would ride a
+listed order last and miss its promise while another sequence kept every one. A rider
+carries a handful of orders, so every sequence is tried (vectorised over permutations);
+beyond `EXACT_UP_TO` a promise-first sequence improved by moving single drop-offs.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import replace
+
+import numpy as np
+
+from dispatch.instance import Instance
+
+EXACT_UP_TO = 7  # 7! = 5 040 sequences: well under a millisecond vectorised
+
+
+def _costs(inst: Instance, r: int, sequences: np.ndarray) -> np.ndarray:
+    """Cost of delivering each row of `sequences` (order indices) from rider r's start."""
+    tt = inst.travel_s_of_rider[r]
+    opts = inst.problem.options
+    base = inst.n_stores + inst.n_riders
+    n_seq = sequences.shape[0]
+    at = np.full(n_seq, inst.n_stores + r, dtype=np.int64)
+    t = np.full(n_seq, int(inst.available_s[r]), dtype=np.int64)
+    travel = np.zeros(n_seq, dtype=np.int64)
+    late = np.zeros(n_seq, dtype=np.int64)
+    for col in range(sequences.shape[1]):
+        k = sequences[:, col]
+        leg = tt[at, base + k]
+        travel += leg
+        start = np.maximum(t + leg, inst.earliest_s[k])
+        late += np.maximum(0, start - inst.promised_s[k]) * inst.priority[k]
+        t = start + inst.service_s[k]
+        at = base + k
+    if inst.return_to_store:
+        home = int(inst.home_store[r]) if inst.home_store[r] >= 0 else int(inst.order_store[sequences[0, 0]])
+        travel += tt[at, home]
+    return travel * float(opts.travel_cost_per_s) + late * float(opts.late_cost_per_s)
+
+
+def _improve_by_moves(inst: Instance, r: int, seq: list[int]) -> list[int]:
+    """Move single drop-offs to other positions while that lowers the cost (first improvement)."""
+    best = float(_costs(inst, r, np.array([seq]))[0])
+    improved = True
+    while improved:
+        improved = False
+        for i in range(len(seq)):
+            rest = seq[:i] + seq[i + 1 :]
+            tries = np.array([rest[:j] + [seq[i]] + rest[j:] for j in range(len(seq)) if j != i])
+            costs = _costs(inst, r, tries)
+            j = int(np.argmin(costs))
+            if costs[j] < best:
+                best, seq, improved = float(costs[j]), list(tries[j]), True
+                break
+    return seq
+
+
+def best_sequence(inst: Instance, r: int, carried: tuple[int, ...]) -> tuple[int, ...]:
+    """The cheapest delivery order (travel plus lateness) of the orders rider r carries."""
+    if len(carried) < 2:
+        return carried
+    if len(carried) <= EXACT_UP_TO:
+        sequences = np.array(list(itertools.permutations(carried)), dtype=np.int64)
+        return tuple(int(k) for k in sequences[int(np.argmin(_costs(inst, r, sequences)))])
+    by_promise = sorted(carried, key=lambda k: (int(inst.promised_s[k]), k))
+    return tuple(int(k) for k in _improve_by_moves(inst, r, by_promise))
+
+
+def sequence_carried(inst: Instance) -> Instance:
+    """The instance with every rider's carried orders in their cheapest delivery order."""
+    if not any(len(c) > 1 for c in inst.carried_of_rider):
+        return inst
+    return replace(
+        inst, carried_of_rider=tuple(best_sequence(inst, r, c) for r, c in enumerate(inst.carried_of_rider))
+    )
