@@ -100,6 +100,9 @@ class SimOptions:
     hold_margin_s: int | None = 600
     riders: int | None = None  # use only the first n riders of each store (fleet sweep)
     seed: int = 0
+    # Re-plans count the ride back to the store (closed routes). Riders do ride back between
+    # waves, so this plans fewer kilometres; open routes keep more promises with a small fleet.
+    return_to_store: bool = False
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -254,7 +257,7 @@ class DaySimulator:
         options = Options(
             time_limit_s=self.options.budget_s,
             lateness=opts.lateness,
-            return_to_store=False,
+            return_to_store=self.options.return_to_store,
             travel=opts.travel,
             seed=self.options.seed,
             max_iterations=self.options.max_iterations,

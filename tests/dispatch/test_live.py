@@ -108,3 +108,20 @@ def test_holding_waves_rides_less():
     held = simulate(SCENARIO, SimOptions(policy="rolling", hold_margin_s=600, **FAST)).metrics
     eager = simulate(SCENARIO, SimOptions(policy="rolling", hold_margin_s=None, **FAST)).metrics
     assert held["rider_travel_km"] < eager["rider_travel_km"]
+
+
+def test_closed_routes_option_plans_the_ride_back(monkeypatch):
+    """`return_to_store` reaches every re-plan, and the day still balances."""
+    import dispatch.live.simulate as sim_module
+
+    seen = []
+    real_solve = sim_module.solve
+
+    def spy(problem):
+        seen.append(problem.options.return_to_store)
+        return real_solve(problem)
+
+    monkeypatch.setattr(sim_module, "solve", spy)
+    result = simulate(SCENARIO, SimOptions(policy="rolling", return_to_store=True, **FAST))
+    assert seen and all(seen)
+    assert result.metrics["delivered"] == result.metrics["orders"]
