@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -60,12 +61,18 @@ def _improve_by_moves(inst: Instance, r: int, seq: list[int]) -> list[int]:
     return seq
 
 
+@lru_cache(maxsize=EXACT_UP_TO + 1)
+def _permutations(count: int) -> np.ndarray:
+    """Every ordering of range(count), one per row (built once per count)."""
+    return np.array(list(itertools.permutations(range(count))), dtype=np.int64)
+
+
 def best_sequence(inst: Instance, r: int, carried: tuple[int, ...]) -> tuple[int, ...]:
     """The cheapest delivery order (travel plus lateness) of the orders rider r carries."""
     if len(carried) < 2:
         return carried
     if len(carried) <= EXACT_UP_TO:
-        sequences = np.array(list(itertools.permutations(carried)), dtype=np.int64)
+        sequences = np.asarray(carried, dtype=np.int64)[_permutations(len(carried))]
         return tuple(int(k) for k in sequences[int(np.argmin(_costs(inst, r, sequences)))])
     by_promise = sorted(carried, key=lambda k: (int(inst.promised_s[k]), k))
     return tuple(int(k) for k in _improve_by_moves(inst, r, by_promise))

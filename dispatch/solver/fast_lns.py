@@ -325,6 +325,15 @@ def _drop_index(r, k, kind, val, length):
 
 
 @njit(cache=True)
+def _save_route(r, kind, val, length, to_kind, to_val, to_length):
+    """Copy route r (its used part) from kind/val/length into to_kind/to_val/to_length."""
+    L = length[r]
+    to_kind[r, :L] = kind[r, :L]
+    to_val[r, :L] = val[r, :L]
+    to_length[r] = L
+
+
+@njit(cache=True)
 def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k, near_routes_all,
             routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
             prob, cache):
@@ -336,9 +345,12 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
-    save_kind = kind.copy()
-    save_val = val.copy()
+    # Only the routes an iteration touches are saved (and restored, or copied to the best):
+    # copying every route each iteration cost more than the moves on 300-order problems.
+    save_kind = np.empty_like(kind)
+    save_val = np.empty_like(val)
     save_len = length.copy()
+    dirty = np.ones(R, dtype=np.bool_)  # routes changed since the best was last copied
     save_route_of = route_of.copy()
     save_left = left_mask.copy()
     cur = 0.0
@@ -368,9 +380,6 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
                 n_left += 1
         if n_pl == 0 and n_left == 0:
             break
-        save_kind[:, :] = kind
-        save_val[:, :] = val
-        save_len[:] = length
         save_route_of[:] = route_of
         save_left[:] = left_mask
         touched[:] = False
@@ -426,9 +435,11 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
             for m in range(n_rem):
                 k = removed[m]
                 r = route_of[k]
+                if not touched[r]:
+                    _save_route(r, kind, val, length, save_kind, save_val, save_len)
+                    touched[r] = True
                 _remove(k, r, kind, val, length)
                 route_of[k] = -1
-                touched[r] = True
             for r in range(R):
                 if touched[r]:
                     _refresh(r, routes, prob, cache)
@@ -514,6 +525,9 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
             for r in range(1, R):
                 if cost_tab[pick, r] < cost_tab[pick, br]:
                     br = r
+            if not touched[br]:
+                _save_route(br, kind, val, length, save_kind, save_val, save_len)
+                touched[br] = True
             _insert(k, br, kind_tab[pick, br], pos_tab[pick, br], kind, val, length, o_store)
             feasible = _refresh(br, routes, prob, cache)
             if not feasible:
@@ -521,7 +535,6 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
                 _refresh(br, routes, prob, cache)
                 cost_tab[pick, br] = np.inf
                 continue
-            touched[br] = True
             route_of[k] = br
             alive[pick] = False
             remaining -= 1
@@ -542,21 +555,23 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
                 new += drop_cost[k]
         if new < cur + threshold0 * (1.0 - progress):
             cur = new
-            if new < best_cost_arr[0]:
-                best_cost_arr[0] = new
-                best_kind[:, :] = kind
-                best_val[:, :] = val
-                best_length[:] = length
-                best_left[:] = left_mask
-        else:
-            kind[:, :] = save_kind
-            val[:, :] = save_val
-            length[:] = save_len
-            route_of[:] = save_route_of
-            left_mask[:] = save_left
             for r in range(R):
                 if touched[r]:
+                    dirty[r] = True
+            if new < best_cost_arr[0]:
+                best_cost_arr[0] = new
+                for r in range(R):
+                    if dirty[r]:
+                        _save_route(r, kind, val, length, best_kind, best_val, best_length)
+                        dirty[r] = False
+                best_left[:] = left_mask
+        else:
+            for r in range(R):
+                if touched[r]:
+                    _save_route(r, save_kind, save_val, save_len, kind, val, length)
                     _refresh(r, routes, prob, cache)
+            route_of[:] = save_route_of
+            left_mask[:] = save_left
     return cur
 
 
