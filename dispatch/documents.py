@@ -166,6 +166,10 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                     )
                 )
             carried_by.setdefault(oid, r.id)
+        if r.heading_to is not None and r.heading_to not in r.carrying:
+            errors.append(
+                FieldError(f"riders[{r.id}].heading_to", f"order {r.heading_to!r} is not among the orders it carries", r.id)
+            )
         riders.append(
             Rider(
                 id=r.id,
@@ -177,6 +181,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 speed_mps=float(r.speed_mps),
                 carrying=tuple(r.carrying),
                 store_id=r.store_id,
+                heading_to=r.heading_to,
             )
         )
 

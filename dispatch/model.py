@@ -51,6 +51,7 @@ class Rider:
     speed_mps: float
     carrying: tuple[str, ...] = ()
     store_id: str | None = None  # home store: where a closed route returns
+    heading_to: str | None = None  # a carried order being ridden to now: its drop-off stays first
 
 
 @dataclass(frozen=True, slots=True)

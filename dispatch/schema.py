@@ -45,6 +45,8 @@ class RiderDoc(_Doc):
     speed_mps: float = Field(default=4.5, gt=0, le=50, allow_inf_nan=False)
     carrying: list[NonEmptyId] = Field(default_factory=list)
     store_id: NonEmptyId | None = None
+    # The carried order whose drop-off the rider is riding to now: the plan keeps it first.
+    heading_to: NonEmptyId | None = None
 
 
 class OrderDoc(_Doc):

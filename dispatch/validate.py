@@ -101,6 +101,18 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                     )
                 )
 
+        if rider.heading_to is not None and rider.heading_to in rider.carrying:
+            first = route.stops[0] if route.stops else None
+            if first is None or first.kind != "dropoff" or first.order_id != rider.heading_to:
+                out.append(
+                    Violation(
+                        "heading_to_not_first",
+                        f"rider {rid} is riding to order {rider.heading_to} now, but its route does not start there",
+                        rider_id=rid,
+                        order_id=rider.heading_to,
+                    )
+                )
+
         for stop in route.stops:
             if stop.kind == "pickup":
                 store = stores.get(stop.store_id or "")

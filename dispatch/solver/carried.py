@@ -5,6 +5,7 @@ budgets (live re-plans get 0.1-0.2 s) no later step re-sequenced them: a rider w
 listed order last and miss its promise while another sequence kept every one. A rider
 carries a handful of orders, so every sequence is tried (vectorised over permutations);
 beyond `EXACT_UP_TO` a promise-first sequence improved by moving single drop-offs.
+A rider riding to one of them now (`Rider.heading_to`) keeps that one first.
 """
 
 from __future__ import annotations
@@ -44,15 +45,16 @@ def _costs(inst: Instance, r: int, sequences: np.ndarray) -> np.ndarray:
     return travel * float(opts.travel_cost_per_s) + late * float(opts.late_cost_per_s)
 
 
-def _improve_by_moves(inst: Instance, r: int, seq: list[int]) -> list[int]:
-    """Move single drop-offs to other positions while that lowers the cost (first improvement)."""
+def _improve_by_moves(inst: Instance, r: int, seq: list[int], fixed: int = 0) -> list[int]:
+    """Move single drop-offs (not the first `fixed`) to other positions while that lowers the
+    cost (first improvement)."""
     best = float(_costs(inst, r, np.array([seq]))[0])
     improved = True
     while improved:
         improved = False
-        for i in range(len(seq)):
+        for i in range(fixed, len(seq)):
             rest = seq[:i] + seq[i + 1 :]
-            tries = np.array([rest[:j] + [seq[i]] + rest[j:] for j in range(len(seq)) if j != i])
+            tries = np.array([rest[:j] + [seq[i]] + rest[j:] for j in range(fixed, len(seq)) if j != i])
             costs = _costs(inst, r, tries)
             j = int(np.argmin(costs))
             if costs[j] < best:
@@ -67,15 +69,28 @@ def _permutations(count: int) -> np.ndarray:
     return np.array(list(itertools.permutations(range(count))), dtype=np.int64)
 
 
-def best_sequence(inst: Instance, r: int, carried: tuple[int, ...]) -> tuple[int, ...]:
-    """The cheapest delivery order (travel plus lateness) of the orders rider r carries."""
-    if len(carried) < 2:
-        return carried
+def best_sequence(inst: Instance, r: int, carried: tuple[int, ...], first: int | None = None) -> tuple[int, ...]:
+    """The cheapest delivery order (travel plus lateness) of the orders rider r carries;
+    `first`, when given, stays first."""
+    rest = tuple(k for k in carried if k != first)
+    head = () if first is None else (first,)
+    if len(rest) < 2:
+        return head + rest
     if len(carried) <= EXACT_UP_TO:
-        sequences = np.asarray(carried, dtype=np.int64)[_permutations(len(carried))]
+        sequences = np.asarray(rest, dtype=np.int64)[_permutations(len(rest))]
+        if first is not None:
+            sequences = np.hstack([np.full((len(sequences), 1), first, dtype=np.int64), sequences])
         return tuple(int(k) for k in sequences[int(np.argmin(_costs(inst, r, sequences)))])
-    by_promise = sorted(carried, key=lambda k: (int(inst.promised_s[k]), k))
-    return tuple(int(k) for k in _improve_by_moves(inst, r, by_promise))
+    by_promise = head + tuple(sorted(rest, key=lambda k: (int(inst.promised_s[k]), k)))
+    return tuple(int(k) for k in _improve_by_moves(inst, r, list(by_promise), fixed=len(head)))
+
+
+def heading_index(inst: Instance, r: int) -> int | None:
+    """The index of the carried order rider r is riding to now, if it said so."""
+    target = inst.problem.riders[r].heading_to
+    if target is None:
+        return None
+    return next((k for k in inst.carried_of_rider[r] if inst.orders[k].id == target), None)
 
 
 def sequence_carried(inst: Instance) -> Instance:
@@ -83,5 +98,8 @@ def sequence_carried(inst: Instance) -> Instance:
     if not any(len(c) > 1 for c in inst.carried_of_rider):
         return inst
     return replace(
-        inst, carried_of_rider=tuple(best_sequence(inst, r, c) for r, c in enumerate(inst.carried_of_rider))
+        inst,
+        carried_of_rider=tuple(
+            best_sequence(inst, r, c, heading_index(inst, r)) for r, c in enumerate(inst.carried_of_rider)
+        ),
     )

@@ -18,10 +18,18 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from dispatch.instance import NO_LIMIT, Instance
+from dispatch.solver.carried import heading_index
 from dispatch.solver.routes import DROP, PICKUP, Stop, group_pickups
 
 
 _WORK_LIMIT_SAFETY_S = 120
+
+
+def _keep_heading_first(inst: Instance, manager, routing, drop_node: dict[int, int], r: int) -> None:
+    """The drop-off rider r is riding to now follows its start directly."""
+    k = heading_index(inst, r)
+    if k is not None and k in drop_node:
+        routing.NextVar(routing.Start(r)).SetValue(manager.NodeToIndex(drop_node[k]))
 
 
 @dataclass(slots=True)
@@ -130,6 +138,7 @@ class RoutingModel:
             load_dim.CumulVar(start).SetValue(int(inst.items[list(carried)].sum()) if carried else 0)
             count_dim.CumulVar(start).SetValue(len(carried))
             time_dim.CumulVar(start).SetValue(int(inst.available_s[r]))
+            _keep_heading_first(inst, manager, routing, self.drop_node, r)
             if r not in forbid_new and inst.shift_end_s[r] < NO_LIMIT:
                 time_dim.CumulVar(end).SetMax(min(horizon, int(inst.shift_end_s[r])))
         allowed = [r for r in range(R) if r not in forbid_new]
@@ -312,6 +321,7 @@ class WaveModel:
             # A new order needs a store visit before it: never straight from the start.
             if new_indices:
                 routing.NextVar(start).RemoveValues(new_indices)
+            _keep_heading_first(inst, manager, routing, self.drop_node, r)
         for ci in carried_indices:
             if new_indices:
                 routing.NextVar(ci).RemoveValues(new_indices)

@@ -2,6 +2,9 @@
 
 from datetime import datetime, timedelta
 
+import pytest
+
+from dispatch import problem_from_document
 from dispatch.validate import validate_plan
 from tests.dispatch.builders import (
     at,
@@ -132,6 +135,29 @@ def test_many_carried_orders_are_sequenced_too():
     orders = [order(f"O{i}", 300 * i, 0, ready=-10, created=-20, promised=90) for i in range(9, 0, -1)]
     _, plan = solved(document(riders=riders, orders=orders, max_iterations=None, time_limit_s=0.1))
     assert stop_kinds(route_of(plan, "R1")) == [f"D:O{i}" for i in range(1, 10)]
+
+
+@pytest.mark.parametrize("budget", [{"max_iterations": None, "time_limit_s": 0.1}, {"max_iterations": 200}])
+def test_the_order_a_rider_is_riding_to_stays_first(budget):
+    """R1, 500 m west, would deliver O2 (west) first; it said it is riding to O1 (east), so O1 stays
+    first, with or without the OR-Tools step (the work limit runs it)."""
+    orders = [order("O1", 2000, 0, ready=-10, created=-20), order("O2", -1500, 0, ready=-10, created=-20)]
+    free = [rider("R1", -500, 0, carrying=["O1", "O2"])]
+    _, plan = solved(document(riders=free, orders=orders, **budget))
+    assert stop_kinds(route_of(plan, "R1")) == ["D:O2", "D:O1"]
+    heading = [rider("R1", -500, 0, carrying=["O1", "O2"], heading_to="O1")]
+    _, plan = solved(document(riders=heading, orders=orders, **budget))
+    assert stop_kinds(route_of(plan, "R1")) == ["D:O1", "D:O2"]
+
+
+def test_a_plan_that_does_not_start_where_the_rider_is_heading_is_reported():
+    """The validator holds solvers to `heading_to`."""
+    orders = [order("O1", 2000, 0, ready=-10, created=-20), order("O2", -1500, 0, ready=-10, created=-20)]
+    free = document(riders=[rider("R1", -500, 0, carrying=["O1", "O2"])], orders=orders)
+    heading = document(riders=[rider("R1", -500, 0, carrying=["O1", "O2"], heading_to="O1")], orders=orders)
+    _, plan = solved(free)
+    causes = [v.cause for v in validate_plan(problem_from_document(heading), plan.to_document())]
+    assert causes == ["heading_to_not_first"]
 
 
 def test_a_rider_on_the_road_starts_where_it_is():
