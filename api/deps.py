@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from api.dispatching import Redispatcher
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.errors import FieldError, InvalidProblem
@@ -27,6 +28,10 @@ def _settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
+def _redispatcher(request: Request) -> Redispatcher:
+    return request.app.state.redispatcher
+
+
 def utc_now() -> datetime:
     """The service's clock."""
     return datetime.now(timezone.utc)
@@ -35,6 +40,7 @@ def utc_now() -> datetime:
 Db = Annotated[Session, Depends(_session)]
 Solver = Annotated[SolverPool, Depends(_solver)]
 AppSettings = Annotated[Settings, Depends(_settings)]
+Redispatch = Annotated[Redispatcher, Depends(_redispatcher)]
 
 
 

@@ -116,7 +116,15 @@ def plan_response(description: str) -> dict:
     return {"description": description, "content": {"application/json": {"example": PLAN}}}
 
 
-STORE_PUBLIC = {"store": STORE, "current_plan_id": PLAN["plan_id"], "dispatch_version": 3, "updated_at": "2026-11-23T01:58:00Z"}
+REDISPATCH = {"on_new_order": True, "on_rider_event": True, "every_s": 120, "options": {"time_limit_s": 1.0, "lateness": "soft"}}
+STORE_PUBLIC = {
+    "store": STORE,
+    "current_plan_id": PLAN["plan_id"],
+    "dispatch_version": 3,
+    "updated_at": "2026-11-23T01:58:00Z",
+    "dispatched_at": "2026-11-23T02:00:01Z",
+    "redispatch": REDISPATCH,
+}
 RIDER_PUBLIC = {
     "rider": {**{k: v for k, v in RIDER.items() if k != "on_duty"}, "carrying": ["O1"]},
     "on_duty": True,

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from contextlib import asynccontextmanager
+import asyncio
+import logging
+from contextlib import asynccontextmanager, suppress
 
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 from api.db import make_engine, migrate, session_factory
+from api.deps import utc_now
+from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
 from api.limits import BodySizeLimit
 from api.routes import health, orders, plans, riders, stores
@@ -23,6 +27,19 @@ Send `Authorization: Bearer <key>`; see docs/API.md for roles and error codes.
 """
 
 
+log = logging.getLogger("api.redispatch")
+
+
+async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
+    """Re-plan stores whose `every_s` has come round, forever; one failure never stops it."""
+    while True:
+        await asyncio.sleep(tick_s)
+        try:
+            await run_in_threadpool(redispatcher.tick)
+        except Exception:
+            log.exception("re-dispatch tick failed")
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; `settings` default to the environment (prefix DISPATCH_) at start-up."""
 
@@ -36,11 +53,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
         app.state.solver = SolverPool(cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s)
+        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
+        ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
         try:
             yield
         finally:
+            if ticker is not None:
+                ticker.cancel()
+                with suppress(asyncio.CancelledError):
+                    await ticker
+            app.state.redispatcher.close()
             app.state.solver.close()
             engine.dispose()
 

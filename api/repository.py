@@ -18,7 +18,7 @@ from dispatch.model import DEFAULT_PROMISE_S
 from dispatch.schema import OrderDoc, RiderDoc, StoreDoc
 
 # What a rider's own key may change about itself; the rest belongs to the store's back office.
-RIDER_SELF_FIELDS = frozenset({"location", "available_at", "on_duty"})
+RIDER_SELF_FIELDS = frozenset({"location", "available_at", "on_duty", "heading_to"})
 
 
 def get_store(session: Session, store_id: str) -> StoreRow:
@@ -68,8 +68,11 @@ def carried_order_ids(session: Session, rider_id: str) -> list[str]:
 
 
 def rider_document(session: Session, row: RiderRow) -> RiderDoc:
-    """The contract's rider document of a stored rider, with what it carries now."""
-    return RiderDoc.model_validate({**row.document, "carrying": carried_order_ids(session, row.id)})
+    """The contract's rider document of a stored rider, with what it carries now (a `heading_to`
+    it has delivered since is dropped)."""
+    carrying = carried_order_ids(session, row.id)
+    heading = row.document.get("heading_to")
+    return RiderDoc.model_validate({**row.document, "carrying": carrying, "heading_to": heading if heading in carrying else None})
 
 
 def put_rider(session: Session, body: RiderPut, caller: Principal, now: datetime) -> bool:
@@ -81,6 +84,10 @@ def put_rider(session: Session, body: RiderPut, caller: Principal, now: datetime
             f"carrying {sorted(body.carrying)} disagrees with the order events, which say {sorted(carrying)}; "
             "carried orders change through POST /v1/orders/{id}/events"
         )
+    if body.heading_to is not None and body.heading_to not in carrying:
+        raise InvalidProblem.one(
+            "heading_to", f"order {body.heading_to!r} is not among the orders the rider carries {carrying}", body.id
+        )
     document = body.model_dump(mode="json", exclude={"on_duty", "carrying"})
     if caller.role == "rider":
         if row is None:
@@ -89,7 +96,9 @@ def put_rider(session: Session, body: RiderPut, caller: Principal, now: datetime
         sent = {**document, "on_duty": body.on_duty}
         changed = sorted(k for k in sent if k not in RIDER_SELF_FIELDS and sent.get(k) != stored.get(k))
         if changed:
-            raise Forbidden(f"a rider key may change only its location, available_at and on_duty, not {', '.join(changed)}")
+            raise Forbidden(
+                f"a rider key may change only its location, available_at, on_duty and heading_to, not {', '.join(changed)}"
+            )
     if row is None:
         session.add(RiderRow(id=body.id, store_id=body.store_id, document=document, on_duty=body.on_duty, updated_at=now))
         return True
@@ -303,7 +312,7 @@ def commit_dispatch(session: Session, store_id: str, base_version: int, plan: Pl
     result = session.execute(
         update(StoreRow)
         .where(StoreRow.id == store_id, StoreRow.dispatch_version == base_version)
-        .values(current_plan_id=plan.plan_id, dispatch_version=base_version + 1)
+        .values(current_plan_id=plan.plan_id, dispatch_version=base_version + 1, dispatched_at=plan.created_at)
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:

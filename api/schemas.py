@@ -18,6 +18,23 @@ class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class RedispatchPolicy(_Body):
+    """When the service re-plans a store by itself; every trigger is off unless set."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REDISPATCH]})
+
+    on_new_order: bool = Field(default=False, description="re-plan when the store accepts a new order")
+    on_rider_event: bool = Field(
+        default=False,
+        description="re-plan when one of the store's riders reports its location or duty, or when a pickup, "
+        "delivery or cancellation of one of the store's orders is recorded",
+    )
+    every_s: int | None = Field(
+        default=None, ge=10, le=3600, description="re-plan at least this often while the store has orders to plan"
+    )
+    options: OptionsDoc = Field(default_factory=OptionsDoc, description="solve options of the service's own re-plans")
+
+
 class StorePublic(BaseModel):
     """A store as the service keeps it."""
 
@@ -27,6 +44,8 @@ class StorePublic(BaseModel):
     current_plan_id: str | None
     dispatch_version: int
     updated_at: datetime
+    dispatched_at: datetime | None = Field(default=None, description="when the current plan was committed")
+    redispatch: RedispatchPolicy | None = Field(default=None, description="when the service re-plans by itself")
 
 
 class RiderPut(RiderDoc):

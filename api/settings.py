@@ -43,3 +43,5 @@ class Settings(BaseSettings):
     solver_pool: Literal["process", "thread"] = "process"
     retry_after_s: int = Field(default=2, ge=1)
     migrate_on_start: bool = True
+    # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
+    redispatch_tick_s: float = Field(default=5.0, ge=0)

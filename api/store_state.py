@@ -17,16 +17,27 @@ def planned_riders(plan: PlanRow | None) -> dict[str, str]:
     return {s["order_id"]: r["rider_id"] for r in plan.plan["routes"] for s in r["stops"] if s["kind"] == "dropoff"}
 
 
-def dispatch_problem(
-    snapshot: StoreSnapshot, plan_time: datetime, options: OptionsDoc, assigned: dict[str, str] | None = None
-) -> dict:
+def riding_to(plan: PlanRow | None, rider_id: str, carried: list[OrderRow], open_orders: list[OrderRow]) -> str | None:
+    """The carried order a rider is riding to now: the first of its remaining stops in the
+    current plan, when that stop delivers an order it carries (the rider follows its route)."""
+    known = {o.id: o for o in carried + open_orders}
+    stops = remaining_stops(plan, rider_id, known)
+    if stops and stops[0]["kind"] == "dropoff" and stops[0]["order_id"] in {o.id for o in carried}:
+        return stops[0]["order_id"]
+    return None
+
+
+def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: OptionsDoc, current: PlanRow | None = None) -> dict:
     """The contract problem document of a store as it is at `plan_time`.
 
     Riders on duty whose shift has not ended take part, and so does every rider who still
     carries orders (those orders stay with them). Orders created after `plan_time` are not
-    known yet at that time and are left out. `assigned` (order -> rider of the current plan)
-    becomes each open order's `assigned_rider_id`, so `weights.reassign` can keep plans stable.
+    known yet at that time and are left out. From the `current` plan: each open order's rider
+    becomes its `assigned_rider_id` (so `weights.reassign` can keep plans stable), and a rider
+    on the road keeps the drop-off it is riding to first (`heading_to`: the one it reported,
+    else the first remaining stop of its route).
     """
+    assigned = planned_riders(current)
     riders: list[dict] = []
     orders: list[dict] = []
     for rider, carried in snapshot.riders:
@@ -34,12 +45,16 @@ def dispatch_problem(
         on_shift = shift_end is None or datetime.fromisoformat(shift_end) > plan_time
         if not carried and not (rider.on_duty and on_shift):
             continue
-        riders.append({**rider.document, "carrying": [o.id for o in carried]})
+        carried_ids = [o.id for o in carried]
+        heading = rider.document.get("heading_to")
+        if heading not in carried_ids:
+            heading = riding_to(current, rider.id, carried, snapshot.open_orders) if carried else None
+        riders.append({**rider.document, "carrying": carried_ids, "heading_to": heading})
         orders.extend(o.document for o in carried)
     riding = {r["id"] for r in riders}
     for o in snapshot.open_orders:
         if datetime.fromisoformat(o.document["created_at"]) <= plan_time:
-            rider_id = (assigned or {}).get(o.id)
+            rider_id = assigned.get(o.id)
             orders.append({**o.document, "assigned_rider_id": rider_id} if rider_id in riding else o.document)
     return {
         "plan_time": plan_time.isoformat(),

@@ -44,6 +44,10 @@ class StoreRow(Base):
     dispatch_version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # When the service re-plans the store by itself (api.schemas.RedispatchPolicy), and when
+    # the current plan was committed.
+    redispatch: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
 
 
 class RiderRow(Base):

@@ -51,6 +51,7 @@ def check_rider(store: StoreDoc, rider: RiderDoc) -> None:
     # Only the contract's fields: a service may pass a subclass carrying its own (duty status).
     doc = rider.model_dump(mode="json", include=set(RiderDoc.model_fields))
     doc["carrying"] = []
+    doc["heading_to"] = None  # checked against what it carries by whoever knows that
     doc["store_id"] = store.id
     at = rider.available_at or datetime.now().astimezone()
     _check(

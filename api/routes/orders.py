@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 
 from api import examples, repository
 from api.auth import AnyCaller
-from api.deps import Db, utc_now
+from api.deps import Db, Redispatch, utc_now
 from api.errors import Forbidden
 from api.routes.stores import order_public
 from api.schemas import OrderEventIn, OrderPublic
@@ -36,11 +36,15 @@ def post_event(
     event: Annotated[OrderEventIn, Body(openapi_examples=examples.EVENTS)],
     caller: AnyCaller,
     db: Db,
+    redispatcher: Redispatch,
 ) -> OrderPublic:
     """Move the order on: `picked_up` and `delivered` by its rider, `cancelled` by the order system; an admin may do any.
 
-    Sending the same event again changes nothing and answers 200.
+    Sending the same event again changes nothing and answers 200. With the store's
+    `redispatch.on_rider_event`, a recorded event re-plans the store after the answer.
     """
     with db.begin():
         outcome = repository.apply_event(db, order_id, event, caller, utc_now())
+    if outcome.applied:
+        redispatcher.trigger(outcome.order.store_id, "rider_event")
     return order_public(outcome.order)

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from api import examples, repository
 from api.auth import AnyCaller, Principal
-from api.deps import Db, same_id, utc_now
+from api.deps import Db, Redispatch, same_id, utc_now
 from api.errors import Forbidden
 from api.schemas import RiderPublic, RiderPut, RouteDocument
 from api.store_state import remaining_stops, route_geojson, route_order_ids
@@ -42,8 +42,13 @@ def put_rider(
     caller: AnyCaller,
     db: Db,
     response: Response,
+    redispatcher: Redispatch,
 ) -> RiderPublic:
-    """The order system and admins register and edit riders; a rider's own key updates its location and duty."""
+    """The order system and admins register and edit riders; a rider's own key updates its
+    location, duty and `heading_to` (a carried order it is riding to now; re-plans keep it first).
+
+    With the home store's `redispatch.on_rider_event`, the report re-plans the store after the answer.
+    """
     if caller.role == "rider":
         _may_see(caller, rider_id)
     same_id(rider_id, rider.id)
@@ -51,6 +56,7 @@ def put_rider(
         check_rider(repository.home_store(db, rider), rider)
         created = repository.put_rider(db, rider, caller, utc_now())
     response.status_code = 201 if created else 200
+    redispatcher.trigger(rider.store_id, "rider_event")
     return _public(db, repository.get_rider(db, rider_id))
 
 

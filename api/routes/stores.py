@@ -7,13 +7,12 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
-from api import examples, repository
+from api import dispatching, examples, repository
 from api.auth import OrderSystem
-from api.deps import AppSettings, Db, Solver, check_time_limit, same_id, utc_now
+from api.deps import AppSettings, Db, Redispatch, Solver, check_time_limit, same_id, utc_now
 from api.errors import NotFound
-from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, StorePublic
-from api.solving import solve_document
-from api.store_state import dispatch_problem, planned_riders
+from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, RedispatchPolicy, StorePublic
+from api.store_state import dispatch_problem
 from api.tables import OrderRow, StoreRow
 from dispatch.documents import problem_from_document
 from dispatch.intake import check_order, check_store
@@ -31,6 +30,8 @@ def store_public(row: StoreRow) -> StorePublic:
         current_plan_id=row.current_plan_id,
         dispatch_version=row.dispatch_version,
         updated_at=row.updated_at,
+        dispatched_at=_utc(row.dispatched_at),
+        redispatch=dispatching.policy_of(row),
     )
 
 
@@ -88,13 +89,19 @@ def submit_order(
     _caller: OrderSystem,
     db: Db,
     response: Response,
+    redispatcher: Redispatch,
 ) -> OrderPublic:
-    """Accept an order for the store: 201 when new, 200 for an identical resend, 422 outside the area."""
+    """Accept an order for the store: 201 when new, 200 for an identical resend, 422 outside the area.
+
+    With the store's `redispatch.on_new_order`, a new order re-plans the store after the answer.
+    """
     with db.begin():
         store = StoreDoc.model_validate(repository.get_store(db, store_id).document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
     response.status_code = 201 if created else 200
+    if created:
+        redispatcher.trigger(store_id, "new_order")
     return order_public(row)
 
 
@@ -132,20 +139,27 @@ def dispatch_store(
     """
     body = body or DispatchRequest()
     check_time_limit(body.options.time_limit_s, settings)
-    now = utc_now()
-    plan_time = body.plan_time or now
+    return dispatching.dispatch_store(db, solver, store_id, body.options, body.plan_time or utc_now(), utc_now)
+
+
+@router.put("/{store_id}/redispatch", response_model=StorePublic, summary="Set when the service re-plans the store by itself")
+def put_redispatch(
+    store_id: str,
+    policy: Annotated[RedispatchPolicy, Body(openapi_examples={"policy": {"summary": "On every new order and every 2 minutes", "value": examples.REDISPATCH}})],
+    _caller: OrderSystem,
+    db: Db,
+    settings: AppSettings,
+) -> StorePublic:
+    """The store's automatic re-dispatch: on a new order, on a rider's report or an order event,
+    and at least every `every_s` seconds while it has orders to plan; all off by default.
+    Each re-plan is a store dispatch with `options` (carried orders stay, a rider's current
+    drop-off stays first, the version check applies). Send all triggers off to stop."""
+    check_time_limit(policy.options.time_limit_s, settings, field="options.time_limit_s")
     with db.begin():
-        snapshot = repository.store_snapshot(db, store_id)
-        current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-        assigned = planned_riders(current)
-    problem = dispatch_problem(snapshot, plan_time, body.options, assigned)
-    problem_from_document(problem)
-    plan = solver.run(solve_document, problem, time_limit_s=body.options.time_limit_s)
-    plan["store_id"] = store_id
-    with db.begin():
-        row = repository.new_plan(plan, problem, kind="dispatch", store_id=store_id, now=utc_now())
-        repository.commit_dispatch(db, store_id, snapshot.version, row)
-    return plan
+        row = repository.get_store(db, store_id)
+        row.redispatch = policy.model_dump(mode="json")
+        row.updated_at = utc_now()
+    return store_public(repository.get_store(db, store_id))
 
 
 @router.get("/{store_id}/plan", summary="The store's current plan", responses={200: examples.plan_response("the current plan")})
@@ -172,7 +186,8 @@ def quote(
     at = body.at or utc_now()
     with db.begin():
         snapshot = repository.store_snapshot(db, store_id)
-    problem = problem_from_document(dispatch_problem(snapshot, at, OptionsDoc()))
+        current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
+    problem = problem_from_document(dispatch_problem(snapshot, at, OptionsDoc(), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
     answer = quote_order(
         problem,

@@ -1,0 +1,181 @@
+"""Store dispatches: the one a caller asks for, and the ones the service runs by itself.
+
+A store's `RedispatchPolicy` says when the service re-plans on its own: when an order is
+accepted, when a rider reports or an order event is recorded, and at least every N seconds.
+Triggers of one store are coalesced: while its re-plan runs, further triggers mark it to run
+once more afterwards, so a burst of orders costs two solves, not one per order. A re-plan that
+loses a race with another dispatch (409), finds the solver pool full (503) or fails is logged
+and dropped; the next trigger or tick plans again. Nothing here solves: the core does, in the
+solver pool.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import datetime, timedelta
+from typing import Any, Callable
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from api import repository
+from api.errors import ApiError
+from api.schemas import RedispatchPolicy
+from api.solving import SolverPool, solve_document
+from api.store_state import dispatch_problem
+from api.tables import OrderRow, StoreRow
+from dispatch.documents import problem_from_document
+from dispatch.errors import DispatchError
+from dispatch.schema import OptionsDoc
+
+log = logging.getLogger("api.redispatch")
+Trigger = str  # "new_order", "rider_event" or "every_s"
+
+
+def dispatch_store(db: Session, solver: SolverPool, store_id: str, options: OptionsDoc, plan_time: datetime, now: Callable[[], datetime]) -> dict[str, Any]:
+    """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won)."""
+    with db.begin():
+        snapshot = repository.store_snapshot(db, store_id)
+        current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
+    problem = dispatch_problem(snapshot, plan_time, options, current)
+    problem_from_document(problem)  # a 422 naming the field, before any solver time is spent
+    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s)
+    plan["store_id"] = store_id
+    with db.begin():
+        row = repository.new_plan(plan, problem, kind="dispatch", store_id=store_id, now=now())
+        repository.commit_dispatch(db, store_id, snapshot.version, row)
+    return plan
+
+
+def policy_of(row: StoreRow) -> RedispatchPolicy | None:
+    """The store's automatic re-dispatch policy, if it has one."""
+    return RedispatchPolicy.model_validate(row.redispatch) if row.redispatch else None
+
+
+def _has_work(db: Session, store_id: str) -> bool:
+    """Whether the store has an order to plan (open, or carried by a rider)."""
+    return db.scalar(
+        select(OrderRow.id).where(OrderRow.store_id == store_id, OrderRow.status.in_(("open", "picked_up"))).limit(1)
+    ) is not None
+
+
+class Redispatcher:
+    """Runs the service's own re-plans: one at a time per store, triggers coalesced.
+
+    Triggers run on threads of their own, after the request that caused them has finished
+    (so the request's transaction is closed and the answer is not held up by a solve).
+    """
+
+    def __init__(self, sessions: Callable[[], Session], solver: SolverPool, now: Callable[[], datetime], threads: int = 2):
+        self.sessions = sessions
+        self.solver = solver
+        self.now = now
+        self._lock = threading.Lock()
+        self._running: set[str] = set()
+        self._again: set[str] = set()
+        self._threads = ThreadPoolExecutor(threads, thread_name_prefix="redispatch")
+        self._submitted: set[Future] = set()
+        self.runs = 0  # re-plans committed since start (tests read it)
+
+    def trigger(self, store_id: str, trigger: Trigger) -> None:
+        """Something happened at the store: re-plan it in the background if its policy says so."""
+        future = self._threads.submit(self.on_event, store_id, trigger)
+        with self._lock:
+            self._submitted.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: Future) -> None:
+        with self._lock:
+            self._submitted.discard(future)
+
+    def wait_idle(self, timeout_s: float = 60.0) -> bool:
+        """Wait until every trigger submitted so far has finished; False on timeout."""
+        with self._lock:
+            pending = set(self._submitted)
+        return not wait(pending, timeout=timeout_s).not_done
+
+    def close(self) -> None:
+        """Finish the re-plans under way; triggers still queued are dropped."""
+        self._threads.shutdown(wait=True, cancel_futures=True)
+
+    def wants(self, store_id: str, trigger: Trigger) -> bool:
+        """Whether the store's policy re-plans on this trigger."""
+        policy = self._policy(store_id)
+        if policy is None:
+            return False
+        return {"new_order": policy.on_new_order, "rider_event": policy.on_rider_event}.get(trigger, False)
+
+    def request(self, store_id: str, trigger: Trigger) -> None:
+        """Re-plan the store now (in this thread) unless one is running; then it runs once more after."""
+        with self._lock:
+            if store_id in self._running:
+                self._again.add(store_id)
+                return
+            self._running.add(store_id)
+        try:
+            while True:
+                self._replan(store_id, trigger)
+                with self._lock:
+                    if store_id not in self._again:
+                        self._running.discard(store_id)
+                        return
+                    self._again.discard(store_id)
+        except BaseException:
+            with self._lock:
+                self._running.discard(store_id)
+                self._again.discard(store_id)
+            raise
+
+    def on_event(self, store_id: str, trigger: Trigger) -> None:
+        """Re-plan if the store's policy asks for it on this trigger (never raises)."""
+        try:
+            if self.wants(store_id, trigger):
+                self.request(store_id, trigger)
+        except Exception:
+            log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
+
+    def due(self, at: datetime) -> list[str]:
+        """Stores whose `every_s` has passed since their last dispatch and that have orders to plan."""
+        out = []
+        with self.sessions() as db:
+            for row in db.scalars(select(StoreRow).where(StoreRow.redispatch.is_not(None)).order_by(StoreRow.id)):
+                policy = policy_of(row)
+                if policy is None or policy.every_s is None:
+                    continue
+                last = row.dispatched_at
+                if (last is None or at - last >= timedelta(seconds=policy.every_s)) and _has_work(db, row.id):
+                    out.append(row.id)
+        return out
+
+    def tick(self) -> list[str]:
+        """Re-plan every store that is due now; the ids it re-planned (or tried to)."""
+        stores = self.due(self.now())
+        for store_id in stores:
+            self.request(store_id, "every_s")
+        return stores
+
+    def _policy(self, store_id: str) -> RedispatchPolicy | None:
+        with self.sessions() as db:
+            row = db.get(StoreRow, store_id)
+            return policy_of(row) if row is not None else None
+
+    def _replan(self, store_id: str, trigger: Trigger) -> None:
+        policy = self._policy(store_id)  # read afresh: it may have changed since the trigger
+        if policy is None:
+            return
+        with self.sessions() as db:
+            try:
+                plan = dispatch_store(db, self.solver, store_id, policy.options, self.now(), self.now)
+            except (ApiError, DispatchError) as exc:
+                # Another dispatch won (409), the pool is full (503), the state cannot be planned:
+                # the next trigger or tick plans again.
+                log.warning("re-dispatch of store %s on %s skipped: %s", store_id, trigger, exc)
+                return
+            except Exception:
+                log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
+                return
+        with self._lock:
+            self.runs += 1
+        log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
