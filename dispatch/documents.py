@@ -132,6 +132,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 max_ride_s=o.max_ride_s,
                 deliver_after_s=deliver_after,
                 assigned_rider_id=o.assigned_rider_id,
+                committed=bool(o.committed),
             )
         )
     order_by_id = {o.id: o for o in orders}
@@ -184,6 +185,15 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 heading_to=r.heading_to,
             )
         )
+
+    rider_ids = {r.id for r in doc.riders}
+    for o in doc.orders:
+        if o.committed and o.assigned_rider_id not in rider_ids:
+            errors.append(
+                FieldError(f"orders[{o.id}].committed", "needs an assigned_rider_id naming a rider of this problem", o.id)
+            )
+        elif o.committed and o.id in carried_by and carried_by[o.id] != o.assigned_rider_id:
+            errors.append(FieldError(f"orders[{o.id}].committed", f"the order is carried by rider {carried_by[o.id]!r}", o.id))
 
     travel = _travel_options(doc, errors)
     if errors:

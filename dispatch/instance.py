@@ -32,6 +32,7 @@ class Instance:
     max_ride_s: np.ndarray  # NO_LIMIT where none
     carried_by: np.ndarray  # rider index, or -1
     assigned_to: np.ndarray  # rider index of the plan being followed, or -1
+    locked_to: np.ndarray  # rider index a committed order must stay with, or -1
     hard_promise: np.ndarray  # bool: lateness forbidden (hard mode, not already carried)
     pickup_service_s: np.ndarray  # per store
     available_s: np.ndarray  # per rider
@@ -126,6 +127,10 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         carried_by=carried_by.reshape(n),
         assigned_to=np.array(
             [rider_idx.get(o.assigned_rider_id, -1) if o.assigned_rider_id else -1 for o in routed], dtype=np.int64
+        ).reshape(n),
+        locked_to=np.array(
+            [rider_idx.get(o.assigned_rider_id, -1) if o.committed and o.assigned_rider_id else -1 for o in routed],
+            dtype=np.int64,
         ).reshape(n),
         hard_promise=np.array(
             [opts.lateness == "hard" and o.id not in carrier for o in routed], dtype=bool

@@ -72,6 +72,7 @@ class Order:
     deliver_after_s: int | None = None
     # The rider it is assigned to in the plan being followed; moving it costs `reassign_cost`.
     assigned_rider_id: str | None = None
+    committed: bool = False  # stays with assigned_rider_id (or is left out, with its reason)
 
 
 @dataclass(frozen=True, slots=True, eq=False)

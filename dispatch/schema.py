@@ -68,6 +68,11 @@ class OrderDoc(_Doc):
     assigned_rider_id: NonEmptyId | None = Field(
         default=None, description="the rider it is assigned to in the plan being followed (re-dispatch)"
     )
+    committed: bool = Field(
+        default=False,
+        description="the order stays with assigned_rider_id: its pickup is under way (the rider was told and "
+        "is riding to the store, or the pickup is about to start)",
+    )
 
 
 class HaversineTravelDoc(_Doc):

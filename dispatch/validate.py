@@ -101,6 +101,18 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                     )
                 )
 
+        for stop in route.stops:
+            committed = orders.get(stop.order_id) if stop.kind == "dropoff" else None
+            if committed is not None and committed.committed and committed.assigned_rider_id not in (None, rid):
+                out.append(
+                    Violation(
+                        "commitment_broken",
+                        f"order {committed.id} is committed to rider {committed.assigned_rider_id}, not {rid}",
+                        rider_id=rid,
+                        order_id=committed.id,
+                    )
+                )
+
         if rider.heading_to is not None and rider.heading_to in rider.carrying:
             first = route.stops[0] if route.stops else None
             if first is None or first.kind != "dropoff" or first.order_id != rider.heading_to:

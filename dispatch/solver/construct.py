@@ -179,7 +179,9 @@ class RouteState:
         ps = inst.pickup_service_s[store]
         home = int(inst.home_store[r])
         end_pt = np.full(n, home) if home >= 0 else sp
-        fits_alone = items <= cap
+        locked = inst.locked_to[cand]
+        # A committed order goes only to the rider it is committed to.
+        fits_alone = (items <= cap) & ((locked < 0) | (locked == r))
         assigned = inst.assigned_to[cand]
         moved = np.where((assigned >= 0) & (assigned != r), float(inst.problem.options.reassign_cost), 0.0)
 
@@ -216,7 +218,7 @@ class RouteState:
             if not mask.any():
                 continue
             load_ok = (self.trip_load[t] + items <= cap) & (len(trip.orders) + 1 <= max_orders)
-            ok_base = mask & load_ok
+            ok_base = mask & load_ok & fits_alone
             if not ok_base.any():
                 continue
             p = self._pickup_index(t)

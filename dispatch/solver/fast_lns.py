@@ -50,7 +50,7 @@ def _refresh(r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -176,7 +176,7 @@ def _evaluate(k, r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -187,7 +187,7 @@ def _evaluate(k, r, routes, prob, cache):
     best = np.inf
     bkind = -1
     bpos = -1
-    if o_items[k] > cap[r]:
+    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r):
         return best, bkind, bpos
     # Moving an order off the rider it is assigned to costs reassign_cost, wherever it goes.
     moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
@@ -341,7 +341,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -679,6 +679,7 @@ class CompiledRuinRecreate:
             inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
             float(opts.travel_cost_per_s), self.neighbours, self.dist, self.spd,
             inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
+            inst.locked_to.astype(np.int64),
         )
         W = M + 2
         # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route

@@ -169,10 +169,11 @@ class RoutingModel:
                     time_dim.CumulVar(d)
                     <= time_dim.CumulVar(p) + int(inst.max_ride_s[k]) + int(inst.pickup_service_s[store])
                 )
-            if len(allowed) < R:
+            riders_ok = allowed if inst.locked_to[k] < 0 else [r for r in allowed if r == inst.locked_to[k]]
+            if len(riders_ok) < R:
                 # -1 keeps the order droppable; the binding's SetAllowedVehiclesForIndex is unusable.
-                routing.VehicleVar(p).SetValues([-1] + allowed)
-                routing.VehicleVar(d).SetValues([-1] + allowed)
+                routing.VehicleVar(p).SetValues([-1] + riders_ok)
+                routing.VehicleVar(d).SetValues([-1] + riders_ok)
             penalty = int(inst.priority[k]) * opts.unassigned_cost
             routing.AddDisjunction([p, d], penalty, 2)
         for r in range(R):
@@ -341,8 +342,11 @@ class WaveModel:
                 routing.VehicleVar(d).SetValue(int(inst.carried_by[k]))
                 continue
             wave_dim.CumulVar(d).SetMin(max(0, int(inst.ready_s[k])))
-            if forbid_new:
-                routing.VehicleVar(d).SetValues([-1] + [r for r in range(R) if r not in forbid_new])
+            riders_ok = [r for r in range(R) if r not in forbid_new]
+            if inst.locked_to[k] >= 0:
+                riders_ok = [r for r in riders_ok if r == inst.locked_to[k]]
+            if len(riders_ok) < R:
+                routing.VehicleVar(d).SetValues([-1] + riders_ok)
             routing.AddDisjunction([d], int(inst.priority[k]) * opts.unassigned_cost)
         for node in self.visits:
             j = manager.NodeToIndex(node)

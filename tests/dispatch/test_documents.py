@@ -31,6 +31,8 @@ def broken(mutate) -> InvalidProblem:
         (lambda d: d["riders"].append(rider("R1")), "riders.id", "R1"),
         (lambda d: d["riders"][0].update(carrying=["O9"]), "riders[R1].carrying", "R1"),
         (lambda d: d["riders"][0].update(heading_to="O1"), "riders[R1].heading_to", "R1"),
+        (lambda d: d["orders"][0].update(committed=True), "orders[O1].committed", "O1"),
+        (lambda d: d["orders"][0].update(committed=True, assigned_rider_id="R9"), "orders[O1].committed", "O1"),
         (lambda d: d["orders"][0]["dropoff"].update(lat=95.0), "orders[0].dropoff.lat", "O1"),
         (lambda d: d["riders"][0].update(speed_mps=0), "riders[0].speed_mps", "R1"),
         (lambda d: d["riders"][0].update(store_id="S9"), "riders[R1].store_id", "R1"),

@@ -150,6 +150,22 @@ def test_the_order_a_rider_is_riding_to_stays_first(budget):
     assert stop_kinds(route_of(plan, "R1")) == ["D:O1", "D:O2"]
 
 
+@pytest.mark.parametrize("budget", [{"max_iterations": None, "time_limit_s": 0.1}, {"max_iterations": 200}])
+def test_a_committed_order_stays_with_its_rider(budget):
+    """R2 at the store is the natural choice for O1; O1 is committed to R1 (riding back to the
+    store for it), so R1 takes it, with or without the OR-Tools step."""
+    riders = [rider("R1", 0, -1500), rider("R2")]
+    free = [order("O1", 0, 1200)]
+    _, plan = solved(document(riders=riders, orders=free, **budget))
+    assert [r.rider_id for r in plan.routes if r.stops] == ["R2"]
+    committed = [order("O1", 0, 1200, assigned_rider_id="R1", committed=True)]
+    problem, plan = solved(document(riders=riders, orders=committed, **budget))
+    assert [r.rider_id for r in plan.routes if r.stops] == ["R1"]
+    moved = plan.to_document()
+    moved["routes"][0]["rider_id"] = "R2"
+    assert "commitment_broken" in [v.cause for v in validate_plan(problem, moved)]
+
+
 def test_a_plan_that_does_not_start_where_the_rider_is_heading_is_reported():
     """The validator holds solvers to `heading_to`."""
     orders = [order("O1", 2000, 0, ready=-10, created=-20), order("O2", -1500, 0, ready=-10, created=-20)]
