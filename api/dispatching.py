@@ -24,7 +24,7 @@ from api import repository
 from api.errors import ApiError
 from api.schemas import RedispatchPolicy
 from api.solving import SolverPool, solve_document
-from api.store_state import dispatch_problem
+from api.store_state import DEFAULT_COMMIT_LEAD_S, dispatch_problem
 from api.tables import OrderRow, StoreRow
 from dispatch.documents import problem_from_document
 from dispatch.errors import DispatchError
@@ -34,12 +34,20 @@ log = logging.getLogger("api.redispatch")
 Trigger = str  # "new_order", "rider_event" or "every_s"
 
 
-def dispatch_store(db: Session, solver: SolverPool, store_id: str, options: OptionsDoc, plan_time: datetime, now: Callable[[], datetime]) -> dict[str, Any]:
+def dispatch_store(
+    db: Session,
+    solver: SolverPool,
+    store_id: str,
+    options: OptionsDoc,
+    plan_time: datetime,
+    now: Callable[[], datetime],
+    commit_lead_s: int = DEFAULT_COMMIT_LEAD_S,
+) -> dict[str, Any]:
     """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won)."""
     with db.begin():
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem = dispatch_problem(snapshot, plan_time, options, current)
+    problem = dispatch_problem(snapshot, plan_time, options, current, commit_lead_s)
     problem_from_document(problem)  # a 422 naming the field, before any solver time is spent
     plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s)
     plan["store_id"] = store_id
@@ -167,7 +175,7 @@ class Redispatcher:
             return
         with self.sessions() as db:
             try:
-                plan = dispatch_store(db, self.solver, store_id, policy.options, self.now(), self.now)
+                plan = dispatch_store(db, self.solver, store_id, policy.options, self.now(), self.now, policy.commit_lead_s)
             except (ApiError, DispatchError) as exc:
                 # Another dispatch won (409), the pool is full (503), the state cannot be planned:
                 # the next trigger or tick plans again.

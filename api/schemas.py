@@ -33,6 +33,13 @@ class RedispatchPolicy(_Body):
         default=None, ge=10, le=3600, description="re-plan at least this often while the store has orders to plan"
     )
     options: OptionsDoc = Field(default_factory=OptionsDoc, description="solve options of the service's own re-plans")
+    commit_lead_s: int = Field(
+        default=120,
+        ge=0,
+        le=3600,
+        description="a rider's next pickup stays with it when it starts within this many seconds (or the rider "
+        "is riding to the store for it)",
+    )
 
 
 class StorePublic(BaseModel):
@@ -99,6 +106,13 @@ class DispatchRequest(_Body):
         default=None, description="plan as of this time (replays, tests); default: the service's now"
     )
     options: OptionsDoc = Field(default_factory=OptionsDoc)
+    commit_lead_s: int = Field(
+        default=120,
+        ge=0,
+        le=3600,
+        description="a rider's next pickup stays with it when it starts within this many seconds (or the rider "
+        "is riding to the store for it)",
+    )
 
 
 class QuoteRequest(_Body):

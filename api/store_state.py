@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from api.repository import StoreSnapshot
 from api.tables import OrderRow, PlanRow
+from dispatch.model import Location
 from dispatch.schema import OptionsDoc
+from dispatch.travel import great_circle_m
+
+AT_STORE_M = 100.0  # a rider this close to the store is waiting there, not riding to it
+DEFAULT_COMMIT_LEAD_S = 120
 
 
 def planned_riders(plan: PlanRow | None) -> dict[str, str]:
@@ -27,7 +32,29 @@ def riding_to(plan: PlanRow | None, rider_id: str, carried: list[OrderRow], open
     return None
 
 
-def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: OptionsDoc, current: PlanRow | None = None) -> dict:
+def committed_pickup(plan: PlanRow | None, rider: dict, stops: list[dict], plan_time: datetime, lead_s: int, pickup_service_s: int) -> list[str]:
+    """The open orders a rider's next stop collects, when that pickup is committed: the rider
+    is riding to the store for it, or it starts within `lead_s` of `plan_time`. A rider waiting
+    at the store with time to spare is not committed: orders placed meanwhile may join its wave."""
+    if plan is None or not stops or stops[0]["kind"] != "pickup":
+        return []
+    pickup = stops[0]
+    here = Location(lat=rider["location"]["lat"], lon=rider["location"]["lon"])
+    store = Location(lat=pickup["location"]["lat"], lon=pickup["location"]["lon"])
+    riding_there = great_circle_m(here, store) > AT_STORE_M
+    starts = datetime.fromisoformat(pickup["depart_at"]) - timedelta(seconds=pickup_service_s)
+    if riding_there or starts <= plan_time + timedelta(seconds=lead_s):
+        return list(pickup["order_ids"])
+    return []
+
+
+def dispatch_problem(
+    snapshot: StoreSnapshot,
+    plan_time: datetime,
+    options: OptionsDoc,
+    current: PlanRow | None = None,
+    commit_lead_s: int = DEFAULT_COMMIT_LEAD_S,
+) -> dict:
     """The contract problem document of a store as it is at `plan_time`.
 
     Riders on duty whose shift has not ended take part, and so does every rider who still
@@ -35,9 +62,15 @@ def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: Opti
     known yet at that time and are left out. From the `current` plan: each open order's rider
     becomes its `assigned_rider_id` (so `weights.reassign` can keep plans stable), and a rider
     on the road keeps the drop-off it is riding to first (`heading_to`: the one it reported,
-    else the first remaining stop of its route).
+    else the first remaining stop of its route), and the orders of a committed pickup (see
+    `committed_pickup`) stay with their rider (`committed`).
     """
     assigned = planned_riders(current)
+    known = {o.id: o for o in snapshot.open_orders}
+    for _rider, carried in snapshot.riders:
+        known.update((o.id, o) for o in carried)
+    service_s = {s.id: int(s.document.get("pickup_service_s", 60)) for s in [snapshot.store, *snapshot.other_stores]}
+    committed: set[str] = set()
     riders: list[dict] = []
     orders: list[dict] = []
     for rider, carried in snapshot.riders:
@@ -51,11 +84,18 @@ def dispatch_problem(snapshot: StoreSnapshot, plan_time: datetime, options: Opti
             heading = riding_to(current, rider.id, carried, snapshot.open_orders) if carried else None
         riders.append({**rider.document, "carrying": carried_ids, "heading_to": heading})
         orders.extend(o.document for o in carried)
+        stops = remaining_stops(current, rider.id, known) if current is not None else []
+        if stops and stops[0]["kind"] == "pickup":
+            service = service_s.get(stops[0]["store_id"], 60)
+            committed.update(committed_pickup(current, rider.document, stops, plan_time, commit_lead_s, service))
     riding = {r["id"] for r in riders}
     for o in snapshot.open_orders:
         if datetime.fromisoformat(o.document["created_at"]) <= plan_time:
             rider_id = assigned.get(o.id)
-            orders.append({**o.document, "assigned_rider_id": rider_id} if rider_id in riding else o.document)
+            if rider_id in riding:
+                orders.append({**o.document, "assigned_rider_id": rider_id, "committed": o.id in committed})
+            else:
+                orders.append(o.document)
     return {
         "plan_time": plan_time.isoformat(),
         "stores": [snapshot.store.document] + [s.document for s in snapshot.other_stores],

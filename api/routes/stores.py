@@ -139,7 +139,9 @@ def dispatch_store(
     """
     body = body or DispatchRequest()
     check_time_limit(body.options.time_limit_s, settings)
-    return dispatching.dispatch_store(db, solver, store_id, body.options, body.plan_time or utc_now(), utc_now)
+    return dispatching.dispatch_store(
+        db, solver, store_id, body.options, body.plan_time or utc_now(), utc_now, body.commit_lead_s
+    )
 
 
 @router.put("/{store_id}/redispatch", response_model=StorePublic, summary="Set when the service re-plans the store by itself")

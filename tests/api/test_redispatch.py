@@ -160,3 +160,42 @@ def test_a_rider_can_say_where_it_is_heading(client):
     assert _first_drop(replan, "R1") == other
     answer = client.put("/v1/riders/R1", json={**rider("R1"), "heading_to": "O9"}, headers=RIDER1)
     assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "heading_to"
+
+
+def _stored_problem(client, plan_id: str) -> dict:
+    from api.tables import PlanRow
+
+    with client.app.state.sessions() as db:
+        return db.get(PlanRow, plan_id).problem
+
+
+def test_a_rider_riding_back_to_the_store_keeps_the_pickup_it_was_sent_for(client):
+    """R1 is sent for O1 and is away from the store (riding back for it); R2 waits there.
+    Planned freely, R2 would take O1; the pickup is committed, so the rider sent keeps it."""
+    seed_store(client, riders=("R1", "R2"), orders=("O1",))
+    plan = client.post("/v1/stores/S1/dispatch", json={"plan_time": at(0), "options": FAST}, headers=ORDER_SYSTEM).json()
+    sent = next(r["rider_id"] for r in plan["routes"] if r["stops"])
+    other = "R2" if sent == "R1" else "R1"
+    away = {"lat": STORE_LAT - 1500 / 111_195, "lon": STORE_LON}
+    assert client.put(f"/v1/riders/{sent}", json={**rider(sent), "location": away}, headers=ORDER_SYSTEM).status_code == 200
+    replan = client.post("/v1/stores/S1/dispatch", json={"plan_time": at(1), "options": FAST}, headers=ORDER_SYSTEM).json()
+    assert [r["rider_id"] for r in replan["routes"] if r["stops"]] == [sent]
+    problem = _stored_problem(client, replan["plan_id"])
+    o1 = next(o for o in problem["orders"] if o["id"] == "O1")
+    assert o1["committed"] is True and o1["assigned_rider_id"] == sent
+    o1["committed"] = False
+    free = client.post("/v1/plans", json=problem, headers=ORDER_SYSTEM).json()
+    assert [r["rider_id"] for r in free["routes"] if r["stops"]] == [other]
+
+
+def test_a_rider_waiting_at_the_store_is_not_held_to_a_later_pickup(client):
+    """O1 is packed in 40 minutes: R1 waits at the store with time to spare, so its wave stays
+    open (not committed); within the lead time it is."""
+    seed_store(client, riders=("R1",), orders=())
+    late = order("O1", 1200, 300, ready_at=at(40), promised_at=at(80))
+    assert client.post("/v1/stores/S1/orders", json=late, headers=ORDER_SYSTEM).status_code == 201
+    client.post("/v1/stores/S1/dispatch", json={"plan_time": at(0), "options": FAST}, headers=ORDER_SYSTEM)
+    replan = client.post("/v1/stores/S1/dispatch", json={"plan_time": at(1), "options": FAST}, headers=ORDER_SYSTEM).json()
+    assert next(o for o in _stored_problem(client, replan["plan_id"])["orders"] if o["id"] == "O1")["committed"] is False
+    soon = client.post("/v1/stores/S1/dispatch", json={"plan_time": at(39), "options": FAST}, headers=ORDER_SYSTEM).json()
+    assert next(o for o in _stored_problem(client, soon["plan_id"])["orders"] if o["id"] == "O1")["committed"] is True
