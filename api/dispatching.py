@@ -22,9 +22,9 @@ from sqlalchemy.orm import Session
 
 from api import repository
 from api.errors import ApiError
-from api.schemas import RedispatchPolicy
+from api.schemas import DEFAULT_COMMIT_LEAD_S, RedispatchPolicy
 from api.solving import SolverPool, solve_document
-from api.store_state import DEFAULT_COMMIT_LEAD_S, dispatch_problem
+from api.store_state import dispatch_problem
 from api.tables import OrderRow, StoreRow
 from dispatch.documents import problem_from_document
 from dispatch.errors import DispatchError
@@ -85,7 +85,6 @@ class Redispatcher:
         self._again: set[str] = set()
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="redispatch")
         self._submitted: set[Future] = set()
-        self.runs = 0  # re-plans committed since start (tests read it)
 
     def trigger(self, store_id: str, trigger: Trigger) -> None:
         """Something happened at the store: re-plan it in the background if its policy says so."""
@@ -184,6 +183,4 @@ class Redispatcher:
             except Exception:
                 log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
                 return
-        with self._lock:
-            self.runs += 1
         log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -11,6 +11,16 @@ from api import examples
 from dispatch.schema import LocationDoc, NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc
 
 OrderStatus = Literal["open", "picked_up", "delivered", "cancelled"]
+DEFAULT_COMMIT_LEAD_S = 120
+CommitLead = Annotated[
+    int,
+    Field(
+        ge=0,
+        le=3600,
+        description="a rider's next pickup stays with it when it starts within this many seconds (or the rider "
+        "is riding to the store for it)",
+    ),
+]
 EventType = Literal["picked_up", "delivered", "cancelled"]
 
 
@@ -33,13 +43,7 @@ class RedispatchPolicy(_Body):
         default=None, ge=10, le=3600, description="re-plan at least this often while the store has orders to plan"
     )
     options: OptionsDoc = Field(default_factory=OptionsDoc, description="solve options of the service's own re-plans")
-    commit_lead_s: int = Field(
-        default=120,
-        ge=0,
-        le=3600,
-        description="a rider's next pickup stays with it when it starts within this many seconds (or the rider "
-        "is riding to the store for it)",
-    )
+    commit_lead_s: CommitLead = DEFAULT_COMMIT_LEAD_S
 
 
 class StorePublic(BaseModel):
@@ -106,13 +110,7 @@ class DispatchRequest(_Body):
         default=None, description="plan as of this time (replays, tests); default: the service's now"
     )
     options: OptionsDoc = Field(default_factory=OptionsDoc)
-    commit_lead_s: int = Field(
-        default=120,
-        ge=0,
-        le=3600,
-        description="a rider's next pickup stays with it when it starts within this many seconds (or the rider "
-        "is riding to the store for it)",
-    )
+    commit_lead_s: CommitLead = DEFAULT_COMMIT_LEAD_S
 
 
 class QuoteRequest(_Body):

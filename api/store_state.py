@@ -6,13 +6,13 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from api.repository import StoreSnapshot
+from api.schemas import DEFAULT_COMMIT_LEAD_S
 from api.tables import OrderRow, PlanRow
 from dispatch.model import Location
 from dispatch.schema import OptionsDoc
 from dispatch.travel import great_circle_m
 
 AT_STORE_M = 100.0  # a rider this close to the store is waiting there, not riding to it
-DEFAULT_COMMIT_LEAD_S = 120
 
 
 def planned_riders(plan: PlanRow | None) -> dict[str, str]:
@@ -62,8 +62,9 @@ def dispatch_problem(
     known yet at that time and are left out. From the `current` plan: each open order's rider
     becomes its `assigned_rider_id` (so `weights.reassign` can keep plans stable), and a rider
     on the road keeps the drop-off it is riding to first (`heading_to`: the one it reported,
-    else the first remaining stop of its route), and the orders of a committed pickup (see
-    `committed_pickup`) stay with their rider (`committed`).
+    else the first remaining stop of its route), the orders of a committed pickup (see
+    `committed_pickup`) stay with their rider (`committed`), and the riders' remaining stops
+    become the warm start (`initial_routes`).
     """
     assigned = planned_riders(current)
     known = {o.id: o for o in snapshot.open_orders}
@@ -73,6 +74,7 @@ def dispatch_problem(
     committed: set[str] = set()
     riders: list[dict] = []
     orders: list[dict] = []
+    following: list[dict] = []  # the warm start: each rider's remaining stops in the current plan
     for rider, carried in snapshot.riders:
         shift_end = rider.document.get("shift_end")
         on_shift = shift_end is None or datetime.fromisoformat(shift_end) > plan_time
@@ -85,6 +87,8 @@ def dispatch_problem(
         riders.append({**rider.document, "carrying": carried_ids, "heading_to": heading})
         orders.extend(o.document for o in carried)
         stops = remaining_stops(current, rider.id, known) if current is not None else []
+        if stops:
+            following.append({"rider_id": rider.id, "stops": [_stop_ref(s) for s in stops]})
         if stops and stops[0]["kind"] == "pickup":
             service = service_s.get(stops[0]["store_id"], 60)
             committed.update(committed_pickup(current, rider.document, stops, plan_time, commit_lead_s, service))
@@ -102,7 +106,15 @@ def dispatch_problem(
         "riders": riders,
         "orders": orders,
         "options": options.model_dump(mode="json"),
+        "initial_routes": following,
     }
+
+
+def _stop_ref(stop: dict) -> dict:
+    """A stop of the current plan as a warm-start stop (what it collects or delivers)."""
+    if stop["kind"] == "pickup":
+        return {"kind": "pickup", "order_ids": list(stop["order_ids"])}
+    return {"kind": "dropoff", "order_id": stop["order_id"]}
 
 
 def _stop_order_ids(stop: dict) -> list[str]:

@@ -261,6 +261,7 @@ def simulate(
     hold_margin: Annotated[int, typer.Option(min=-1, help="Rolling: hold a waiting wave while its promises keep this slack, s (-1: never hold)")] = 600,
     riders: Annotated[Optional[int], typer.Option(min=1, help="Use only the first n riders of each store")] = None,
     closed_routes: Annotated[bool, typer.Option("--closed-routes", help="Re-plans count each rider's ride back to the store")] = False,
+    warm_start: Annotated[bool, typer.Option("--warm-start/--no-warm-start", help="Re-plans start from the routes riders follow")] = True,
     fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
     target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
@@ -289,7 +290,7 @@ def simulate(
     _warm_up()
     base = SimOptions(
         budget_s=budget, commit_lead_s=commit_lead, reassign_cost=reassign_cost, riders=riders, seed=seed,
-        hold_margin_s=None if hold_margin < 0 else hold_margin, return_to_store=closed_routes,
+        hold_margin_s=None if hold_margin < 0 else hold_margin, return_to_store=closed_routes, warm_start=warm_start,
     )
     results, sweeps = [], []
     for name in policies:

@@ -218,6 +218,16 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         riders=tuple(riders),
         orders=tuple(orders),
         options=options,
+        initial_routes=tuple(
+            (
+                route.rider_id,
+                tuple(
+                    (s.kind, tuple(s.order_ids) if s.kind == "pickup" else ((s.order_id,) if s.order_id else ()))
+                    for s in route.stops
+                ),
+            )
+            for route in doc.initial_routes
+        ),
     )
     if travel.model == "matrix":
         # Fails with a field error if a stop is not one of the matrix's points.

@@ -119,6 +119,9 @@ class Problem:
     riders: tuple[Rider, ...]
     orders: tuple[Order, ...]
     options: Options = field(default_factory=Options)
+    # Re-dispatch warm start: (rider id, stops) of the routes being followed, each stop
+    # ("pickup", order ids) or ("dropoff", (order id,)). A hint: stale entries are skipped.
+    initial_routes: tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...] = ()
 
     def at(self, seconds: int | float) -> datetime:
         """The wall-clock time `seconds` after the plan epoch, in the plan's UTC offset."""

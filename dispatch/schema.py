@@ -114,6 +114,26 @@ class OptionsDoc(_Doc):
     weights: WeightsDoc = Field(default_factory=WeightsDoc)
 
 
+class InitialStopDoc(BaseModel):
+    """A stop of a route being followed: a pickup of `order_ids` or the drop-off of `order_id`
+    (a plan's stop fits as it is; its other fields are not read)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    kind: Literal["pickup", "dropoff"]
+    order_ids: list[NonEmptyId] = Field(default_factory=list)
+    order_id: NonEmptyId | None = None
+
+
+class InitialRouteDoc(BaseModel):
+    """A rider's route in the plan being followed (a plan's route fits as it is)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    rider_id: NonEmptyId
+    stops: list[InitialStopDoc] = Field(default_factory=list)
+
+
 class ProblemDoc(_Doc):
     """A dispatch problem: the stores, riders and orders at `plan_time`."""
 
@@ -122,3 +142,8 @@ class ProblemDoc(_Doc):
     riders: list[RiderDoc] = Field(default_factory=list)
     orders: list[OrderDoc] = Field(default_factory=list)
     options: OptionsDoc = Field(default_factory=OptionsDoc)
+    initial_routes: list[InitialRouteDoc] = Field(
+        default_factory=list,
+        description="re-dispatch: the routes being followed, a warm start for the search (riders and orders "
+        "no longer in the problem are skipped)",
+    )

@@ -183,6 +183,10 @@ def test_a_rider_riding_back_to_the_store_keeps_the_pickup_it_was_sent_for(clien
     problem = _stored_problem(client, replan["plan_id"])
     o1 = next(o for o in problem["orders"] if o["id"] == "O1")
     assert o1["committed"] is True and o1["assigned_rider_id"] == sent
+    # The re-plan started from the route the rider follows.
+    assert problem["initial_routes"] == [
+        {"rider_id": sent, "stops": [{"kind": "pickup", "order_ids": ["O1"]}, {"kind": "dropoff", "order_id": "O1"}]}
+    ]
     o1["committed"] = False
     free = client.post("/v1/plans", json=problem, headers=ORDER_SYSTEM).json()
     assert [r["rider_id"] for r in free["routes"] if r["stops"]] == [other]

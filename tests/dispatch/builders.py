@@ -51,13 +51,16 @@ def order(id: str, east: float, north: float, store_id: str = "S1", ready: float
     return doc
 
 
-def document(stores=None, riders=None, orders=None, **options) -> dict:
+def document(stores=None, riders=None, orders=None, initial_routes=None, **options) -> dict:
     """A problem document; options default to a reproducible work limit (no clock)."""
     opts = {"time_limit_s": 5.0, "lateness": "soft", "max_iterations": 200,
             "travel": {"model": "haversine", "detour_factor": 1.0}}
     opts.update(options)
-    return {"plan_time": t(0), "stores": stores if stores is not None else [store()],
-            "riders": riders if riders is not None else [rider()], "orders": orders or [], "options": opts}
+    doc = {"plan_time": t(0), "stores": stores if stores is not None else [store()],
+           "riders": riders if riders is not None else [rider()], "orders": orders or [], "options": opts}
+    if initial_routes is not None:
+        doc["initial_routes"] = initial_routes
+    return doc
 
 
 def solved(doc: dict) -> tuple[Problem, Plan]:

@@ -125,3 +125,22 @@ def test_closed_routes_option_plans_the_ride_back(monkeypatch):
     result = simulate(SCENARIO, SimOptions(policy="rolling", return_to_store=True, **FAST))
     assert seen and all(seen)
     assert result.metrics["delivered"] == result.metrics["orders"]
+
+
+def test_re_plans_start_from_the_routes_being_followed(monkeypatch):
+    """With `warm_start` the re-plans carry each rider's stops; without, none."""
+    import dispatch.live.simulate as sim_module
+
+    real_solve = sim_module.solve
+    for warm in (True, False):
+        seen = []
+
+        def spy(problem):
+            seen.append(problem.initial_routes)
+            return real_solve(problem)
+
+        monkeypatch.setattr(sim_module, "solve", spy)
+        result = simulate(SCENARIO, SimOptions(policy="rolling", warm_start=warm, **FAST))
+        assert result.metrics["delivered"] == result.metrics["orders"]
+        followed = [stops for routes in seen for _rider, stops in routes if stops]
+        assert bool(followed) == warm

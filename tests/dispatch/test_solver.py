@@ -166,6 +166,32 @@ def test_a_committed_order_stays_with_its_rider(budget):
     assert "commitment_broken" in [v.cause for v in validate_plan(problem, moved)]
 
 
+WARM_R2 = [{"rider_id": "R2", "stops": [{"kind": "pickup", "order_ids": ["O1", "O2"]},
+                                        {"kind": "dropoff", "order_id": "O1"}, {"kind": "dropoff", "order_id": "O2"}]}]
+
+
+@pytest.mark.parametrize("budget", [{"max_iterations": None, "time_limit_s": 0.1}, {"max_iterations": 50}])
+def test_a_re_dispatch_starts_from_the_routes_being_followed(budget):
+    """Two identical riders: a fresh plan gives the wave to R1; started from the route R2
+    follows, the plan keeps it with R2 (moving it would gain nothing)."""
+    riders, orders = [rider("R1"), rider("R2")], [order("O1", 800, 0), order("O2", 900, 100)]
+    _, fresh = solved(document(riders=riders, orders=orders, **budget))
+    assert [r.rider_id for r in fresh.routes if r.stops] == ["R1"]
+    _, warm = solved(document(riders=riders, orders=orders, initial_routes=WARM_R2, **budget))
+    assert [(r.rider_id, stop_kinds(r)) for r in warm.routes if r.stops] == [("R2", ["P:O1+O2", "D:O1", "D:O2"])]
+
+
+def test_a_stale_warm_start_is_a_hint_not_an_error():
+    """Riders and orders that are gone, and stops out of order, are skipped; new orders join."""
+    stale = [{"rider_id": "R9", "stops": [{"kind": "dropoff", "order_id": "O1"}]},
+             {"rider_id": "R2", "stops": [{"kind": "dropoff", "order_id": "O2"},
+                                          {"kind": "pickup", "order_ids": ["O1", "O7"]},
+                                          {"kind": "dropoff", "order_id": "O1"}]}]
+    orders = [order("O1", 800, 0), order("O2", -900, 100), order("O3", 300, 1200)]
+    _, plan = solved(document(riders=[rider("R1"), rider("R2")], orders=orders, initial_routes=stale))
+    assert plan.metrics.assigned == 3
+
+
 def test_a_plan_that_does_not_start_where_the_rider_is_heading_is_reported():
     """The validator holds solvers to `heading_to`."""
     orders = [order("O1", 2000, 0, ready=-10, created=-20), order("O2", -1500, 0, ready=-10, created=-20)]
