@@ -38,8 +38,21 @@ _ORTOOLS_SHARE = 0.25
 _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
 _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
-# The compiled first plan took about 0.85 us x orders^2 here (200: 37 ms, 300: 80, 500: 213).
+# The compiled first plan took about 0.85 us x orders^2 here on one day (200: 37 ms, 300: 80,
+# 500: 213) and 0.58 us on another (23, 51, 140 ms): the process starts from the slower figure
+# and learns its own from the first plans of 100 orders or more (with a 20% margin).
 _COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.85e-6
+_LEARN_FROM_ORDERS = 100
+_first_plan_rate = {"s_per_order2": _COMPILED_FIRST_PLAN_S_PER_ORDER2}
+
+
+def _learn_first_plan_rate(orders: int, seconds: float) -> None:
+    """Fold one measured compiled first plan into this process's cost estimate."""
+    if orders < _LEARN_FROM_ORDERS:
+        return
+    old = _first_plan_rate["s_per_order2"]
+    measured = 1.2 * seconds / orders**2  # the margin: one plan may take longer than the last
+    _first_plan_rate["s_per_order2"] = min(2 * old, max(old / 2, 0.7 * old + 0.3 * measured))
 
 
 def warm_up() -> None:
@@ -71,12 +84,15 @@ def first_plan(
     todo = [k for k in candidates if k not in in_start]
     # The compiled insertion cannot stop half-way; when it would not finish in time, the Python
     # one, which stops at the deadline, keeps the budget.
-    if time.perf_counter() + _COMPILED_FIRST_PLAN_S_PER_ORDER2 * len(todo) ** 2 > deadline:
+    began = time.perf_counter()
+    if began + _first_plan_rate["s_per_order2"] * len(todo) ** 2 > deadline:
         return None if warm else construct(inst, candidates, deadline)
     promised = hard_latest(inst)
     # A warm start may hold orders already late: they may stay as late as they are.
     latest, weight = search_limits(inst, start, []) if warm else (promised, np.zeros(inst.n_orders))
     found = fast_lns.CompiledRuinRecreate(inst, start, todo, seed, latest, weight).run(float("inf"), 1)
+    if not warm:  # a warm completion inserts few orders into full routes: another cost
+        _learn_first_plan_rate(len(todo), time.perf_counter() - began)
     states = states_from_routes(inst, found.routes) if found is not None else None
     if states is None:
         return None if warm else construct(inst, candidates, deadline)

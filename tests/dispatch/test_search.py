@@ -51,3 +51,17 @@ def test_a_step_past_its_deadline_is_cut_off():
     assert run_with_deadline(lambda: 41 + 1, time.perf_counter() + 10) == (True, 42)
     finished, value = run_with_deadline(lambda: time.sleep(30), time.perf_counter() + 0.2)
     assert (finished, value) == (False, None)
+
+
+def test_the_first_plan_cost_estimate_learns_within_bounds(monkeypatch):
+    """Measured first plans pull the estimate towards them (with a margin), at most halving or
+    doubling it per plan; small plans, dominated by overheads, teach nothing."""
+    import dispatch.solver as solver
+
+    monkeypatch.setitem(solver._first_plan_rate, "s_per_order2", 1e-6)
+    solver._learn_first_plan_rate(50, 1.0)
+    assert solver._first_plan_rate["s_per_order2"] == 1e-6
+    solver._learn_first_plan_rate(300, 0.5e-6 * 300**2)
+    assert abs(solver._first_plan_rate["s_per_order2"] - (0.7e-6 + 0.3 * 0.6e-6)) < 1e-12
+    solver._learn_first_plan_rate(300, 100.0)
+    assert abs(solver._first_plan_rate["s_per_order2"] - 2 * 0.88e-6) < 1e-12
