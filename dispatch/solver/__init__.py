@@ -40,9 +40,10 @@ _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
 _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 # The compiled first plan took about 0.85 us x orders^2 here on one day (200: 37 ms, 300: 80,
 # 500: 213) and 0.58 us on another (23, 51, 140 ms): the process starts from the slower figure
-# and learns its own from the first plans of 100 orders or more (with a 20% margin).
+# and learns its own from the first plans of 200 orders or more (with a 20% margin; below,
+# fixed costs weigh in and the estimate would come out too high for big plans).
 _COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.85e-6
-_LEARN_FROM_ORDERS = 100
+_LEARN_FROM_ORDERS = 200
 _first_plan_rate = {"s_per_order2": _COMPILED_FIRST_PLAN_S_PER_ORDER2}
 
 

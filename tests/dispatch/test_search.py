@@ -59,7 +59,7 @@ def test_the_first_plan_cost_estimate_learns_within_bounds(monkeypatch):
     import dispatch.solver as solver
 
     monkeypatch.setitem(solver._first_plan_rate, "s_per_order2", 1e-6)
-    solver._learn_first_plan_rate(50, 1.0)
+    solver._learn_first_plan_rate(150, 1.0)
     assert solver._first_plan_rate["s_per_order2"] == 1e-6
     solver._learn_first_plan_rate(300, 0.5e-6 * 300**2)
     assert abs(solver._first_plan_rate["s_per_order2"] - (0.7e-6 + 0.3 * 0.6e-6)) < 1e-12
