@@ -22,23 +22,18 @@ def planned_riders(plan: PlanRow | None) -> dict[str, str]:
     return {s["order_id"]: r["rider_id"] for r in plan.plan["routes"] for s in r["stops"] if s["kind"] == "dropoff"}
 
 
-def riding_to(plan: PlanRow | None, rider_id: str, carried: list[OrderRow], open_orders: list[OrderRow]) -> str | None:
-    """The carried order a rider is riding to now: the first of its remaining stops in the
-    current plan, when that stop delivers an order it carries (the rider follows its route)."""
-    known = {o.id: o for o in carried + open_orders}
-    stops = remaining_stops(plan, rider_id, known)
-    if stops and stops[0]["kind"] == "dropoff" and stops[0]["order_id"] in {o.id for o in carried}:
+def riding_to(stops: list[dict], carried_ids: list[str]) -> str | None:
+    """The carried order a rider is riding to now: its first remaining stop, when that stop
+    delivers an order it carries (the rider follows its route)."""
+    if stops and stops[0]["kind"] == "dropoff" and stops[0]["order_id"] in carried_ids:
         return stops[0]["order_id"]
     return None
 
 
-def committed_pickup(plan: PlanRow | None, rider: dict, stops: list[dict], plan_time: datetime, lead_s: int, pickup_service_s: int) -> list[str]:
-    """The open orders a rider's next stop collects, when that pickup is committed: the rider
-    is riding to the store for it, or it starts within `lead_s` of `plan_time`. A rider waiting
-    at the store with time to spare is not committed: orders placed meanwhile may join its wave."""
-    if plan is None or not stops or stops[0]["kind"] != "pickup":
-        return []
-    pickup = stops[0]
+def committed_pickup(rider: dict, pickup: dict, plan_time: datetime, lead_s: int, pickup_service_s: int) -> list[str]:
+    """The orders of a rider's next stop, a pickup, when it is committed: the rider is riding
+    to the store for it, or it starts within `lead_s` of `plan_time`. A rider waiting at the
+    store with time to spare is not committed: orders placed meanwhile may join its wave."""
     here = Location(lat=rider["location"]["lat"], lon=rider["location"]["lon"])
     store = Location(lat=pickup["location"]["lat"], lon=pickup["location"]["lon"])
     riding_there = great_circle_m(here, store) > AT_STORE_M
@@ -81,17 +76,17 @@ def dispatch_problem(
         if not carried and not (rider.on_duty and on_shift):
             continue
         carried_ids = [o.id for o in carried]
+        stops = remaining_stops(current, rider.id, known)
         heading = rider.document.get("heading_to")
         if heading not in carried_ids:
-            heading = riding_to(current, rider.id, carried, snapshot.open_orders) if carried else None
+            heading = riding_to(stops, carried_ids)
         riders.append({**rider.document, "carrying": carried_ids, "heading_to": heading})
         orders.extend(o.document for o in carried)
-        stops = remaining_stops(current, rider.id, known) if current is not None else []
         if stops:
             following.append({"rider_id": rider.id, "stops": [_stop_ref(s) for s in stops]})
         if stops and stops[0]["kind"] == "pickup":
             service = service_s.get(stops[0]["store_id"], 60)
-            committed.update(committed_pickup(current, rider.document, stops, plan_time, commit_lead_s, service))
+            committed.update(committed_pickup(rider.document, stops[0], plan_time, commit_lead_s, service))
     riding = {r["id"] for r in riders}
     for o in snapshot.open_orders:
         if datetime.fromisoformat(o.document["created_at"]) <= plan_time:
