@@ -101,8 +101,9 @@ class SimOptions:
     riders: int | None = None  # use only the first n riders of each store (fleet sweep)
     seed: int = 0
     # Re-plans start from the stops each rider follows now (Problem.initial_routes): on three
-    # generated days with 8-9 riders, 34-80% fewer reassignments and 2-6% fewer km, but up to
-    # 4 points fewer orders on time when riders are short (docs/SOLVER_NOTES.md).
+    # generated days with 7-9 riders, 34-80% fewer reassignments and mostly fewer km (-0.6 to
+    # -5.8%, once +3.4%), but up to 4 points fewer orders on time when riders are short
+    # (docs/SOLVER_NOTES.md).
     warm_start: bool = True
     # Re-plans count the ride back to the store (closed routes). Riders do ride back between
     # waves, so this plans fewer kilometres; open routes keep more promises with a small fleet.

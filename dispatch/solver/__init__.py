@@ -172,7 +172,7 @@ def solve(problem: Problem) -> Plan:
     routes, left = built.routes, built.left
     best_cost, ok = total_cost(inst, routes, left)
     warm = warm_routes(inst, candidates)
-    if warm is not None and fast_lns is not None and fast_lns.ready():
+    if warm is not None:
         # Re-dispatch: the routes being followed, completed with what is new, when that is the
         # better start (it usually is, and plans change less).
         resumed = first_plan(inst, candidates, float("inf") if reproducible else t0 + opts.time_limit_s, opts.seed, warm)

@@ -32,6 +32,12 @@ def _keep_heading_first(inst: Instance, manager, routing, drop_node: dict[int, i
         routing.NextVar(routing.Start(r)).SetValue(manager.NodeToIndex(drop_node[k]))
 
 
+def _riders_for(inst: Instance, k: int, allowed: list[int]) -> list[int]:
+    """The riders new order k may go to: `allowed`, or only its rider when it is committed."""
+    locked = int(inst.locked_to[k])
+    return allowed if locked < 0 else [r for r in allowed if r == locked]
+
+
 @dataclass(slots=True)
 class Improvement:
     """Routes found by OR-Tools, or None when it found nothing better than its start."""
@@ -169,7 +175,7 @@ class RoutingModel:
                     time_dim.CumulVar(d)
                     <= time_dim.CumulVar(p) + int(inst.max_ride_s[k]) + int(inst.pickup_service_s[store])
                 )
-            riders_ok = allowed if inst.locked_to[k] < 0 else [r for r in allowed if r == inst.locked_to[k]]
+            riders_ok = _riders_for(inst, k, allowed)
             if len(riders_ok) < R:
                 # -1 keeps the order droppable; the binding's SetAllowedVehiclesForIndex is unusable.
                 routing.VehicleVar(p).SetValues([-1] + riders_ok)
@@ -308,6 +314,7 @@ class WaveModel:
         count_dim = routing.GetDimensionOrDie("count")
 
         solver = routing.solver()
+        allowed = [r for r in range(R) if r not in forbid_new]
         new_indices = [manager.NodeToIndex(self.drop_node[k]) for k in orders if inst.carried_by[k] < 0]
         carried_indices = [manager.NodeToIndex(self.drop_node[k]) for k in orders if inst.carried_by[k] >= 0]
         for r in range(R):
@@ -342,9 +349,7 @@ class WaveModel:
                 routing.VehicleVar(d).SetValue(int(inst.carried_by[k]))
                 continue
             wave_dim.CumulVar(d).SetMin(max(0, int(inst.ready_s[k])))
-            riders_ok = [r for r in range(R) if r not in forbid_new]
-            if inst.locked_to[k] >= 0:
-                riders_ok = [r for r in riders_ok if r == inst.locked_to[k]]
+            riders_ok = _riders_for(inst, k, allowed)
             if len(riders_ok) < R:
                 routing.VehicleVar(d).SetValues([-1] + riders_ok)
             routing.AddDisjunction([d], int(inst.priority[k]) * opts.unassigned_cost)
