@@ -65,3 +65,89 @@ def test_the_first_plan_cost_estimate_learns_within_bounds(monkeypatch):
     assert abs(solver._first_plan_rate["s_per_order2"] - (0.7e-6 + 0.3 * 0.6e-6)) < 1e-12
     solver._learn_first_plan_rate(300, 100.0)
     assert abs(solver._first_plan_rate["s_per_order2"] - 2 * 0.88e-6) < 1e-12
+
+
+def test_nearest_orders_match_a_full_sort():
+    """The partitioned nearest-order lists equal a full stable sort of every row, itself first."""
+    import numpy as np
+
+    from dispatch.solver.fast_lns import nearest_orders
+
+    rng = np.random.default_rng(4)
+    for n in (5, 40, 120):
+        points = rng.random((n, 2)) * 3000
+        distance_m = np.sqrt(((points[:, None] - points[None]) ** 2).sum(-1))
+        expected = np.argsort(distance_m + distance_m.T, axis=1, kind="stable")[:, : min(n, 40)]
+        got = nearest_orders(distance_m, 40)
+        assert got.shape == expected.shape and (got == expected).all()
+        assert (got[:, 0] == np.arange(n)).all()
+
+
+def test_lazy_first_plan_on_a_big_problem_keeps_its_bookkeeping(compiled_search):
+    """From LAZY_FROM orders the first plan re-evaluates only near orders after each insertion;
+    what it reports still re-times to a feasible plan of the same cost, every order once."""
+    import numpy as np
+
+    problem = problem_from_document(generate_problem(compiled_search.LAZY_FROM + 40, 24, seed=3, lateness="hard", equal_speeds=True))
+    inst = build_instance(problem, split_by_area(problem)[0])
+    empty = [[] for _ in range(inst.n_riders)]
+    search = compiled_search.CompiledRuinRecreate(
+        inst, empty, list(range(inst.n_orders)), 0, hard_latest(inst), np.zeros(inst.n_orders)
+    )
+    found = search.run(float("inf"), 1)
+    routes = found.stop_lists(inst)
+    cost, ok = total_cost(inst, routes, found.left)
+    assert ok and cost == found.cost
+    served = sorted(s[1] for rt in routes for s in rt if s[0] == 1)
+    assert sorted(served + found.left) == list(range(inst.n_orders))
+    assert len(found.left) <= 0.15 * inst.n_orders  # a first plan, not a failed one
+
+
+def _solomon_problem(name: str, time_limit_s: float, max_iterations=None):
+    from benchmarks.solomon_data import load, problem_document
+
+    doc = problem_document(load(name), time_limit_s, seed=1)
+    if max_iterations is not None:
+        doc["options"]["max_iterations"] = max_iterations
+    return problem_from_document(doc)
+
+
+def test_granular_insertion_in_long_waves_keeps_plans_valid():
+    """Long waves (a Solomon type-2 instance: 25-35 drops each) are searched with granular
+    insertion; the plan still keeps every window, and the validator agrees."""
+    from dispatch import solve
+    from dispatch.validate import validate_plan
+
+    problem = _solomon_problem("RC208", 5.0, max_iterations=400)
+    plan = solve(problem)
+    assert not plan.unassigned
+    assert max(len(route.stops) for route in plan.routes) > 2 * 12  # waves longer than GRANULAR_FROM
+    assert validate_plan(problem, plan.to_document()) == []
+
+
+def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
+    """With 2 s or more on a VRPTW-like problem the search runs twice from the same start with
+    different seeds, each on its share of the time, and the plan is the cheaper of the two."""
+    import dispatch.solver as solver
+    from dispatch import solve
+    from dispatch.validate import validate_plan
+
+    runs = []
+    real = solver.fast_lns.CompiledRuinRecreate
+
+    class Recording(real):
+        def run(self, deadline, max_iterations):
+            found = super().run(deadline, max_iterations)
+            runs.append((self.seed, deadline, found.cost if found else None))
+            return found
+
+    monkeypatch.setattr(solver.fast_lns, "CompiledRuinRecreate", Recording)
+    problem = _solomon_problem("R201", solver.TRAJ_MIN_S + 0.2)
+    plan = solve(problem)
+    searches = [r for r in runs if r[1] != float("inf")]  # the first plan runs without a deadline
+    assert len(searches) == solver.TRAJ_N
+    assert len({seed for seed, _, _ in searches}) == solver.TRAJ_N
+    assert searches[0][1] < searches[1][1]  # consecutive shares of the budget
+    assert plan.metrics.total_travel_s * problem.options.travel_cost_per_s == min(c for _, _, c in searches)
+    assert validate_plan(problem, plan.to_document()) == []
+    assert solver._trajectories(build_instance(problem, list(problem.orders)), 1.0, False) == 1
