@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.model import Order, Problem
-from dispatch.travel import TravelModel
+from dispatch.travel import SpeedSeconds, TravelModel
 
 NO_LIMIT = np.iinfo(np.int64).max // 4
 
@@ -41,7 +41,8 @@ class Instance:
     max_orders: np.ndarray
     home_store: np.ndarray  # store index, or -1
     travel: TravelModel
-    travel_s_of_rider: tuple[np.ndarray, ...]  # (points x points) int seconds, one per rider
+    # (points x points) int seconds per rider, one object per speed (see TravelModel.travel_s)
+    travel_s_of_rider: tuple[np.ndarray | SpeedSeconds, ...]
     return_to_store: bool
     horizon_s: int
     carried_of_rider: tuple[tuple[int, ...], ...]  # order indices each rider already carries
@@ -87,6 +88,9 @@ class Instance:
         return home if home >= 0 else int(self.order_store[last_order])
 
 
+EAGER_SPEEDS = 4
+
+
 def build_instance(problem: Problem, routed: list[Order]) -> Instance:
     """Index `routed` orders (already filtered by area and store) with the problem's riders."""
     store_idx = {s.id: i for i, s in enumerate(problem.stores)}
@@ -102,6 +106,11 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         + [o.dropoff for o in routed]
     )
     travel = TravelModel(opts.travel, points)
+    speeds = {float(r.speed_mps) for r in problem.riders}
+    if len(speeds) <= EAGER_SPEEDS:
+        # Few speeds: whole matrices now, read fast by every later step; many: as they are read.
+        for speed in speeds:
+            np.asarray(travel.travel_s(speed))
     latest = max(
         [0]
         + [o.promised_at_s for o in routed]

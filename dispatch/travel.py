@@ -103,14 +103,51 @@ class TravelModel:
             self.distance_m = great_circle_matrix_m(lats, lons) * travel.detour_factor
         self._by_speed: dict[float, np.ndarray] = {}
 
-    def travel_s(self, speed_mps: float) -> np.ndarray:
-        """Whole-second travel times at `speed_mps` between every pair of points."""
+    def travel_s(self, speed_mps: float) -> np.ndarray | SpeedSeconds:
+        """Whole-second travel times at `speed_mps` between every pair of points (index it as
+        a matrix; `np.asarray` gives the whole one)."""
         if self._durations_s is not None:
             return self._durations_s
         speed = float(speed_mps)
         if speed not in self._by_speed:
-            self._by_speed[speed] = np.rint(self.distance_m / speed).astype(np.int64)
+            self._by_speed[speed] = SpeedSeconds(self.distance_m, speed)
         return self._by_speed[speed]
+
+
+class SpeedSeconds:
+    """Seconds at one speed, computed from metres where asked, the whole matrix once much is.
+
+    With every rider at its own speed, building every matrix up front took 84 ms of a 0.1 s
+    budget at 500 orders and 60 riders, while most solves read few entries of most of them
+    (the compiled search computes seconds from metres itself). Values are exactly those of
+    the whole matrix: the same division and rounding.
+    """
+
+    def __init__(self, distance_m: np.ndarray, speed_mps: float):
+        self.distance_m = distance_m
+        self.speed_mps = speed_mps
+        self.shape = distance_m.shape
+        self.matrix: np.ndarray | None = None
+        self._read = 0
+        self._build_after = distance_m.size // 4
+
+    def __getitem__(self, key):
+        if self.matrix is not None:
+            return self.matrix[key]
+        out = np.rint(self.distance_m[key] / self.speed_mps).astype(np.int64)
+        self._read += np.size(out)
+        if self._read > self._build_after:
+            self.whole()
+        return out
+
+    def whole(self) -> np.ndarray:
+        """The whole matrix (built once)."""
+        if self.matrix is None:
+            self.matrix = np.rint(self.distance_m / self.speed_mps).astype(np.int64)
+        return self.matrix
+
+    def __array__(self, dtype=None, copy=None) -> np.ndarray:
+        return self.whole() if dtype is None else self.whole().astype(dtype)
 
 
 class LegMeter:
