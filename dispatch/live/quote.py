@@ -106,7 +106,7 @@ def quote_order(
     latest[k_new] = NO_LIMIT
     best = (math.inf, None, 0, 0)
     cand = np.array([k_new], dtype=np.int64)
-    for st in built.states:
+    for st in built.route_states(inst):
         st.refresh(latest)
         cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
         if cost[0] < best[0]:
@@ -124,7 +124,7 @@ def quote_order(
     _, st, kind, where = best
     st.apply(k_new, kind, where)
     st.refresh(latest)
-    routes = [s.stops() for s in built.states]
+    routes = [s.stops() for s in built.route_states(inst)]
     eta = _planned_starts(inst, routes)[k_new]
     promise = int(math.ceil((eta + buffer_s) / 60.0) * 60)
     rider_id = problem.riders[st.r].id

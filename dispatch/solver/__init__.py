@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -29,7 +30,7 @@ try:  # the compiled search is optional: without numba the Python one runs
 except ImportError:  # pragma: no cover - numba is a declared dependency
     fast_lns = None
 from dispatch.solver.plan_builder import build_plan
-from dispatch.solver.reasons import explain_left_out, screen
+from dispatch.solver.reasons import explain_all_left_out, screen
 from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unassigned_cost
 
 # Keeps the whole solve inside time_limit_s: reading the plan back (costing, plan building,
@@ -47,10 +48,11 @@ _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
 _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 # The compiled first plan took about 0.85 us x orders^2 here on one day (200: 37 ms, 300: 80,
-# 500: 213) and 0.58 us on another (23, 51, 140 ms): the process starts from the slower figure
-# and learns its own from the first plans of 200 orders or more (with a 20% margin; below,
-# fixed costs weigh in and the estimate would come out too high for big plans).
-_COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.85e-6
+# 500: 213) and 0.58 us on another (23, 51, 140 ms); with the lazy regret for big plans,
+# 0.28-0.40 us (500: 63-69 ms). The process starts from a slower figure and learns its own
+# from the first plans of 200 orders or more (with a 20% margin; below, fixed costs weigh in
+# and the estimate would come out too high for big plans).
+_COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.5e-6
 _LEARN_FROM_ORDERS = 200
 _first_plan_rate = {"s_per_order2": _COMPILED_FIRST_PLAN_S_PER_ORDER2}
 
@@ -83,6 +85,8 @@ def first_plan(
     through `construct`'s later phases (lateness priced in, then pushing others later).
     `start` (a warm start, compiled search only) is completed instead of empty routes; None
     when that cannot be done (no compiled search, no time, a start that breaks a rule).
+    When the whole insertion would not fit before `deadline`, the most urgent orders that fit
+    are planned and the plan is marked incomplete (500 orders in 0.1 s: about half planned).
     """
     warm = start is not None
     if fast_lns is None or not fast_lns.ready():
@@ -91,27 +95,37 @@ def first_plan(
         start = [[(DROP, k) for k in inst.carried_of_rider[r]] for r in range(inst.n_riders)]
     in_start = {s[1] for stops in start for s in stops if s[0] == DROP}
     todo = [k for k in candidates if k not in in_start]
-    # The compiled insertion cannot stop half-way; when it would not finish in time, the Python
-    # one, which stops at the deadline, keeps the budget.
+    # The compiled insertion cannot stop half-way; when it would not finish in time, it plans
+    # the most urgent orders that fit the time left, and the rest wait for the next plan.
     began = time.perf_counter()
-    if began + _first_plan_rate["s_per_order2"] * len(todo) ** 2 > deadline:
-        return None if warm else construct(inst, candidates, deadline)
+    rate = _first_plan_rate["s_per_order2"]
+    skipped: list[int] = []
+    if began + rate * len(todo) ** 2 > deadline:
+        if warm:
+            return None
+        fit = int(math.sqrt(max(0.0, deadline - began) / rate))
+        if fit < 1:
+            return construct(inst, candidates, deadline)  # stops at once, with reasons kept
+        by_promise = sorted(todo, key=lambda k: (int(inst.promised_s[k]), k))
+        todo, skipped = by_promise[:fit], by_promise[fit:]
     promised = hard_latest(inst)
     # A warm start may hold orders already late: they may stay as late as they are.
     latest, weight = search_limits(inst, start, []) if warm else (promised, np.zeros(inst.n_orders))
     found = fast_lns.CompiledRuinRecreate(inst, start, todo, seed, latest, weight).run(float("inf"), 1)
     if not warm:  # a warm completion inserts few orders into full routes: another cost
         _learn_first_plan_rate(len(todo), time.perf_counter() - began)
-    states = states_from_routes(inst, found.routes) if found is not None else None
-    if states is None:
+    if found is None:
         return None if warm else construct(inst, candidates, deadline)
-    left = list(found.left)
-    for st in states:
-        st.refresh(latest)
-    if left and inst.problem.options.lateness == "soft":
+    routes, left, states = found.routes, list(found.left), None
+    if left and inst.problem.options.lateness == "soft" and time.perf_counter() < deadline:
+        # Route states (Python) only here: building them for every rider cost 14 ms at 300x40.
+        states = states_from_routes(inst, routes)
+        if states is None:
+            return None if warm else construct(inst, candidates, deadline)
         left = recreate(inst, states, left, latest, deadline)
-    complete = not left or time.perf_counter() <= deadline
-    return Construction(routes=[st.stops() for st in states], left=left, states=states, complete=complete)
+        routes = [st.stops() for st in states]
+    complete = not skipped and (not left or time.perf_counter() <= deadline)
+    return Construction(routes=routes, left=left + skipped, states=states, complete=complete)
 
 
 def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
@@ -184,14 +198,14 @@ def solve(problem: Problem) -> Plan:
     candidates = [k for k in range(inst.n_orders) if k not in impossible]
 
     # The first plan is always completed unless it would take the whole budget by itself.
-    built = first_plan(inst, candidates, float("inf") if reproducible else t0 + opts.time_limit_s, opts.seed)
+    built = first_plan(inst, candidates, deadline, opts.seed)
     routes, left = built.routes, built.left
     best_cost, ok = total_cost(inst, routes, left)
     warm = warm_routes(inst, candidates)
     if warm is not None:
         # Re-dispatch: the routes being followed, completed with what is new, when that is the
         # better start (it usually is, and plans change less).
-        resumed = first_plan(inst, candidates, float("inf") if reproducible else t0 + opts.time_limit_s, opts.seed, warm)
+        resumed = first_plan(inst, candidates, deadline, opts.seed, warm)
         if resumed is not None:
             resumed_cost, resumed_ok = total_cost(inst, resumed.routes, resumed.left)
             if resumed_ok and resumed_cost <= best_cost:
@@ -261,16 +275,17 @@ def solve(problem: Problem) -> Plan:
     searched = found is not None and found.iterations > 0
     if len(planned) != len(dropped_off) or planned & set(left) or len(planned) + len(left) != len(candidates):
         raise AssertionError("solver bookkeeping lost or doubled an order")  # never ship such a plan
-    n_planned = len(planned)
+    cut_short = not built.complete and not searched
+    reasons = {} if cut_short else explain_all_left_out(inst, left, len(planned))
     for k in left:
-        if not built.complete and not searched:
+        if cut_short:
             reason, detail = (
                 "time_limit_reached",
                 f"the {opts.time_limit_s:g} s budget ran out before this order could be planned; "
                 "a larger time_limit_s plans it",
             )
         else:
-            reason, detail = explain_left_out(inst, k, n_planned)
+            reason, detail = reasons[k]
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
     solve_ms = int((time.perf_counter() - t0) * 1000)
     return build_plan(inst, routes, unassigned, solve_ms, first_plan_ms, engine)

@@ -309,8 +309,19 @@ class Construction:
 
     routes: list[list[Stop]]
     left: list[int]
-    states: list[RouteState]
+    states: list[RouteState] | None  # None: not built (`route_states` builds them)
     complete: bool = True  # False: the deadline cut it short, some of `left` were never tried
+
+    def route_states(self, inst: Instance) -> list[RouteState]:
+        """The routes as route states, refreshed with the hard promises (built once)."""
+        if self.states is None:
+            states = states_from_routes(inst, self.routes)
+            assert states is not None, "a first plan is made of single-store waves"
+            latest = hard_latest(inst)
+            for st in states:
+                st.refresh(latest)
+            self.states = states
+        return self.states
 
 
 def _regret_insert(

@@ -730,22 +730,25 @@ class CompiledRuinRecreate:
         self.left_mask[list(left)] = True
         # Riders of one speed share a travel class. Few classes: stored second matrices; many
         # (every rider its own speed): metres / speed on the fly, rounded exactly as TravelModel.
-        classes: dict[int, int] = {}
-        mats = []
+        # A duration matrix is the same for every speed: one class then.
+        by_matrix = inst.problem.options.travel.model == "matrix"
+        classes: dict[float, int] = {}
+        first_rider = []
         speeds = []
         rclass = np.zeros(R, dtype=np.int64)
         for r in range(R):
-            key = id(inst.travel_s_of_rider[r])
+            speed = float(inst.problem.riders[r].speed_mps)
+            key = 0.0 if by_matrix else speed
             if key not in classes:
-                classes[key] = len(mats)
-                mats.append(inst.travel_s_of_rider[r])
-                speeds.append(float(inst.problem.riders[r].speed_mps))
+                classes[key] = len(speeds)
+                first_rider.append(r)
+                speeds.append(speed)
             rclass[r] = classes[key]
-        on_the_fly = inst.problem.options.travel.model == "haversine" and len(mats) > self.MAX_STORED_CLASSES
-        if on_the_fly or not mats:
+        on_the_fly = not by_matrix and len(speeds) > self.MAX_STORED_CLASSES
+        if on_the_fly or not speeds:
             self.tt = np.zeros((0, 1, 1), dtype=np.int64)
         else:
-            self.tt = np.ascontiguousarray(np.stack(mats))
+            self.tt = np.ascontiguousarray(np.stack([inst.travel_s_of_rider[r] for r in first_rider]))
         self.dist = np.ascontiguousarray(inst.travel.distance_m, dtype=np.float64)
         self.spd = np.array(speeds or [1.0], dtype=np.float64)
         self.rclass = rclass

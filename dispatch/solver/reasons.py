@@ -85,21 +85,29 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
 
 def explain_left_out(inst: Instance, k: int, n_planned: int) -> tuple[str, str]:
     """Reason for an order that passed the screen but is in no route."""
-    found = screen(inst, [k])
-    if k in found:
-        return found[k]
-    solo = _solo_trip(inst, np.array([k], dtype=np.int64))
-    best = int(solo["start_o"][:, 0].min())
-    when = _clock(inst, best)
-    if inst.problem.options.lateness == "hard":
-        return (
-            "cannot_be_on_time",
-            f"a free rider could deliver it by {when}, but every rider is booked with the "
-            f"{n_planned} orders planned first and none can also be on time for it",
-        )
-    return (
-        "fleet_busy",
-        f"a free rider could deliver it by {when}, but no rider can fit it with the "
-        f"{n_planned} orders planned first within shifts and capacities",
-    )
+    return explain_all_left_out(inst, [k], n_planned)[k]
+
+
+def explain_all_left_out(inst: Instance, orders: list[int], n_planned: int) -> dict[int, tuple[str, str]]:
+    """Reasons for orders in no route, all at once (one solo trip per rider for all of them)."""
+    out = screen(inst, orders)
+    rest = np.array([k for k in orders if k not in out], dtype=np.int64)
+    if rest.size == 0:
+        return out
+    solo = _solo_trip(inst, rest)
+    for c, k in enumerate(rest):
+        when = _clock(inst, int(solo["start_o"][:, c].min()))
+        if inst.problem.options.lateness == "hard":
+            out[int(k)] = (
+                "cannot_be_on_time",
+                f"a free rider could deliver it by {when}, but every rider is booked with the "
+                f"{n_planned} orders planned first and none can also be on time for it",
+            )
+        else:
+            out[int(k)] = (
+                "fleet_busy",
+                f"a free rider could deliver it by {when}, but no rider can fit it with the "
+                f"{n_planned} orders planned first within shifts and capacities",
+            )
+    return out
 

@@ -151,3 +151,35 @@ def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
     assert plan.metrics.total_travel_s * problem.options.travel_cost_per_s == min(c for _, _, c in searches)
     assert validate_plan(problem, plan.to_document()) == []
     assert solver._trajectories(build_instance(problem, list(problem.orders)), 1.0, False) == 1
+
+
+def test_a_first_plan_that_does_not_fit_plans_the_most_urgent_orders(monkeypatch):
+    """When the compiled insertion of every order would not finish in time, the orders that fit
+    are the most urgent ones; the rest are reported as cut by the time limit, and the plan is
+    valid."""
+    import math
+
+    import dispatch.solver as solver
+    from dispatch import solve
+    from dispatch.validate import validate_plan
+
+    doc = generate_problem(60, 8, seed=5, lateness="hard", equal_speeds=True, time_limit_s=0.2)
+    problem = problem_from_document(doc)
+    inst = build_instance(problem, split_by_area(problem)[0])
+    # An estimate of 1 ms per order^2 lets about 12 of 60 orders fit in 0.15 s.
+    monkeypatch.setitem(solver._first_plan_rate, "s_per_order2", 1e-3)
+    began = time.perf_counter()
+    built = solver.first_plan(inst, list(range(inst.n_orders)), began + 0.15, 0)
+    fit = int(math.sqrt(0.15 / 1e-3))
+    planned = {s[1] for rt in built.routes for s in rt if s[0] == 1}
+    assert not built.complete and 0 < len(planned) <= fit
+    by_promise = sorted(range(inst.n_orders), key=lambda k: (int(inst.promised_s[k]), k))
+    assert planned <= set(by_promise[:fit])
+    assert sorted(planned | set(built.left)) == list(range(inst.n_orders))
+    assert total_cost(inst, built.routes, built.left)[1]
+
+    # In a solve, the search then places what the first plan skipped.
+    monkeypatch.setitem(solver._first_plan_rate, "s_per_order2", 1e-4)  # about 40 orders fit
+    plan = solve(problem)
+    assert not plan.unassigned
+    assert validate_plan(problem, plan.to_document()) == []
