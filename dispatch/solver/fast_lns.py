@@ -600,13 +600,13 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, seed, near_k
                     continue
                 was_top = top1[ci] == br or top2[ci] == br
                 if lazy and not was_top:
-                    near = False
+                    close = False
                     nb_row = neighbours[cand[ci]]
                     for j in range(min(LAZY_NEAR, nb_row.shape[0])):
                         if nb_row[j] == k:
-                            near = True
+                            close = True
                             break
-                    if not near:
+                    if not close:
                         stale[ci, br] = True
                         continue
                 c_, k_, p_ = _evaluate(cand[ci], br, routes, prob, cache)
