@@ -88,7 +88,7 @@ class Instance:
         return home if home >= 0 else int(self.order_store[last_order])
 
 
-EAGER_SPEEDS = 4
+EAGER_ENTRIES = 2_000_000  # about 8 ms of matrix building here
 
 
 def build_instance(problem: Problem, routed: list[Order]) -> Instance:
@@ -107,10 +107,10 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
     )
     travel = TravelModel(opts.travel, points)
     speeds = {float(r.speed_mps) for r in problem.riders}
-    if len(speeds) <= EAGER_SPEEDS:
-        # Few speeds: whole matrices now, read fast by every later step; many: as they are read.
-        for speed in speeds:
-            np.asarray(travel.travel_s(speed))
+    # Whole matrices now when they are cheap to build (then every later read is a plain array
+    # read); with many speeds over many points, seconds computed as they are read.
+    eager = len(speeds) * len(points) ** 2 <= EAGER_ENTRIES
+    seconds_at = {v: np.asarray(travel.travel_s(v)) if eager else travel.travel_s(v) for v in speeds}
     latest = max(
         [0]
         + [o.promised_at_s for o in routed]
@@ -155,7 +155,7 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
             [store_idx[r.store_id] if r.store_id is not None else -1 for r in problem.riders], dtype=np.int64
         ),
         travel=travel,
-        travel_s_of_rider=tuple(travel.travel_s(r.speed_mps) for r in problem.riders),
+        travel_s_of_rider=tuple(seconds_at[float(r.speed_mps)] for r in problem.riders),
         return_to_store=opts.return_to_store,
         horizon_s=horizon,
         carried_of_rider=tuple(

@@ -114,8 +114,12 @@ class TravelModel:
         return self._by_speed[speed]
 
 
+READ_COST = 100
+
+
 class SpeedSeconds:
-    """Seconds at one speed, computed from metres where asked, the whole matrix once much is.
+    """Seconds at one speed, computed from metres where asked, the whole matrix once that is
+    the cheaper way (a quarter of it read, counting READ_COST entries per read).
 
     With every rider at its own speed, building every matrix up front took 84 ms of a 0.1 s
     budget at 500 orders and 60 riders, while most solves read few entries of most of them
@@ -128,14 +132,16 @@ class SpeedSeconds:
         self.speed_mps = speed_mps
         self.shape = distance_m.shape
         self.matrix: np.ndarray | None = None
-        self._read = 0
+        self._read = 0  # work spent reading so far, in matrix entries
         self._build_after = distance_m.size // 4
 
     def __getitem__(self, key):
         if self.matrix is not None:
             return self.matrix[key]
         out = np.rint(self.distance_m[key] / self.speed_mps).astype(np.int64)
-        self._read += np.size(out)
+        # One read costs about as much as computing READ_COST entries of a whole matrix: after
+        # many single-leg reads (schedules, quotes) the whole matrix is the cheaper way.
+        self._read += np.size(out) + READ_COST
         if self._read > self._build_after:
             self.whole()
         return out

@@ -29,9 +29,9 @@ def test_haversine_and_rounding():
 
 def test_seconds_per_speed_are_built_only_when_much_is_read():
     """A speed's seconds come from metres where read, equal to the whole matrix's values, and
-    the whole matrix is built once a quarter of it has been read (or `np.asarray` asks)."""
+    the whole matrix is built once the reads cost a quarter of it (or `np.asarray` asks)."""
     rng = np.random.default_rng(5)
-    points = [Location(31.2 + rng.uniform(-0.03, 0.03), 121.47 + rng.uniform(-0.03, 0.03)) for _ in range(30)]
+    points = [Location(31.2 + rng.uniform(-0.03, 0.03), 121.47 + rng.uniform(-0.03, 0.03)) for _ in range(60)]
     model = TravelModel(TravelOptions(detour_factor=1.3), points)
     lazy = model.travel_s(3.7)
     whole = np.rint(model.distance_m / 3.7).astype(np.int64)
@@ -39,23 +39,27 @@ def test_seconds_per_speed_are_built_only_when_much_is_read():
     assert lazy[2, 5] == whole[2, 5] and lazy[[1, 2], [3, 4]].tolist() == whole[[1, 2], [3, 4]].tolist()
     assert (lazy[np.ix_([0, 4, 9], [1, 2])] == whole[np.ix_([0, 4, 9], [1, 2])]).all()
     assert lazy.matrix is None
-    assert (lazy[:10] == whole[:10]).all()  # 300 of 900 values: past a quarter
+    # Read work so far: 3 reads of 1 + 2 + 6 entries, each also counted as READ_COST entries.
+    assert (lazy[:10] == whole[:10]).all()  # 600 more of 3600 entries: past a quarter
     assert lazy.matrix is not None and (np.asarray(lazy) == whole).all()
     other = model.travel_s(5.1)
     assert (np.asarray(other) == np.rint(model.distance_m / 5.1).astype(np.int64)).all()
 
 
 def test_building_an_instance_with_a_speed_per_rider_builds_no_matrix():
-    """Sixty riders at sixty speeds: indexing the problem leaves every seconds matrix unbuilt."""
+    """Sixty riders at their own speeds over 260 points: indexing and screening the problem
+    leave every seconds matrix unbuilt; a small problem gets plain matrices at once."""
     from dispatch import problem_from_document
     from dispatch.generate import generate_problem
     from dispatch.instance import build_instance
     from dispatch.solver import split_by_area
     from dispatch.solver.reasons import screen
 
-    problem = problem_from_document(generate_problem(120, 60, seed=2))
+    problem = problem_from_document(generate_problem(200, 60, seed=2))
     inst = build_instance(problem, split_by_area(problem)[0])
     screen(inst, list(range(inst.n_orders)))
     speeds = {r.speed_mps for r in problem.riders}
     assert len(speeds) > 30
-    assert all(tt.matrix is None for tt in inst.travel_s_of_rider)
+    assert all(getattr(tt, "matrix", 0) is None for tt in inst.travel_s_of_rider)
+    small = problem_from_document(generate_problem(20, 4, seed=2))
+    assert all(isinstance(tt, np.ndarray) for tt in build_instance(small, list(small.orders)).travel_s_of_rider)
