@@ -22,7 +22,7 @@ from dispatch.plan import Plan, UnassignedOrder
 from dispatch.solver import first_plan, split_by_area
 from dispatch.solver.carried import sequence_carried
 from dispatch.solver.plan_builder import build_plan
-from dispatch.solver.reasons import explain_left_out, screen
+from dispatch.solver.reasons import explain_all_left_out, screen
 from dispatch.solver.routes import DROP, schedule_route
 
 QUOTE_ORDER_ID = "__quote__"
@@ -134,10 +134,10 @@ def quote_order(
             f"beyond the {max_promise_s // 60}-minute promise window"
         )
         return Quote.refused("cannot_be_on_time", detail, started)
-    left = list(built.left) + [k for k in impossible]
     n_planned = sum(1 for rt in routes for s in rt if s[0] == DROP)
-    for k in left:
-        reason, detail = impossible.get(k) or explain_left_out(inst, k, n_planned)
+    reasons = {**explain_all_left_out(inst, list(built.left), n_planned), **impossible}
+    for k in list(built.left) + list(impossible):
+        reason, detail = reasons[k]
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
     elapsed_ms = (time.perf_counter() - started) * 1000
     plan = build_plan(inst, routes, unassigned, int(elapsed_ms), None, "quote")

@@ -313,13 +313,10 @@ class Construction:
     complete: bool = True  # False: the deadline cut it short, some of `left` were never tried
 
     def route_states(self, inst: Instance) -> list[RouteState]:
-        """The routes as route states, refreshed with the hard promises (built once)."""
+        """The routes as route states (built once; refresh them with your limits before use)."""
         if self.states is None:
             states = states_from_routes(inst, self.routes)
             assert states is not None, "a first plan is made of single-store waves"
-            latest = hard_latest(inst)
-            for st in states:
-                st.refresh(latest)
             self.states = states
         return self.states
 

@@ -83,11 +83,6 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
     return out
 
 
-def explain_left_out(inst: Instance, k: int, n_planned: int) -> tuple[str, str]:
-    """Reason for an order that passed the screen but is in no route."""
-    return explain_all_left_out(inst, [k], n_planned)[k]
-
-
 def explain_all_left_out(inst: Instance, orders: list[int], n_planned: int) -> dict[int, tuple[str, str]]:
     """Reasons for orders in no route, all at once (one solo trip per rider for all of them)."""
     out = screen(inst, orders)
