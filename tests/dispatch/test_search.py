@@ -17,6 +17,15 @@ def _instance(**kw):
     return build_instance(problem, routed)
 
 
+def _assert_bookkeeping(inst, found):
+    """The search's best plan re-times to a feasible plan of the cost it reports, every order once."""
+    routes = found.stop_lists(inst)
+    cost, ok = total_cost(inst, routes, found.left)
+    assert ok and cost == found.cost
+    served = sorted(s[1] for rt in routes for s in rt if s[0] == 1)
+    assert sorted(served + found.left) == list(range(inst.n_orders))
+
+
 def test_python_ruin_and_recreate_never_worsens_and_stays_valid():
     """The pure-Python search (used where numba is missing) returns a feasible, no-worse plan."""
     inst = _instance()
@@ -39,11 +48,7 @@ def test_compiled_search_matches_its_own_bookkeeping(compiled_search):
         inst, built.routes, built.left, 5, hard_latest(inst), np.zeros(inst.n_orders)
     )
     found = search.run(float("inf"), 300)
-    routes = found.stop_lists(inst)
-    cost, ok = total_cost(inst, routes, found.left)
-    assert ok and cost == found.cost
-    served = sorted(s[1] for rt in routes for s in rt if s[0] == 1)
-    assert sorted(served + found.left) == list(range(inst.n_orders))
+    _assert_bookkeeping(inst, found)
 
 
 def test_a_step_past_its_deadline_is_cut_off():
@@ -95,11 +100,7 @@ def test_lazy_first_plan_on_a_big_problem_keeps_its_bookkeeping(compiled_search)
         inst, empty, list(range(inst.n_orders)), 0, hard_latest(inst), np.zeros(inst.n_orders)
     )
     found = search.run(float("inf"), 1)
-    routes = found.stop_lists(inst)
-    cost, ok = total_cost(inst, routes, found.left)
-    assert ok and cost == found.cost
-    served = sorted(s[1] for rt in routes for s in rt if s[0] == 1)
-    assert sorted(served + found.left) == list(range(inst.n_orders))
+    _assert_bookkeeping(inst, found)
     assert len(found.left) <= 0.15 * inst.n_orders  # a first plan, not a failed one
 
 
