@@ -39,14 +39,14 @@ from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unass
 _RESERVE_BASE_S = 0.004
 _RESERVE_PER_ORDER_S = 40e-6
 _ORTOOLS_SHARE = 0.25
+_ORTOOLS_MIN_BUDGET_S = 0.5
+_KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
+_ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 # With scheduled orders (VRPTW-like) one search trajectory sometimes settles in a poor optimum
 # (Solomon RC208 at 5 s: 5.9-14.2% over best-known by seed); two trajectories of half the time
 # each, keeping the better, took the 19 type-2 instances from 2.15% to 1.24-1.53% mean gap.
 TRAJ_MIN_S = 2.0
 TRAJ_N = 2
-_ORTOOLS_MIN_BUDGET_S = 0.5
-_KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
-_ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 # The compiled first plan took about 0.85 us x orders^2 here on one day (200: 37 ms, 300: 80,
 # 500: 213) and 0.58 us on another (23, 51, 140 ms); with the lazy regret for big plans,
 # 0.28-0.40 us (500: 63-69 ms). The process starts from a slower figure and learns its own
