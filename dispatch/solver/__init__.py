@@ -34,10 +34,12 @@ from dispatch.solver.reasons import explain_all_left_out, screen
 from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unassigned_cost
 
 # Keeps the whole solve inside time_limit_s: reading the plan back (costing, plan building,
-# reasons) takes about 2 ms at 60 orders and 20 ms at 500 here. A flat 30 ms left 26-30 ms of
-# a 0.1 s budget unused on small problems, where the search gains most per millisecond.
-_RESERVE_BASE_S = 0.004
-_RESERVE_PER_ORDER_S = 40e-6
+# reasons) took 1-2 ms at 30-100 orders, 7-10 ms at 300 and 21-31 ms at 500 here (soft
+# promises, riders at their own speeds), growing about as orders squared. A flat 30 ms left
+# 26-30 ms of a 0.1 s budget unused on small problems, where the search gains most per
+# millisecond; 4 ms + 40 us per order still left 5-6 ms unused at 60-100 orders.
+_RESERVE_BASE_S = 0.002
+_RESERVE_PER_ORDER2_S = 0.1e-6
 _ORTOOLS_SHARE = 0.25
 _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
@@ -191,7 +193,7 @@ def solve(problem: Problem) -> Plan:
     t0 = time.perf_counter()
     opts = problem.options
     reproducible = opts.max_iterations is not None
-    reserve_s = _RESERVE_BASE_S + _RESERVE_PER_ORDER_S * len(problem.orders)
+    reserve_s = _RESERVE_BASE_S + _RESERVE_PER_ORDER2_S * len(problem.orders) ** 2
     deadline = float("inf") if reproducible else t0 + opts.time_limit_s - reserve_s
 
     routed, unassigned = split_by_area(problem)
