@@ -117,7 +117,7 @@ def first_plan(
     promised = hard_latest(inst)
     # A warm start may hold orders already late: they may stay as late as they are.
     latest, weight = search_limits(inst, start, []) if warm else (promised, np.zeros(inst.n_orders))
-    found = fast_lns.CompiledRuinRecreate(inst, start, todo, seed, latest, weight).run(float("inf"), 1)
+    found = fast_lns.CompiledRuinRecreate(inst, start, todo, seed, latest, weight).run(float("inf"), 1, one_idle=True)
     if not warm:  # a warm completion inserts few orders into full routes: another cost
         _learn_first_plan_rate(len(todo), time.perf_counter() - began)
     if found is None:

@@ -78,7 +78,7 @@ def _refresh(r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -204,7 +204,7 @@ def _evaluate(k, r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -391,14 +391,14 @@ def _rescan(ci, cost_tab, top1, top2, top_v):
 
 
 @njit(cache=True)
-def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, seed, near_k, near_routes_all,
+def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, one_idle, seed, near_k, near_routes_all,
             routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
             prob, cache):
     """Run n_iter ruin-and-recreate iterations in place; keep the best in best_*."""
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -428,6 +428,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, se
     top1 = np.empty(n, dtype=np.int64)
     top2 = np.empty(n, dtype=np.int64)
     top_v = np.empty((n, 2))
+    group_open = np.zeros(R + 1, dtype=np.bool_)
     for it in range(n_iter):
         progress = progress0 + (progress1 - progress0) * it / max(1, n_iter)
         n_pl = 0
@@ -543,6 +544,16 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, se
                             use_route[r] = True
                             break
                         target -= 1
+        # In a first plan, interchangeable idle riders are one option: with several alike,
+        # every order's two best insertions were equal (regret 0) and the regret rule
+        # degenerated into cheapest first, opening a rider per far order.
+        group_open[:] = False
+        for r in range(R):
+            if one_idle and use_route[r] and length[r] == 0:
+                if group_open[idle_group[r]]:
+                    use_route[r] = False
+                else:
+                    group_open[idle_group[r]] = True
         for ci in range(n_c):
             k = cand[ci]
             for r in range(R):
@@ -594,6 +605,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, se
             if not touched[br]:
                 _save_route(br, kind, val, length, save_kind, save_val, save_len)
                 touched[br] = True
+            opened = one_idle and length[br] == 0
             _insert(k, br, kind_tab[pick, br], pos_tab[pick, br], kind, val, length, o_store)
             feasible = _refresh(br, routes, prob, cache)
             if not feasible:
@@ -605,6 +617,32 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, se
             route_of[k] = br
             alive[pick] = False
             remaining -= 1
+            if opened:
+                # the idle rider taken was its group's one option: the next one alike stands in
+                nxt = -1
+                for r in range(R):
+                    if length[r] == 0 and not use_route[r] and idle_group[r] == idle_group[br]:
+                        nxt = r
+                        break
+                if nxt >= 0:
+                    use_route[nxt] = True
+                    for ci in range(n_c):
+                        if not alive[ci]:
+                            continue
+                        c_, k_, p_ = _evaluate(cand[ci], nxt, routes, prob, cache)
+                        cost_tab[ci, nxt] = c_
+                        kind_tab[ci, nxt] = k_
+                        pos_tab[ci, nxt] = p_
+                        stale[ci, nxt] = False
+                        if c_ < top_v[ci, 1]:
+                            if c_ < top_v[ci, 0]:
+                                top_v[ci, 1] = top_v[ci, 0]
+                                top2[ci] = top1[ci]
+                                top_v[ci, 0] = c_
+                                top1[ci] = nxt
+                            else:
+                                top_v[ci, 1] = c_
+                                top2[ci] = nxt
             for ci in range(n_c):
                 if not alive[ci]:
                     continue
@@ -664,6 +702,29 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, se
             route_of[:] = save_route_of
             left_mask[:] = save_left
     return cur
+
+
+def idle_groups(inst: Instance, rclass: np.ndarray, tt: np.ndarray, dist: np.ndarray) -> np.ndarray:
+    """A group per rider such that idle riders of one group are interchangeable for every order.
+
+    Alike: same travel class and travel from the start (compared row by row, so a duration
+    matrix is honoured), availability, shift end, capacity, order limit and home store, and no
+    order carried by, assigned or locked to them (those make one rider's cost differ).
+    """
+    R, S = inst.n_riders, inst.n_stores
+    group = np.zeros(R, dtype=np.int64)
+    bound = {int(r) for r in inst.assigned_to if r >= 0} | {int(r) for r in inst.locked_to if r >= 0}
+    keys: dict[tuple, int] = {}
+    for r in range(R):
+        if r in bound or inst.carried_of_rider[r]:
+            key: tuple = ("own", r)
+        else:
+            c = int(rclass[r])
+            from_start = tt[c, S + r].tobytes() if tt.shape[0] else b""
+            key = (c, dist[S + r].tobytes(), from_start, int(inst.available_s[r]), int(inst.shift_end_s[r]),
+                   int(inst.capacity[r]), int(inst.max_orders[r]), int(inst.home_store[r]))
+        group[r] = keys.setdefault(key, len(keys))
+    return group
 
 
 def nearest_orders(distance_m: np.ndarray, count: int) -> np.ndarray:
@@ -793,6 +854,7 @@ class CompiledRuinRecreate:
             float(opts.travel_cost_per_s), self.neighbours, self.dist, self.spd,
             inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
             inst.locked_to.astype(np.int64), self.near,
+            idle_groups(inst, rclass, self.tt, self.dist),
         )
         W = M + 2
         # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route
@@ -803,8 +865,12 @@ class CompiledRuinRecreate:
         self.routes = (self.kind, self.val, self.length)
         self.ok = all(bool(_refresh(r, self.routes, self.prob, self.cache)) for r in range(R))
 
-    def run(self, deadline: float, max_iterations: int | None) -> SearchResult | None:
-        """Search until the deadline (or `max_iterations`); None if the start is not feasible."""
+    def run(self, deadline: float, max_iterations: int | None, one_idle: bool = False) -> SearchResult | None:
+        """Search until the deadline (or `max_iterations`); None if the start is not feasible.
+
+        `one_idle` (for a first plan) offers interchangeable idle riders to the regret rule as
+        one option, the next one alike once it is taken.
+        """
         if not self.ok:
             return None
         start_cost = float(self.cache[11].sum() + self.drop_cost[self.left_mask].sum())
@@ -841,9 +907,9 @@ class CompiledRuinRecreate:
                     n_iter = int(max(1, min(self.CHUNK, 0.5 * (deadline - now) / max(per_iter, 1e-7))))
                 p0 = (now - t0) / span
                 p1 = min(1.0, p0 + n_iter * (per_iter or 0.0) / span)
-            _search(n_iter, p0, p1, threshold0, string_share, ruin_max, self.seed * 7919 + chunk, self.NEAR_K,
-                    self.NEAR_ALL_BELOW, self.routes, self.route_of, self.left_mask, best_kind, best_val, best_length, best_left,
-                    best_cost, self.prob, self.cache)
+            _search(n_iter, p0, p1, threshold0, string_share, ruin_max, one_idle, self.seed * 7919 + chunk,
+                    self.NEAR_K, self.NEAR_ALL_BELOW, self.routes, self.route_of, self.left_mask, best_kind, best_val,
+                    best_length, best_left, best_cost, self.prob, self.cache)
             done += n_iter
             chunk += 1
         routes: list[list[Stop]] = []

@@ -137,8 +137,8 @@ def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
     real = solver.fast_lns.CompiledRuinRecreate
 
     class Recording(real):
-        def run(self, deadline, max_iterations):
-            found = super().run(deadline, max_iterations)
+        def run(self, deadline, max_iterations, **options):
+            found = super().run(deadline, max_iterations, **options)
             runs.append((self.seed, deadline, found.cost if found else None))
             return found
 
@@ -184,3 +184,58 @@ def test_a_first_plan_that_does_not_fit_plans_the_most_urgent_orders(monkeypatch
     plan = solve(problem)
     assert not plan.unassigned
     assert validate_plan(problem, plan.to_document()) == []
+
+
+def test_alike_idle_riders_share_a_group_and_bound_riders_stand_alone(compiled_search):
+    """Idle riders are interchangeable only when everything that prices an insertion is equal."""
+    import dataclasses
+
+    import numpy as np
+
+    problem = problem_from_document(generate_problem(20, 5, seed=2, lateness="hard", equal_speeds=True, on_road=1))
+    riders = list(problem.riders)
+    carrying = [r for r, rider in enumerate(riders) if rider.carrying]
+    free = [r for r, rider in enumerate(riders) if not rider.carrying]
+    riders[free[-1]] = dataclasses.replace(riders[free[-1]], capacity_items=riders[free[-1]].capacity_items + 5)
+    problem = dataclasses.replace(problem, riders=tuple(riders))
+    inst = build_instance(problem, split_by_area(problem)[0])
+    search = compiled_search.CompiledRuinRecreate(
+        inst, [[] for _ in range(inst.n_riders)], list(range(inst.n_orders)), 0, hard_latest(inst), np.zeros(inst.n_orders)
+    )
+    group = search.prob[-1]
+    same_start = [r for r in free[:-1] if riders[r].location == riders[free[0]].location]
+    assert len(same_start) >= 2 and len({int(group[r]) for r in same_start}) == 1
+    assert group[free[-1]] != group[free[0]]  # a different capacity
+    assert carrying and all((group == group[r]).sum() == 1 for r in carrying)
+
+
+def test_a_first_plan_offers_alike_idle_riders_once(compiled_search):
+    """With five alike idle riders the regret rule saw every order's two best insertions as
+    equal; offering them as one option (the next once it is taken) plans an order that the
+    plain rule leaves out on this problem, and the plan is valid."""
+    import numpy as np
+
+    from dispatch.plan import UnassignedOrder
+    from dispatch.solver.plan_builder import build_plan
+    from dispatch.solver.reasons import explain_all_left_out
+    from dispatch.validate import validate_plan
+
+    problem = problem_from_document(generate_problem(24, 5, seed=0, lateness="hard", equal_speeds=True))
+    inst = build_instance(problem, split_by_area(problem)[0])
+    found = {}
+    for one_idle in (False, True):
+        search = compiled_search.CompiledRuinRecreate(
+            inst, [[] for _ in range(inst.n_riders)], list(range(inst.n_orders)), 0, hard_latest(inst),
+            np.zeros(inst.n_orders),
+        )
+        found[one_idle] = search.run(float("inf"), 1, one_idle=one_idle)
+        _assert_bookkeeping(inst, found[one_idle])
+    assert len(found[False].left) == 1 and found[True].left == []
+    plan = build_plan(inst, found[True].stop_lists(inst), [], 0, 0, "construction")
+    assert validate_plan(problem, plan.to_document()) == []
+
+    n_planned = inst.n_orders - len(found[False].left)
+    reasons = explain_all_left_out(inst, found[False].left, n_planned)
+    left = [UnassignedOrder(inst.orders[k].id, *reasons[k]) for k in found[False].left]
+    plain = build_plan(inst, found[False].stop_lists(inst), left, 0, 0, "construction")
+    assert validate_plan(problem, plain.to_document()) == []
