@@ -11,6 +11,8 @@ numba has no clock, so the search runs in chunks of iterations and Python checks
 from __future__ import annotations
 
 import time
+import weakref
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -769,6 +771,93 @@ def warm_up() -> None:
     _READY = True
 
 
+@dataclass(frozen=True)
+class _Tables:
+    """What a search needs that depends on the instance alone (built once per instance)."""
+
+    tt: np.ndarray
+    dist: np.ndarray
+    spd: np.ndarray
+    rclass: np.ndarray
+    neighbours: np.ndarray
+    near: np.ndarray
+    drop_cost: np.ndarray
+    prob: tuple  # the kernels' problem tuple without `latest` and `late_weight`
+
+
+# A solve builds a search twice (first plan, then the search) and a quote once per rider
+# tried; the tables took 4 ms of a 0.1 s budget at 300x40. Kept while the instance lives.
+_TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _tables(inst: Instance) -> _Tables:
+    """The instance's search tables, from the cache or built now."""
+    found = _TABLES.get(inst)
+    if found is None:
+        found = _TABLES[inst] = _build_tables(inst)
+    return found
+
+
+def _build_tables(inst: Instance) -> _Tables:
+    """Travel classes, neighbour lists, granular pairs, idle groups and the problem tuple."""
+    n, R, S = inst.n_orders, inst.n_riders, inst.n_stores
+    # Riders of one speed share a travel class. Few classes: stored second matrices; many
+    # (every rider its own speed): metres / speed on the fly, rounded exactly as TravelModel.
+    # A duration matrix is the same for every speed: one class then.
+    by_matrix = inst.problem.options.travel.model == "matrix"
+    classes: dict[float, int] = {}
+    first_rider = []
+    speeds = []
+    rclass = np.zeros(R, dtype=np.int64)
+    for r in range(R):
+        speed = float(inst.problem.riders[r].speed_mps)
+        key = 0.0 if by_matrix else speed
+        if key not in classes:
+            classes[key] = len(speeds)
+            first_rider.append(r)
+            speeds.append(speed)
+        rclass[r] = classes[key]
+    on_the_fly = not by_matrix and len(speeds) > CompiledRuinRecreate.MAX_STORED_CLASSES
+    if on_the_fly or not speeds:
+        tt = np.zeros((0, 1, 1), dtype=np.int64)
+    else:
+        tt = np.ascontiguousarray(np.stack([inst.travel_s_of_rider[r] for r in first_rider]))
+    dist = np.ascontiguousarray(inst.travel.distance_m, dtype=np.float64)
+    spd = np.array(speeds or [1.0], dtype=np.float64)
+    opts = inst.problem.options
+    pts = S + R + np.arange(n)
+    if n and R:
+        neighbours = nearest_orders(dist[np.ix_(pts, pts)], CompiledRuinRecreate.NEIGHBOURS)
+    else:
+        neighbours = np.zeros((max(n, 1), 1), dtype=np.int64)
+    # Granular insertion in long waves: order pairs among each other's nearest.
+    near = np.zeros((max(n, 1), max(n, 1)), dtype=np.bool_)
+    if n and R:
+        rows = np.repeat(np.arange(n), min(n, GRANULAR_NEAR))
+        cols = neighbours[:, :GRANULAR_NEAR].ravel()
+        near[rows, cols] = True
+        near |= near.T
+    drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
+    carried = inst.carried_by >= 0
+    prob = (
+        tt, rclass, S, R, inst.available_s.astype(np.int64), inst.shift_end_s.astype(np.int64),
+        (S + np.arange(R)).astype(np.int64), inst.home_store.astype(np.int64), bool(inst.return_to_store),
+        inst.order_store.astype(np.int64), np.where(carried, -NO_LIMIT, inst.ready_s).astype(np.int64),
+        # [11]: latest drop-off start, per search
+        inst.promised_s.astype(np.int64), inst.items.astype(np.int64), inst.service_s.astype(np.int64),
+        # A carried order rides from no pickup of this route and is ready by definition.
+        np.where(carried, NO_LIMIT, inst.max_ride_s).astype(np.int64), inst.priority.astype(np.int64),
+        inst.carried_by.astype(np.int64),
+        # [18]: lateness weight, per search
+        drop_cost, inst.pickup_service_s.astype(np.int64),
+        inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
+        float(opts.travel_cost_per_s), neighbours, dist, spd,
+        inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
+        inst.locked_to.astype(np.int64), near, idle_groups(inst, rclass, tt, dist),
+    )
+    return _Tables(tt, dist, spd, rclass, neighbours, near, drop_cost, prob)
+
+
 class CompiledRuinRecreate:
     """`lns.RuinRecreate` with the inner loop compiled; same inputs, same result type."""
 
@@ -783,7 +872,6 @@ class CompiledRuinRecreate:
         self.inst = inst
         self.seed = seed
         n, R = inst.n_orders, inst.n_riders
-        S = inst.n_stores
         M = 2 * n + 4
         self.kind = np.zeros((R, M), dtype=np.int64)
         self.val = np.zeros((R, M), dtype=np.int64)
@@ -799,63 +887,12 @@ class CompiledRuinRecreate:
             self.length[r] = len(stops)
         self.left_mask = np.zeros(n, dtype=np.bool_)
         self.left_mask[list(left)] = True
-        # Riders of one speed share a travel class. Few classes: stored second matrices; many
-        # (every rider its own speed): metres / speed on the fly, rounded exactly as TravelModel.
-        # A duration matrix is the same for every speed: one class then.
-        by_matrix = inst.problem.options.travel.model == "matrix"
-        classes: dict[float, int] = {}
-        first_rider = []
-        speeds = []
-        rclass = np.zeros(R, dtype=np.int64)
-        for r in range(R):
-            speed = float(inst.problem.riders[r].speed_mps)
-            key = 0.0 if by_matrix else speed
-            if key not in classes:
-                classes[key] = len(speeds)
-                first_rider.append(r)
-                speeds.append(speed)
-            rclass[r] = classes[key]
-        on_the_fly = not by_matrix and len(speeds) > self.MAX_STORED_CLASSES
-        if on_the_fly or not speeds:
-            self.tt = np.zeros((0, 1, 1), dtype=np.int64)
-        else:
-            self.tt = np.ascontiguousarray(np.stack([inst.travel_s_of_rider[r] for r in first_rider]))
-        self.dist = np.ascontiguousarray(inst.travel.distance_m, dtype=np.float64)
-        self.spd = np.array(speeds or [1.0], dtype=np.float64)
-        self.rclass = rclass
-        opts = inst.problem.options
-        pts = S + R + np.arange(n)
-        if n and R:
-            self.neighbours = nearest_orders(self.dist[np.ix_(pts, pts)], self.NEIGHBOURS)
-        else:
-            self.neighbours = np.zeros((max(n, 1), 1), dtype=np.int64)
-        # Granular insertion in long waves: order pairs among each other's nearest.
-        self.near = np.zeros((max(n, 1), max(n, 1)), dtype=np.bool_)
-        if n and R:
-            rows = np.repeat(np.arange(n), min(n, GRANULAR_NEAR))
-            cols = self.neighbours[:, :GRANULAR_NEAR].ravel()
-            self.near[rows, cols] = True
-            self.near |= self.near.T
-        drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
-        carried = inst.carried_by >= 0
-        self.drop_cost = drop_cost
+        tables = _tables(inst)
+        self.tt, self.dist, self.spd, self.rclass = tables.tt, tables.dist, tables.spd, tables.rclass
+        self.neighbours, self.near, self.drop_cost = tables.neighbours, tables.near, tables.drop_cost
         # Order matters: the kernels unpack this tuple by position.
-        self.prob = (
-            self.tt, self.rclass, S, R, inst.available_s.astype(np.int64), inst.shift_end_s.astype(np.int64),
-            (S + np.arange(R)).astype(np.int64), inst.home_store.astype(np.int64), bool(inst.return_to_store),
-            inst.order_store.astype(np.int64), np.where(carried, -NO_LIMIT, inst.ready_s).astype(np.int64),
-            latest.astype(np.int64),
-            inst.promised_s.astype(np.int64), inst.items.astype(np.int64), inst.service_s.astype(np.int64),
-            # A carried order rides from no pickup of this route and is ready by definition.
-            np.where(carried, NO_LIMIT, inst.max_ride_s).astype(np.int64), inst.priority.astype(np.int64),
-            inst.carried_by.astype(np.int64),
-            late_weight.astype(np.float64), drop_cost, inst.pickup_service_s.astype(np.int64),
-            inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
-            float(opts.travel_cost_per_s), self.neighbours, self.dist, self.spd,
-            inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
-            inst.locked_to.astype(np.int64), self.near,
-            idle_groups(inst, rclass, self.tt, self.dist),
-        )
+        self.prob = tables.prob[:11] + (latest.astype(np.int64),) + tables.prob[11:17] + (
+            late_weight.astype(np.float64),) + tables.prob[17:]
         W = M + 2
         # pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg per stop; cost and end per route
         self.cache = tuple(np.zeros((R, W), dtype=np.int64) for _ in range(11)) + (
