@@ -126,9 +126,8 @@ def test_granular_insertion_in_long_waves_keeps_plans_valid():
     assert validate_plan(problem, plan.to_document()) == []
 
 
-def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
-    """With 2 s or more on a VRPTW-like problem the search runs twice from the same start with
-    different seeds, each on its share of the time, and the plan is the cheaper of the two."""
+def _assert_two_trajectories_keep_the_better(monkeypatch, problem):
+    """Solve `problem` recording each search: two seeds on consecutive shares, the cheaper kept."""
     import dispatch.solver as solver
     from dispatch import solve
     from dispatch.validate import validate_plan
@@ -143,7 +142,6 @@ def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
             return found
 
     monkeypatch.setattr(solver.fast_lns, "CompiledRuinRecreate", Recording)
-    problem = _solomon_problem("R201", solver.TRAJ_MIN_S + 0.2)
     plan = solve(problem)
     searches = [r for r in runs if r[1] != float("inf")]  # the first plan runs without a deadline
     assert len(searches) == solver.TRAJ_N
@@ -151,7 +149,32 @@ def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
     assert searches[0][1] < searches[1][1]  # consecutive shares of the budget
     assert plan.metrics.total_travel_s * problem.options.travel_cost_per_s == min(c for _, _, c in searches)
     assert validate_plan(problem, plan.to_document()) == []
+
+
+def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
+    """With 2 s or more on a VRPTW-like problem the search runs twice from the same start with
+    different seeds, each on its share of the time, and the plan is the cheaper of the two."""
+    import dispatch.solver as solver
+
+    problem = _solomon_problem("R201", solver.TRAJ_MIN_S + 0.2)
+    _assert_two_trajectories_keep_the_better(monkeypatch, problem)
     assert solver._trajectories(build_instance(problem, list(problem.orders)), 1.0, False) == 1
+
+
+def test_an_ample_budget_for_a_store_problem_runs_two_trajectories(monkeypatch):
+    """A store problem gets two trajectories once the budget affords about 200 iterations per
+    order (30 orders: from 0.5 s of search, what 0.8 s leaves after OR-Tools); with less, or a
+    work limit, one."""
+    import dispatch.solver as solver
+
+    doc = generate_problem(30, 5, seed=1, lateness="hard", equal_speeds=True, time_limit_s=0.8)
+    problem = problem_from_document(doc)
+    inst = build_instance(problem, split_by_area(problem)[0])
+    assert not inst.windowed
+    assert solver._trajectories(inst, 0.4, False) == 1
+    assert solver._trajectories(inst, 0.6, False) == solver.TRAJ_N
+    assert solver._trajectories(inst, 60.0, True) == 1
+    _assert_two_trajectories_keep_the_better(monkeypatch, problem)
 
 
 def test_a_first_plan_that_does_not_fit_plans_the_most_urgent_orders(monkeypatch):
