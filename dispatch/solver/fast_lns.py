@@ -785,8 +785,9 @@ class _Tables:
     prob: tuple  # the kernels' problem tuple without `latest` and `late_weight`
 
 
-# A solve builds a search twice (first plan, then the search) and a quote once per rider
-# tried; the tables took 4 ms of a 0.1 s budget at 300x40. Kept while the instance lives.
+# A solve builds a search two or three times (the first plan, a warm start's completion, one
+# per trajectory); the tables took 4 ms of a 0.1 s budget at 300x40. Kept while the instance
+# lives.
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
@@ -843,12 +844,12 @@ def _build_tables(inst: Instance) -> _Tables:
         tt, rclass, S, R, inst.available_s.astype(np.int64), inst.shift_end_s.astype(np.int64),
         (S + np.arange(R)).astype(np.int64), inst.home_store.astype(np.int64), bool(inst.return_to_store),
         inst.order_store.astype(np.int64), np.where(carried, -NO_LIMIT, inst.ready_s).astype(np.int64),
-        # [11]: latest drop-off start, per search
+        # (here the kernels' [11]: the latest drop-off start, given per search)
         inst.promised_s.astype(np.int64), inst.items.astype(np.int64), inst.service_s.astype(np.int64),
         # A carried order rides from no pickup of this route and is ready by definition.
         np.where(carried, NO_LIMIT, inst.max_ride_s).astype(np.int64), inst.priority.astype(np.int64),
         inst.carried_by.astype(np.int64),
-        # [18]: lateness weight, per search
+        # (here the kernels' [18]: the lateness weight, given per search)
         drop_cost, inst.pickup_service_s.astype(np.int64),
         inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
         float(opts.travel_cost_per_s), neighbours, dist, spd,
