@@ -549,13 +549,14 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
         # In a first plan, interchangeable idle riders are one option: with several alike,
         # every order's two best insertions were equal (regret 0) and the regret rule
         # degenerated into cheapest first, opening a rider per far order.
-        group_open[:] = False
-        for r in range(R):
-            if one_idle and use_route[r] and length[r] == 0:
-                if group_open[idle_group[r]]:
-                    use_route[r] = False
-                else:
-                    group_open[idle_group[r]] = True
+        if one_idle:
+            group_open[:] = False
+            for r in range(R):
+                if use_route[r] and length[r] == 0:
+                    if group_open[idle_group[r]]:
+                        use_route[r] = False
+                    else:
+                        group_open[idle_group[r]] = True
         for ci in range(n_c):
             k = cand[ci]
             for r in range(R):
