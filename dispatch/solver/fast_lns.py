@@ -778,13 +778,7 @@ def warm_up() -> None:
 class _Tables:
     """What a search needs that depends on the instance alone (built once per instance)."""
 
-    tt: np.ndarray
-    dist: np.ndarray
-    spd: np.ndarray
-    rclass: np.ndarray
-    neighbours: np.ndarray
-    near: np.ndarray
-    drop_cost: np.ndarray
+    drop_cost: np.ndarray  # cost of leaving each order out
     prob: tuple  # the kernels' problem tuple without `latest` and `late_weight`
 
 
@@ -859,7 +853,7 @@ def _build_tables(inst: Instance) -> _Tables:
         inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
         inst.locked_to.astype(np.int64), near, idle_groups(inst, rclass, tt, dist),
     )
-    return _Tables(tt, dist, spd, rclass, neighbours, near, drop_cost, prob)
+    return _Tables(drop_cost, prob)
 
 
 class CompiledRuinRecreate:
@@ -892,8 +886,7 @@ class CompiledRuinRecreate:
         self.left_mask = np.zeros(n, dtype=np.bool_)
         self.left_mask[list(left)] = True
         tables = _tables(inst)
-        self.tt, self.dist, self.spd, self.rclass = tables.tt, tables.dist, tables.spd, tables.rclass
-        self.neighbours, self.near, self.drop_cost = tables.neighbours, tables.near, tables.drop_cost
+        self.drop_cost = tables.drop_cost
         # Order matters: the kernels unpack this tuple by position.
         self.prob = tables.prob[:11] + (latest.astype(np.int64),) + tables.prob[11:17] + (
             late_weight.astype(np.float64),) + tables.prob[17:]
