@@ -51,27 +51,33 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
     shift_ok = solo["end"] <= inst.shift_end_s[:, None]
     on_time = solo["start_o"] <= inst.promised_s[todo][None, :]
     hard = inst.hard_promise[todo]
-    for c, k in enumerate(todo):
-        k = int(k)
-        if not cap_ok[:, c].any():
+    # Column masks for every order at once; the per-order loop below runs only for orders that
+    # fail (it ran for every order: 2 ms of a 0.1 s budget at 300 orders).
+    by_cap = cap_ok.any(axis=0)
+    by_ride = (cap_ok & ride_ok).any(axis=0)
+    by_shift = (cap_ok & ride_ok & shift_ok).any(axis=0)
+    by_time = (cap_ok & ride_ok & shift_ok & on_time).any(axis=0) | ~hard
+    for c in np.flatnonzero(~(by_cap & by_ride & by_shift & by_time)):
+        k = int(todo[c])
+        if not by_cap[c]:
             out[k] = (
                 "exceeds_capacity",
                 f"{int(inst.items[k])} items; the largest rider capacity is {int(inst.capacity.max())}",
             )
-        elif not (cap_ok[:, c] & ride_ok[:, c]).any():
+        elif not by_ride[c]:
             out[k] = (
                 "max_ride_exceeded",
                 f"the ride from the store takes at least {int(solo['ride'][:, c].min()) // 60} min, "
                 f"limit {int(inst.max_ride_s[k]) // 60} min",
             )
-        elif not (cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c]).any():
+        elif not by_shift[c]:
             ok = cap_ok[:, c] & ride_ok[:, c]
             out[k] = (
                 "no_rider_available",
                 f"the earliest a rider could finish it is {_clock(inst, int(solo['end'][ok, c].min()))}, "
                 "after every shift ends",
             )
-        elif hard[c] and not (cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c] & on_time[:, c]).any():
+        else:
             ok = cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c]
             best = int(solo["start_o"][ok, c].min())
             late_min = (best - int(inst.promised_s[k]) + 59) // 60
