@@ -31,15 +31,18 @@ except ImportError:  # pragma: no cover - numba is a declared dependency
     fast_lns = None
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_all_left_out, screen
-from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unassigned_cost
+from dispatch.solver.routes import DROP, RouteSchedule, Stop, route_cost, schedule_route, unassigned_cost
 
 # Keeps the whole solve inside time_limit_s: reading the plan back (costing, plan building,
-# reasons) took 1-2 ms at 30-100 orders, 7-10 ms at 300 and 21-31 ms at 500 here (soft
-# promises, riders at their own speeds), growing about as orders squared. A flat 30 ms left
-# 26-30 ms of a 0.1 s budget unused on small problems, where the search gains most per
-# millisecond; 4 ms + 40 us per order still left 5-6 ms unused at 60-100 orders.
-_RESERVE_BASE_S = 0.002
-_RESERVE_PER_ORDER2_S = 0.1e-6
+# reasons) after the search. Measured on 2026-11-24 (soft promises, riders at their own
+# speeds) at 1-2 ms for 30-100 orders, 7-10 ms at 300 and 21-31 ms at 500, about as orders
+# squared: 2 ms + 0.1 us x orders^2. Once the screen, the instance and the first plan got
+# cheaper the same day, 0.1 s solves ended at 92.5 ms (300x40) and 79-84 ms (500x60): the
+# read-back was 3.5 ms at 300 and 6.5-10 ms at 500 (hard, soft). Now 1 ms + 0.04 us x
+# orders^2 (300: 4.6 ms, 500: 11 ms), which a slow spell of the machine (2x) may overrun by
+# a few milliseconds.
+_RESERVE_BASE_S = 0.001
+_RESERVE_PER_ORDER2_S = 0.04e-6
 _ORTOOLS_SHARE = 0.25
 _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
@@ -167,14 +170,21 @@ def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
     return routed, refused
 
 
-def total_cost(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool]:
-    """Objective of a solution and whether every route keeps every hard rule."""
-    cost, ok = 0, True
+def costed(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool, list[RouteSchedule]]:
+    """Objective of a solution, whether every route keeps every hard rule, and each route's schedule."""
+    cost, ok, schedules = 0, True, []
     for r, stops in enumerate(routes):
         sched = schedule_route(inst, r, stops)
         ok &= sched.feasible
         cost += route_cost(inst, sched)
-    return cost + sum(unassigned_cost(inst, k) for k in left), ok
+        schedules.append(sched)
+    return cost + sum(unassigned_cost(inst, k) for k in left), ok, schedules
+
+
+def total_cost(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool]:
+    """Objective of a solution and whether every route keeps every hard rule."""
+    cost, ok, _ = costed(inst, routes, left)
+    return cost, ok
 
 
 def _trajectories(inst: Instance, seconds: float, reproducible: bool) -> int:
@@ -214,16 +224,18 @@ def solve(problem: Problem) -> Plan:
     # The first plan is always completed unless it would take the whole budget by itself.
     built = first_plan(inst, candidates, deadline, opts.seed)
     routes, left = built.routes, built.left
-    best_cost, ok = total_cost(inst, routes, left)
+    # The schedules of the routes kept go to the plan builder: timing them again cost 1-2 ms.
+    best_cost, ok, schedules = costed(inst, routes, left)
     warm = warm_routes(inst, candidates)
     if warm is not None:
         # Re-dispatch: the routes being followed, completed with what is new, when that is the
         # better start (it usually is, and plans change less).
         resumed = first_plan(inst, candidates, deadline, opts.seed, warm)
         if resumed is not None:
-            resumed_cost, resumed_ok = total_cost(inst, resumed.routes, resumed.left)
+            resumed_cost, resumed_ok, resumed_schedules = costed(inst, resumed.routes, resumed.left)
             if resumed_ok and resumed_cost <= best_cost:
                 built, routes, left, best_cost = resumed, resumed.routes, resumed.left, resumed_cost
+                schedules = resumed_schedules
     first_plan_ms = int((time.perf_counter() - t0) * 1000)
     if not ok:
         raise AssertionError("construction produced a route that breaks a hard rule")
@@ -254,9 +266,10 @@ def solve(problem: Problem) -> Plan:
             if finished and result.routes is not None:
                 routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
                 new_left = [k for k in candidates if k not in routed_now]
-                cost, feasible = total_cost(inst, result.routes, new_left)
+                cost, feasible, found_schedules = costed(inst, result.routes, new_left)
                 if feasible and cost <= best_cost:
                     routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
+                    schedules = found_schedules
         compiled = fast_lns is not None and fast_lns.ready()
         if not forbid and compiled and (reproducible or time.perf_counter() < deadline):
             # The compiled search works on any plan made of waves, carried drop-offs anywhere.
@@ -279,9 +292,9 @@ def solve(problem: Problem) -> Plan:
                 found = RuinRecreate(inst, states, search_left, opts.seed).run(deadline, opts.max_iterations)
         if found is not None:
             lns_routes = found.stop_lists(inst)
-            cost, feasible = total_cost(inst, lns_routes, found.left)
+            cost, feasible, found_schedules = costed(inst, lns_routes, found.left)
             if feasible and cost < best_cost:
-                routes, left, best_cost = lns_routes, found.left, cost
+                routes, left, best_cost, schedules = lns_routes, found.left, cost, found_schedules
                 engine += "+lns"
 
     dropped_off = [s[1] for rt in routes for s in rt if s[0] == 1]
@@ -302,4 +315,4 @@ def solve(problem: Problem) -> Plan:
             reason, detail = reasons[k]
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
     solve_ms = int((time.perf_counter() - t0) * 1000)
-    return build_plan(inst, routes, unassigned, solve_ms, first_plan_ms, engine)
+    return build_plan(inst, routes, unassigned, solve_ms, first_plan_ms, engine, schedules=schedules)

@@ -6,7 +6,7 @@ import uuid
 
 from dispatch.instance import Instance
 from dispatch.plan import Metrics, Plan, PlannedRoute, PlannedStop, UnassignedOrder
-from dispatch.solver.routes import DROP, PICKUP, Stop, route_cost, schedule_route
+from dispatch.solver.routes import DROP, PICKUP, RouteSchedule, Stop, route_cost, schedule_route
 
 
 def build_plan(
@@ -17,8 +17,10 @@ def build_plan(
     first_plan_ms: int | None,
     engine: str,
     plan_id: str | None = None,
+    schedules: list[RouteSchedule] | None = None,
 ) -> Plan:
-    """Time every route and assemble the plan document's content."""
+    """Time every route (unless `schedules` holds them, as `schedule_route` gives them) and
+    assemble the plan document's content."""
     problem = inst.problem
     planned: list[PlannedRoute] = []
     on_time = late = late_total = travel_total = 0
@@ -30,7 +32,7 @@ def build_plan(
     for r, stops in enumerate(routes):
         if not stops:
             continue
-        sched = schedule_route(inst, r, stops)
+        sched = schedules[r] if schedules is not None else schedule_route(inst, r, stops)
         objective += route_cost(inst, sched)
         reassigned += sched.reassigned
         out: list[PlannedStop] = []
