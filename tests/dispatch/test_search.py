@@ -177,6 +177,60 @@ def test_an_ample_budget_for_a_store_problem_runs_two_trajectories(monkeypatch):
     _assert_two_trajectories_keep_the_better(monkeypatch, problem)
 
 
+def test_the_second_store_trajectory_starts_from_the_plain_regret_plan(monkeypatch):
+    """On a store problem the trajectories alternate starts: the first plan, then the plan of
+    the regret rule without alike idle riders grouped."""
+    import dispatch.solver as solver
+
+    starts = []
+    real = solver.fast_lns.CompiledRuinRecreate
+
+    class Recording(real):
+        def __init__(self, inst, routes, left, *args, **kw):
+            super().__init__(inst, routes, left, *args, **kw)
+            self.start = (routes, sorted(left))
+
+        def run(self, deadline, max_iterations, **options):
+            if deadline != float("inf"):  # a search, not a first plan
+                starts.append(self.start)
+            return super().run(deadline, max_iterations, **options)
+
+    doc = generate_problem(30, 5, seed=4, lateness="hard", equal_speeds=True, time_limit_s=0.8)
+    problem = problem_from_document(doc)
+    monkeypatch.setattr(solver.fast_lns, "CompiledRuinRecreate", Recording)
+    solver.solve(problem)
+    monkeypatch.undo()
+    inst = build_instance(problem, split_by_area(problem)[0])
+    plain = solver.first_plan(inst, list(range(inst.n_orders)), float("inf"), problem.options.seed, one_idle=False)
+    grouped = solver.first_plan(inst, list(range(inst.n_orders)), float("inf"), problem.options.seed)
+    assert len(starts) == solver.TRAJ_N
+    assert starts[1] == (plain.routes, sorted(plain.left))
+    assert plain.routes != grouped.routes
+
+
+def test_a_second_start_reaches_a_plan_the_first_does_not(compiled_search):
+    """20x4 seed 1: from the first plan both trajectories' seeds settle at 3903; from the plain
+    regret plan the second seed finds 3799, and that plan is valid."""
+    from dispatch.solver import first_plan
+    from dispatch.solver.construct import search_limits
+    from dispatch.solver.plan_builder import build_plan
+    from dispatch.validate import validate_plan
+
+    problem = problem_from_document(generate_problem(20, 4, seed=1, lateness="hard", equal_speeds=True))
+    inst = build_instance(problem, split_by_area(problem)[0])
+    found = {}
+    for one_idle in (True, False):
+        start = first_plan(inst, list(range(inst.n_orders)), float("inf"), 0, one_idle=one_idle)
+        latest, weight = search_limits(inst, start.routes, start.left)
+        for seed in (0, 7):  # the seeds `solve` gives its two trajectories
+            search = compiled_search.CompiledRuinRecreate(inst, start.routes, start.left, seed, latest, weight)
+            found[one_idle, seed] = search.run(float("inf"), 1500)
+            _assert_bookkeeping(inst, found[one_idle, seed])
+    assert found[False, 7].cost < min(found[True, 0].cost, found[True, 7].cost)
+    plan = build_plan(inst, found[False, 7].stop_lists(inst), [], 0, 0, "construction+lns")
+    assert validate_plan(problem, plan.to_document()) == []
+
+
 def test_a_first_plan_that_does_not_fit_plans_the_most_urgent_orders(monkeypatch):
     """When the compiled insertion of every order would not finish in time, the orders that fit
     are the most urgent ones; the rest are reported as cut by the time limit, and the plan is
