@@ -60,10 +60,11 @@ TRAJ_N = 2
 TRAJ_STORE_S_PER_ORDER = 1 / 60
 # The compiled first plan took about 0.85 us x orders^2 here on one day (200: 37 ms, 300: 80,
 # 500: 213) and 0.58 us on another (23, 51, 140 ms); with the lazy regret for big plans,
-# 0.28-0.40 us (500: 63-69 ms). The process starts from a slower figure and learns its own
-# from the first plans of 200 orders or more (with a 20% margin; below, fixed costs weigh in
-# and the estimate would come out too high for big plans).
-_COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.5e-6
+# 0.28-0.40 us (500: 63-69 ms); with the kernels compiled without reference counting,
+# 0.06-0.07 us (200: 2.7 ms, 300: 5.5, 500: 16.6). The process starts from a slower figure
+# and learns its own from the first plans of 200 orders or more (with a 20% margin; below,
+# fixed costs weigh in and the estimate would come out too high for big plans).
+_COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.12e-6
 _LEARN_FROM_ORDERS = 200
 _FIRST_PLAN_SLACK = 1.2
 _first_plan_rate = {"s_per_order2": _COMPILED_FIRST_PLAN_S_PER_ORDER2}
@@ -139,7 +140,17 @@ def first_plan(
     if found is None:
         return None if warm else construct(inst, candidates, deadline)
     routes, left, states = found.routes, list(found.left), None
-    if left and inst.problem.options.lateness == "soft" and time.perf_counter() < deadline:
+    soft = inst.problem.options.lateness == "soft"
+    if left and soft and time.perf_counter() < deadline:
+        # `recreate`'s second phase compiled: the orders left out may be late (priced), nobody
+        # planned gets later than they are (500x60: the Python phases took 64 of 90 ms).
+        late_ok, late_weight = search_limits(inst, routes, left)
+        placed = fast_lns.CompiledRuinRecreate(inst, routes, left, seed, late_ok, late_weight).run(
+            float("inf"), 1, one_idle=one_idle, ruin=False
+        )
+        if placed is not None:
+            routes, left = placed.routes, list(placed.left)
+    if left and soft and time.perf_counter() < deadline:
         # Route states (Python) only here: building them for every rider cost 14 ms at 300x40.
         states = states_from_routes(inst, routes)
         if states is None:

@@ -456,7 +456,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
         save_left[:] = left_mask
         touched[:] = False
         n_rem = 0
-        if n_pl > 0:
+        if n_pl > 0 and ruin_max > 0:  # ruin_max 0: insert what is left out, ruin nothing
             seed_k = planned[np.random.randint(n_pl)]
             hi = min(ruin_max, n_pl // 4 + 2)
             if hi < 3:
@@ -910,11 +910,13 @@ class CompiledRuinRecreate:
         self.routes = (self.kind, self.val, self.length)
         self.ok = all(bool(_refresh(r, self.routes, self.prob, self.cache)) for r in range(R))
 
-    def run(self, deadline: float, max_iterations: int | None, one_idle: bool = False) -> SearchResult | None:
+    def run(self, deadline: float, max_iterations: int | None, one_idle: bool = False,
+            ruin: bool = True) -> SearchResult | None:
         """Search until the deadline (or `max_iterations`); None if the start is not feasible.
 
         `one_idle` (for a first plan) offers interchangeable idle riders to the regret rule as
-        one option, the next one alike once it is taken.
+        one option, the next one alike once it is taken. `ruin=False` only inserts the orders
+        left out (one iteration of it is a regret insertion into the routes as they are).
         """
         if not self.ok:
             return None
@@ -928,7 +930,7 @@ class CompiledRuinRecreate:
             threshold = THRESHOLD * min(1.0, (THRESHOLD_FULL_UP_TO / max(1, self.inst.n_orders)) ** 4)
         threshold0 = threshold * start_cost / max(1, self.inst.n_orders)
         string_share = STRING_SHARE_WITH_WINDOWS if self.inst.windowed else STRING_SHARE
-        ruin_max = RUIN_MAX_WITH_WINDOWS if self.inst.windowed else RUIN_MAX
+        ruin_max = (RUIN_MAX_WITH_WINDOWS if self.inst.windowed else RUIN_MAX) if ruin else 0
         t0 = time.perf_counter()
         span = max(1e-6, deadline - t0)
         done = 0

@@ -316,3 +316,34 @@ def test_a_first_plan_offers_alike_idle_riders_once(compiled_search):
     left = [UnassignedOrder(inst.orders[k].id, *reasons[k]) for k in found[False].left]
     plain = build_plan(inst, found[False].stop_lists(inst), left, 0, 0, "construction")
     assert validate_plan(problem, plain.to_document()) == []
+
+
+def test_inserting_without_ruin_keeps_every_planned_order_in_place(compiled_search):
+    """`run(ruin=False)` (the compiled second phase of a soft first plan) places orders the
+    promise-keeping insertion left out, late and priced, and moves no planned order."""
+    import numpy as np
+
+    from dispatch.solver.construct import search_limits
+    from dispatch.solver.plan_builder import build_plan
+    from dispatch.validate import validate_plan
+
+    problem = problem_from_document(generate_problem(40, 2, seed=3))
+    assert problem.options.lateness == "soft"
+    inst = build_instance(problem, split_by_area(problem)[0])
+    empty = [[] for _ in range(inst.n_riders)]
+    on_time = compiled_search.CompiledRuinRecreate(
+        inst, empty, list(range(inst.n_orders)), 0, hard_latest(inst), np.zeros(inst.n_orders)
+    ).run(float("inf"), 1)
+    assert on_time.left  # two riders cannot keep every promise
+    latest, weight = search_limits(inst, on_time.routes, on_time.left)
+    placed = compiled_search.CompiledRuinRecreate(inst, on_time.routes, on_time.left, 0, latest, weight).run(
+        float("inf"), 1, ruin=False
+    )
+    _assert_bookkeeping(inst, placed)
+    assert placed.left == []  # 27 left out before
+    for before, after in zip(on_time.routes, placed.routes):
+        kept = [s[1] for s in after if s[0] == 1 and s[1] not in on_time.left]
+        assert kept == [s[1] for s in before if s[0] == 1]  # same orders, same sequence
+    plan = build_plan(inst, placed.stop_lists(inst), [], 0, 0, "construction")
+    assert plan.metrics.late > 0
+    assert validate_plan(problem, plan.to_document()) == []
