@@ -52,12 +52,16 @@ _ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 # each, keeping the better, took the 19 type-2 instances from 2.15% to 1.24-1.53% mean gap.
 TRAJ_MIN_S = 2.0
 TRAJ_N = 2
-# Store problems get two trajectories once the budget affords about 200 iterations per order
-# (1/60 s per order: 30 orders from 0.5 s, 60 from 1 s, 300 from 5 s). Small problems settle
-# within a fraction of a second, sometimes in a poor optimum (30x5 seed 1 at 1 s: 1.035-1.050
-# of PyVRP by seed): 6 seeds at 1 s, worst ratio 30x5 1.050 -> 1.010, mean 1.008 -> 1.002;
-# 60x8, 100x15 at 1 s and 60x8, 300x40 at 5 s within the noise of one trajectory.
-TRAJ_STORE_S_PER_ORDER = 1 / 60
+# Store problems get two trajectories once the budget affords about 200 iterations per order.
+# Small problems settle within a fraction of a second, sometimes in a poor optimum (30x5 seed
+# 1 at 1 s: 1.035-1.050 of PyVRP by seed): 6 seeds at 1 s, worst ratio 30x5 1.050 -> 1.010,
+# mean 1.008 -> 1.002; 60x8, 100x15 at 1 s and 60x8, 300x40 at 5 s within the noise. At
+# 80-130k iterations a second (since the kernels run without reference counting) that is
+# 1/400 s per order (30 orders from 0.075 s, 100 from 0.25 s, 300 from 0.75 s): at 0.09 s of
+# search, two trajectories against one, 30x5 1.006 -> 1.003 of PyVRP (mean of 24 runs),
+# 60x8 (130 iterations per order) 0.940 -> 0.945; at 0.9 s 100x15 0.989 -> 0.984, 300x40
+# 0.934 -> 0.930.
+TRAJ_STORE_S_PER_ORDER = 1 / 400
 # The compiled first plan took about 0.85 us x orders^2 here on one day (200: 37 ms, 300: 80,
 # 500: 213) and 0.58 us on another (23, 51, 140 ms); with the lazy regret for big plans,
 # 0.28-0.40 us (500: 63-69 ms); with the kernels compiled without reference counting,

@@ -163,16 +163,15 @@ def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
 
 def test_an_ample_budget_for_a_store_problem_runs_two_trajectories(monkeypatch):
     """A store problem gets two trajectories once the budget affords about 200 iterations per
-    order (30 orders: from 0.5 s of search, what 0.8 s leaves after OR-Tools); with less, or a
-    work limit, one."""
+    order (30 orders: from 0.075 s of search); with less, or a work limit, one."""
     import dispatch.solver as solver
 
-    doc = generate_problem(30, 5, seed=1, lateness="hard", equal_speeds=True, time_limit_s=0.8)
+    doc = generate_problem(30, 5, seed=1, lateness="hard", equal_speeds=True, time_limit_s=0.3)
     problem = problem_from_document(doc)
     inst = build_instance(problem, split_by_area(problem)[0])
     assert not inst.windowed
-    assert solver._trajectories(inst, 0.4, False) == 1
-    assert solver._trajectories(inst, 0.6, False) == solver.TRAJ_N
+    assert solver._trajectories(inst, 0.07, False) == 1
+    assert solver._trajectories(inst, 0.08, False) == solver.TRAJ_N
     assert solver._trajectories(inst, 60.0, True) == 1
     _assert_two_trajectories_keep_the_better(monkeypatch, problem)
 
@@ -195,7 +194,7 @@ def test_the_second_store_trajectory_starts_from_the_plain_regret_plan(monkeypat
                 starts.append(self.start)
             return super().run(deadline, max_iterations, **options)
 
-    doc = generate_problem(30, 5, seed=4, lateness="hard", equal_speeds=True, time_limit_s=0.8)
+    doc = generate_problem(30, 5, seed=4, lateness="hard", equal_speeds=True, time_limit_s=0.3)
     problem = problem_from_document(doc)
     monkeypatch.setattr(solver.fast_lns, "CompiledRuinRecreate", Recording)
     solver.solve(problem)
