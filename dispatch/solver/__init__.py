@@ -103,8 +103,9 @@ def first_plan(
     """The first plan: regret insertion keeping every promise, compiled when the search is loaded.
 
     The compiled insertion is `construct`'s first-phase regret rule with alike idle riders
-    offered once (300 orders: 16-18 ms here); with soft promises, what it leaves out goes
-    through `construct`'s later phases (lateness priced in, then pushing others later).
+    offered once (300 orders: 4-6 ms here); with soft promises, what it leaves out goes
+    through `construct`'s later phases (lateness priced in, compiled too; then, in Python,
+    pushing others later).
     `one_idle=False` gives the plain regret rule, every idle rider an option of its own.
     `start` (a warm start, compiled search only) is completed instead of empty routes; None
     when that cannot be done (no compiled search, no time, a start that breaks a rule).
