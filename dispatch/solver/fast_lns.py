@@ -71,7 +71,14 @@ DROPK = 1
 # their many exits), 500 ns of an insertion evaluation's 590. Evaluation 507 -> 85 ns,
 # re-timing 403 -> 108 ns; 300x40 first plan 18 -> 4.4 ms, search iteration 50 -> 14 us;
 # identical plans.
-LEAF = {"cache": True, "_nrt": False}
+# `_nrt` is numba's (underscored) switch for its runtime; a numba without it compiles them
+# with reference counting, slower and otherwise the same.
+try:
+    from numba.core.options import DefaultOptions
+
+    LEAF = {"cache": True, "_nrt": False} if hasattr(DefaultOptions, "_nrt") else {"cache": True}
+except ImportError:  # pragma: no cover - numba moved its options
+    LEAF = {"cache": True}
 
 
 @njit(**LEAF)
