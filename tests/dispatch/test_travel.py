@@ -20,6 +20,26 @@ def test_matrix_and_leg_meter_agree():
             assert abs(model.distance_m[i, j] - meter.distance_m(points[i], points[j])) < 1e-6
 
 
+def test_matrix_matches_the_scalar_haversine_from_centimetres_to_continents():
+    """The matrix's expanded form gives the scalar formula's metres for points a centimetre
+    apart up to thousands of kilometres apart, for one point set and for two."""
+    from dispatch.travel import great_circle_matrix_m
+
+    rng = np.random.default_rng(7)
+    lats = np.concatenate([31.2 + rng.uniform(-1e-7, 1e-7, 5), rng.uniform(-60, 60, 20), [0.0, 0.0]])
+    lons = np.concatenate([121.47 + rng.uniform(-1e-7, 1e-7, 5), rng.uniform(-170, 170, 20), [0.0, 179.9]])
+    points = [Location(float(a), float(b)) for a, b in zip(lats, lons)]
+    square = great_circle_matrix_m(lats, lons)
+    rows = great_circle_matrix_m(lats[:4], lons[:4], lats, lons)
+    assert np.all(np.diag(square) == 0)
+    for i, a in enumerate(points):
+        for j, b in enumerate(points):
+            expected = great_circle_m(a, b)
+            assert abs(square[i, j] - expected) <= 1e-6 + 1e-9 * expected
+            if i < 4:
+                assert abs(rows[i, j] - expected) <= 1e-6 + 1e-9 * expected
+
+
 def test_haversine_and_rounding():
     """One degree of latitude is about 111.2 km; seconds round to the nearest whole second."""
     assert abs(great_circle_m(Location(0, 0), Location(1, 0)) - 111_195.08) < 1
