@@ -110,7 +110,8 @@ def first_plan(
     `start` (a warm start, compiled search only) is completed instead of empty routes; None
     when that cannot be done (no compiled search, no time, a start that breaks a rule).
     When the whole insertion would not fit before `deadline`, the most urgent orders that fit
-    are planned and the plan is marked incomplete (500 orders in 0.1 s: half to two thirds).
+    are planned and the plan is marked incomplete (only for budgets far too small: 500 orders
+    fit in 0.1 s here).
     """
     warm = start is not None
     if fast_lns is None or not fast_lns.ready():

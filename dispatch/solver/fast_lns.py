@@ -68,9 +68,10 @@ DROPK = 1
 # route) allocate nothing, so they are compiled without numba's reference counting: with it,
 # every call took and released a reference on each of the ~30 arrays it unpacks from the
 # problem and cache tuples (atomic operations that the refcount pruning cannot remove across
-# their many exits), 500 ns of an insertion evaluation's 590. Evaluation 507 -> 85 ns,
+# their many exits), most of what an insertion evaluation cost. Evaluation 507 -> 85 ns,
 # re-timing 403 -> 108 ns; 300x40 first plan 18 -> 4.4 ms, search iteration 50 -> 14 us;
-# identical plans.
+# identical plans. (With reference counting, moving the two-cheapest update into a helper
+# had made first plans 30-60% slower; as a leaf kernel `_offer` costs nothing measurable.)
 # `_nrt` is numba's (underscored) switch for its runtime; a numba without it compiles them
 # with reference counting, slower and otherwise the same.
 try:
@@ -407,6 +408,20 @@ def _rescan(ci, cost_tab, top1, top2, top_v):
     top_v[ci, 1] = second
 
 
+@njit(**LEAF)
+def _offer(ci, r, c, top1, top2, top_v):
+    """Route r at cost c as an option for candidate ci: update its two cheapest routes."""
+    if c < top_v[ci, 1]:
+        if c < top_v[ci, 0]:
+            top_v[ci, 1] = top_v[ci, 0]
+            top2[ci] = top1[ci]
+            top_v[ci, 0] = c
+            top1[ci] = r
+        else:
+            top_v[ci, 1] = c
+            top2[ci] = r
+
+
 @njit(cache=True)
 def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, one_idle, seed, near_k, near_routes_all,
             routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
@@ -645,9 +660,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
                 if nxt >= 0:
                     # An idle rider alike costs what `br` cost while it was idle, and its column
                     # still holds those values (idle routes never go stale): copied, not
-                    # evaluated again (half the evaluations of a 300x40 first plan).
-                    # Written out as below rather than through a helper: moving these updates
-                    # into njit functions (even inline="always") made first plans 30-60% slower.
+                    # evaluated again (300x40 first plan 18.6 -> 16.2 ms, same plans).
                     use_route[nxt] = True
                     for ci in range(n_c):
                         if not alive[ci]:
@@ -657,15 +670,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
                         kind_tab[ci, nxt] = k_
                         pos_tab[ci, nxt] = p_
                         stale[ci, nxt] = False
-                        if c_ < top_v[ci, 1]:
-                            if c_ < top_v[ci, 0]:
-                                top_v[ci, 1] = top_v[ci, 0]
-                                top2[ci] = top1[ci]
-                                top_v[ci, 0] = c_
-                                top1[ci] = nxt
-                            else:
-                                top_v[ci, 1] = c_
-                                top2[ci] = nxt
+                        _offer(ci, nxt, c_, top1, top2, top_v)
             for ci in range(n_c):
                 if not alive[ci]:
                     continue
@@ -687,15 +692,8 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
                 stale[ci, br] = False
                 if was_top:
                     _rescan(ci, cost_tab, top1, top2, top_v)
-                elif c_ < top_v[ci, 1]:
-                    if c_ < top_v[ci, 0]:
-                        top_v[ci, 1] = top_v[ci, 0]
-                        top2[ci] = top1[ci]
-                        top_v[ci, 0] = c_
-                        top1[ci] = br
-                    else:
-                        top_v[ci, 1] = c_
-                        top2[ci] = br
+                else:
+                    _offer(ci, br, c_, top1, top2, top_v)
         for ci in range(n_c):
             if alive[ci]:
                 left_mask[cand[ci]] = True

@@ -350,7 +350,7 @@ def test_inserting_without_ruin_keeps_every_planned_order_in_place(compiled_sear
 
 def test_the_leaf_kernels_run_without_reference_counting(compiled_search):
     """With the numba this project declares, the insertion and re-timing kernels are compiled
-    without numba's runtime (its reference counting was four fifths of their time); a numba
+    without numba's runtime (its reference counting was three quarters or more of their time); a numba
     without the option would fall back silently, and this says so."""
     assert compiled_search.LEAF == {"cache": True, "_nrt": False}
     for kernel in (compiled_search._evaluate, compiled_search._refresh, compiled_search._tt):
