@@ -422,11 +422,54 @@ def _offer(ci, r, c, top1, top2, top_v):
             top2[ci] = r
 
 
+@njit(**LEAF)
+def _pool_add(r, kind, val, length, cost, pool):
+    """Keep route r (cost `cost`) in the route pool unless the pool holds its orders on an alike
+    rider at no more cost; False once the pool is full."""
+    buf, off, plen, prider, pcost, phash, table, group_key, order_key, meta = pool
+    L = length[r]
+    h = group_key[r]
+    for j in range(L):
+        if kind[r, j] == DROPK:
+            h ^= order_key[val[r, j]]
+    mask = table.shape[0] - 1
+    slot = h & mask
+    q = table[slot] - 1
+    while q >= 0:
+        if phash[q] == h:
+            if cost >= pcost[q]:
+                return True
+            break  # a cheaper sequence of the same orders: stored anew, the slot points to it
+        slot = (slot + 1) & mask
+        q = table[slot] - 1
+    n_cols, used = meta[0], meta[1]
+    # Full at half the table's slots (probes stay short) or at the end of the buffer.
+    if n_cols >= prider.shape[0] or 2 * (n_cols + 1) > table.shape[0] or used + L > buf.shape[0]:
+        return False
+    for j in range(L):
+        buf[used + j] = val[r, j] if kind[r, j] == DROPK else -1 - val[r, j]
+    off[n_cols] = used
+    plen[n_cols] = L
+    prider[n_cols] = r
+    pcost[n_cols] = cost
+    phash[n_cols] = h
+    if q >= 0:
+        pcost[q] = np.inf  # superseded
+    table[slot] = n_cols + 1
+    meta[0] = n_cols + 1
+    meta[1] = used + L
+    return True
+
+
 @njit(cache=True)
 def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, one_idle, seed, near_k, near_routes_all,
             routes, route_of, left_mask, best_kind, best_val, best_length, best_left, best_cost_arr,
-            prob, cache):
-    """Run n_iter ruin-and-recreate iterations in place; keep the best in best_*."""
+            prob, cache, pool, pool_slack):
+    """Run n_iter ruin-and-recreate iterations in place; keep the best in best_*.
+
+    With `pool_slack` >= 0, the routes an iteration built are kept in `pool` whenever its plan
+    costs at most (1 + pool_slack) times the best so far (for the set-partitioning step).
+    """
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
@@ -703,6 +746,13 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
         for k in range(n):
             if left_mask[k]:
                 new += drop_cost[k]
+        # Routes of near-best plans, accepted or not: the set partitioning recombines them.
+        if pool_slack >= 0.0 and new <= best_cost_arr[0] * (1.0 + pool_slack):
+            for r in range(R):
+                if touched[r] and length[r] > 0:
+                    if not _pool_add(r, kind, val, length, route_cost[r], pool):
+                        pool_slack = -1.0
+                        break
         if new < cur + threshold0 * (1.0 - progress):
             cur = new
             for r in range(R):
@@ -872,6 +922,89 @@ def _build_tables(inst: Instance) -> _Tables:
     return _Tables(drop_cost, prob)
 
 
+def stop_list(inst: Instance, kinds: np.ndarray, vals: np.ndarray) -> list[Stop]:
+    """A route's stops from its flat kind/value arrays (each pickup lists the orders it collects)."""
+    stops: list[Stop] = []
+    pickup_at = -1
+    for kd, v in zip(kinds.tolist(), vals.tolist()):
+        if kd == PICK:
+            pickup_at = len(stops)
+            stops.append((PICKUP, v, ()))
+        else:
+            if inst.carried_by[v] < 0:
+                stops[pickup_at] = (PICKUP, stops[pickup_at][1], stops[pickup_at][2] + (v,))
+            stops.append((DROP, v))
+    # a pickup left with only carried orders after it collects nothing: drop the stop
+    return [s for s in stops if s[0] == DROP or s[2]]
+
+
+@dataclass(frozen=True)
+class PoolRoute:
+    """One route of the pool: the rider it was built for, its orders, cost and stops."""
+
+    rider: int
+    group: int  # riders of one idle group can each take it at the same cost
+    orders: frozenset
+    cost: float
+    stops: list
+
+
+class RoutePool:
+    """Routes the search built in near-best plans, the cheapest per set of orders and kind of rider.
+
+    Filled by the compiled search (`_pool_add`) while it runs; the set partitioning then picks
+    the best combination of them. Riders of one idle group are interchangeable, so a set of
+    orders is kept once per group, at the lowest cost seen.
+    """
+
+    def __init__(self, inst: Instance, slack: float, max_routes: int, max_stops: int):
+        self.inst = inst
+        self.slack = float(slack)
+        self.groups = _tables(inst).prob[-1]
+        rng = np.random.default_rng(20261124)  # keys for order-independent hashes of order sets
+        order_key = rng.integers(1, 2**62, size=max(1, inst.n_orders), dtype=np.int64)
+        group_key = rng.integers(1, 2**62, size=max(1, int(self.groups.max(initial=0)) + 1), dtype=np.int64)
+        slots = 1 << max(4, int(2 * max_routes - 1).bit_length())
+        self.arrays = (
+            np.empty(max_stops, dtype=np.int64),  # stops, a drop-off as its order, a pickup as -1 - store
+            np.empty(max_routes, dtype=np.int64),  # where each route's stops begin
+            np.empty(max_routes, dtype=np.int64),  # how many stops
+            np.empty(max_routes, dtype=np.int64),  # the rider it was built for
+            np.empty(max_routes, dtype=np.float64),  # its cost (inf once a cheaper one replaced it)
+            np.empty(max_routes, dtype=np.int64),  # hash of its group and orders
+            np.zeros(slots, dtype=np.int64),  # hash table: route index + 1, 0 for a free slot
+            group_key[self.groups] if inst.n_riders else np.zeros(1, dtype=np.int64),
+            order_key,
+            np.zeros(2, dtype=np.int64),  # routes kept, stops used
+        )
+
+    def __len__(self) -> int:
+        return int(self.arrays[9][0])
+
+    def routes(self) -> list[PoolRoute]:
+        """The routes kept (superseded ones left out)."""
+        buf, off, plen, prider, pcost = self.arrays[:5]
+        out = []
+        for q in range(len(self)):
+            if not np.isfinite(pcost[q]):
+                continue
+            seq = buf[off[q] : off[q] + plen[q]]
+            kinds = np.where(seq >= 0, DROPK, PICK)
+            vals = np.where(seq >= 0, seq, -1 - seq)
+            r = int(prider[q])
+            out.append(PoolRoute(r, int(self.groups[r]), frozenset(int(k) for k in seq[seq >= 0]), float(pcost[q]),
+                                 stop_list(self.inst, kinds, vals)))
+        return out
+
+
+# Stands in for a pool when none is kept (never written: the slack is negative).
+_NO_POOL = (
+    np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64),
+    np.zeros(1, dtype=np.float64), np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int64),
+    np.zeros(1, dtype=np.int64), np.zeros(1, dtype=np.int64), np.zeros(2, dtype=np.int64),
+)
+
+
 class CompiledRuinRecreate:
     """`lns.RuinRecreate` with the inner loop compiled; same inputs, same result type."""
 
@@ -882,9 +1015,10 @@ class CompiledRuinRecreate:
     NEAR_ALL_BELOW = 12  # with this few riders, try every route
 
     def __init__(self, inst: Instance, routes: list[list[Stop]], left: list[int], seed: int,
-                 latest: np.ndarray, late_weight: np.ndarray):
+                 latest: np.ndarray, late_weight: np.ndarray, pool: RoutePool | None = None):
         self.inst = inst
         self.seed = seed
+        self.pool = pool
         n, R = inst.n_orders, inst.n_riders
         M = 2 * n + 4
         self.kind = np.zeros((R, M), dtype=np.int64)
@@ -914,6 +1048,10 @@ class CompiledRuinRecreate:
         )
         self.routes = (self.kind, self.val, self.length)
         self.ok = all(bool(_refresh(r, self.routes, self.prob, self.cache)) for r in range(R))
+        if self.ok and pool is not None:
+            for r in range(R):  # the start's routes are columns too
+                if self.length[r] and not _pool_add(r, self.kind, self.val, self.length, self.cache[11][r], pool.arrays):
+                    break
 
     def run(self, deadline: float, max_iterations: int | None, one_idle: bool = False,
             ruin: bool = True) -> SearchResult | None:
@@ -936,6 +1074,7 @@ class CompiledRuinRecreate:
         threshold0 = threshold * start_cost / max(1, self.inst.n_orders)
         string_share = STRING_SHARE_WITH_WINDOWS if self.inst.windowed else STRING_SHARE
         ruin_max = (RUIN_MAX_WITH_WINDOWS if self.inst.windowed else RUIN_MAX) if ruin else 0
+        pool_arrays, pool_slack = (self.pool.arrays, self.pool.slack) if self.pool is not None else (_NO_POOL, -1.0)
         t0 = time.perf_counter()
         span = max(1e-6, deadline - t0)
         done = 0
@@ -961,23 +1100,12 @@ class CompiledRuinRecreate:
                 p1 = min(1.0, p0 + n_iter * (per_iter or 0.0) / span)
             _search(n_iter, p0, p1, threshold0, string_share, ruin_max, one_idle, self.seed * 7919 + chunk,
                     self.NEAR_K, self.NEAR_ALL_BELOW, self.routes, self.route_of, self.left_mask, best_kind, best_val,
-                    best_length, best_left, best_cost, self.prob, self.cache)
+                    best_length, best_left, best_cost, self.prob, self.cache, pool_arrays, pool_slack)
             done += n_iter
             chunk += 1
-        routes: list[list[Stop]] = []
-        for r in range(self.inst.n_riders):
-            stops: list[Stop] = []
-            pickup_at = -1
-            for j in range(int(best_length[r])):
-                kd, v = int(best_kind[r, j]), int(best_val[r, j])
-                if kd == PICK:
-                    pickup_at = len(stops)
-                    stops.append((PICKUP, v, ()))
-                else:
-                    if self.inst.carried_by[v] < 0:
-                        stops[pickup_at] = (PICKUP, stops[pickup_at][1], stops[pickup_at][2] + (v,))
-                    stops.append((DROP, v))
-            # a pickup left with only carried orders after it collects nothing: drop the stop
-            routes.append([s for s in stops if s[0] == DROP or s[2]])
+        routes = [
+            stop_list(self.inst, best_kind[r, : best_length[r]], best_val[r, : best_length[r]])
+            for r in range(self.inst.n_riders)
+        ]
         left = [int(k) for k in np.flatnonzero(best_left)]
         return SearchResult(None, left, int(best_cost[0]), done, routes=routes)
