@@ -86,10 +86,12 @@ def _learn_first_plan_rate(orders: int, seconds: float) -> None:
 
 
 def warm_up() -> None:
-    """Load (or, once per machine, compile) the compiled search, and import OR-Tools, so the
-    first solve is not slowed (importing OR-Tools alone takes tens of milliseconds)."""
+    """Load (or, once per machine, compile) the compiled search, and import OR-Tools (routing and
+    linear solver), so the first solve is not slowed (importing OR-Tools alone takes tens of
+    milliseconds)."""
     from dispatch.solver import ortools_adapter  # noqa: F401 - imported for its side effect
 
+    partition_available()  # imports OR-Tools' linear solver
     if fast_lns is not None:
         fast_lns.warm_up()
 

@@ -11,17 +11,13 @@ OR-Tools) solves it; the search's best plan is its starting solution, so it neve
 
 from __future__ import annotations
 
+import functools
 import time
 from dataclasses import dataclass
 
 from dispatch.instance import Instance
 from dispatch.solver.fast_lns import PoolRoute, RoutePool
 from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route
-
-try:
-    from ortools.linear_solver import pywraplp
-except ImportError:  # pragma: no cover - OR-Tools is a declared dependency
-    pywraplp = None
 
 
 @dataclass(frozen=True)
@@ -37,9 +33,20 @@ class Recombined:
     solve_s: float
 
 
+@functools.cache
+def _linear_solver():
+    """OR-Tools' linear solver wrapper when it offers SCIP, else None (imported on first use:
+    importing OR-Tools takes tens of milliseconds, which `import dispatch` should not pay)."""
+    try:
+        from ortools.linear_solver import pywraplp
+    except ImportError:  # pragma: no cover - OR-Tools is a declared dependency
+        return None
+    return pywraplp if pywraplp.Solver.CreateSolver("SCIP") is not None else None
+
+
 def available() -> bool:
     """Whether a MIP solver for the set partitioning is present (SCIP, shipped with OR-Tools)."""
-    return pywraplp is not None and pywraplp.Solver.CreateSolver("SCIP") is not None
+    return _linear_solver() is not None
 
 
 def recombine(
@@ -55,9 +62,10 @@ def recombine(
     tests). Every order in a pooled route must be among `candidates` or carried.
     """
     began = time.perf_counter()
-    solver = pywraplp.Solver.CreateSolver("SCIP") if pywraplp is not None else None
-    if solver is None:
+    pywraplp = _linear_solver()
+    if pywraplp is None:
         return None
+    solver = pywraplp.Solver.CreateSolver("SCIP")
     groups = pool.groups
     columns: dict[tuple[int, frozenset], PoolRoute] = {}
     for route in pool.routes():
