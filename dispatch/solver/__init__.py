@@ -226,10 +226,10 @@ def _trajectories(inst: Instance, seconds: float, reproducible: bool) -> int:
 
 # Set partitioning over the routes of near-best plans (`set_partition`) once the search has
 # run: it picks the best plan made of routes the search built, then the search goes on from
-# it. It pays only when the search has settled: peers' store problems, 3 seeds x 2 runs,
-# travel against PyVRP's (0.2 of the search time, routes of plans within 2% of the best):
-# at 5 s 60x8 0.929 -> 0.923, 100x15 0.977 -> 0.970 (better on 11 of 12 runs); at 1 s, where
-# the search is still improving, 60x8 0.955 -> 0.960, 100x15 0.981 -> 0.986.
+# it. It pays only once the search has settled: peers' store problems, travel against
+# PyVRP's (0.2 of the search time, routes of plans within 2% of the best), at 5 s, 6 seeds x
+# 2 runs: 60x8 0.934 -> 0.932, 100x15 0.970 -> 0.966; at 1 s, where the search is still
+# improving, 3 seeds x 2 runs: 60x8 0.955 -> 0.960, 100x15 0.981 -> 0.986.
 PARTITION_FROM_S = 2.0  # search time from which it runs
 PARTITION_SHARE = 0.2
 PARTITION_SLACK = 0.02

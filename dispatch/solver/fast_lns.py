@@ -432,6 +432,8 @@ def _pool_add(r, kind, val, length, cost, pool):
     for j in range(L):
         if kind[r, j] == DROPK:
             h ^= order_key[val[r, j]]
+    # Routes are told apart by this hash alone: two sets sharing it (odds about 2^-62) would
+    # cost one route of the pool, never a wrong one (the programme reads each route's orders).
     mask = table.shape[0] - 1
     slot = h & mask
     q = table[slot] - 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from dispatch.instance import Instance
 from dispatch.solver.fast_lns import PoolRoute, RoutePool
-from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route
+from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unassigned_cost
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ def recombine(
     keys = list(columns)
     carried = set(int(k) for k in range(inst.n_orders) if inst.carried_by[k] >= 0)
     leavable = [k for k in candidates if k not in carried]
-    drop_cost = [int(inst.priority[k]) * inst.problem.options.unassigned_cost for k in leavable]
+    drop_cost = [unassigned_cost(inst, k) for k in leavable]
     x = [solver.BoolVar(f"x{i}") for i in range(len(keys))]
     y = [solver.BoolVar(f"y{k}") for k in leavable]
     cover = {k: solver.Constraint(1, 1) for k in list(leavable) + sorted(carried)}
