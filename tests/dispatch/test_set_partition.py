@@ -120,3 +120,39 @@ def test_a_solve_with_the_partitioning_gives_a_valid_plan(monkeypatch):
     assert plan.metrics.on_time == plan.metrics.orders == 30
     assert validate_plan(problem, plan.to_document()) == []
     assert np.isfinite(plan.metrics.objective)
+
+
+def test_recombining_keeps_carried_orders_with_their_riders(compiled_search):
+    """Soft promises, two stores, riders on the road carrying orders: the plan picked keeps every
+    carried order on its carrier, plans or prices every other order once, and is valid."""
+    from dispatch.plan import UnassignedOrder
+    from dispatch.solver import first_plan
+    from dispatch.solver.carried import sequence_carried
+    from dispatch.solver.plan_builder import build_plan
+    from dispatch.solver.reasons import explain_all_left_out
+    from dispatch.validate import validate_plan
+
+    problem = problem_from_document(generate_problem(40, 6, seed=11, stores=2, on_road=3))
+    inst = sequence_carried(build_instance(problem, split_by_area(problem)[0]))
+    carried = {k: int(inst.carried_by[k]) for k in range(inst.n_orders) if inst.carried_by[k] >= 0}
+    assert carried
+    start = first_plan(inst, list(range(inst.n_orders)), float("inf"), 0)
+    pool = compiled_search.RoutePool(inst, 0.05, 20000, 20000 * (2 * inst.n_orders + 4))
+    latest, weight = search_limits(inst, start.routes, start.left)
+    found = compiled_search.CompiledRuinRecreate(inst, start.routes, start.left, 0, latest, weight, pool).run(
+        float("inf"), 1500
+    )
+    groups = compiled_search._tables(inst).prob[-1]
+    assert len(set(groups[list(carried.values())].tolist())) == len(set(carried.values()))  # each its own kind
+    picked = recombine(inst, pool, list(range(inst.n_orders)), found.routes, None)
+    assert picked is not None and picked.objective <= found.cost
+    for k, r in carried.items():
+        assert (1, k) in picked.routes[r]
+    cost, ok = total_cost(inst, picked.routes, picked.left)
+    assert ok and cost == picked.objective
+    served = sorted(s[1] for rt in picked.routes for s in rt if s[0] == 1)
+    assert sorted(served + picked.left) == list(range(inst.n_orders))
+    reasons = explain_all_left_out(inst, picked.left, len(served))
+    left = [UnassignedOrder(inst.orders[k].id, *reasons[k]) for k in picked.left]
+    plan = build_plan(inst, picked.routes, left, 0, 0, "construction+lns+partition")
+    assert validate_plan(problem, plan.to_document()) == []
