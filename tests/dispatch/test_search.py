@@ -142,6 +142,7 @@ def _assert_two_trajectories_keep_the_better(monkeypatch, problem):
             return found
 
     monkeypatch.setattr(solver.fast_lns, "CompiledRuinRecreate", Recording)
+    monkeypatch.setattr(solver, "PARTITION_FROM_S", float("inf"))  # its search-on would be a third run
     plan = solve(problem)
     searches = [r for r in runs if r[1] != float("inf")]  # the first plan runs without a deadline
     assert len(searches) == solver.TRAJ_N

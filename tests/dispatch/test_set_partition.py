@@ -84,7 +84,7 @@ def test_recombining_never_returns_worse_than_the_plan_it_starts_from(compiled_s
 
 
 def test_the_partitioning_runs_only_once_the_search_has_settled():
-    """Only from 2 s of search, never on reproducible runs or VRPTW-like problems."""
+    """Only from 2 s of search, never on reproducible runs (SCIP is bounded by the clock)."""
     import dispatch.solver as solver
 
     problem = problem_from_document(generate_problem(30, 5, seed=1, lateness="hard", equal_speeds=True))
