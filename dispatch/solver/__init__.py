@@ -305,7 +305,7 @@ def solve(problem: Problem) -> Plan:
         raise AssertionError("construction produced a route that breaks a hard rule")
     engine = "construction"
     found = None
-    partitioned = False
+    partitioned = False  # the set partitioning found a cheaper plan than the search
 
     if candidates and inst.n_riders and (reproducible or time.perf_counter() < deadline):
         from dispatch.solver.ortools_adapter import improve
@@ -367,6 +367,7 @@ def solve(problem: Problem) -> Plan:
             if pool is not None and found is not None and len(pool):
                 clock = PARTITION_CLOCK_SHARE * (deadline - time.perf_counter())
                 picked = recombine(inst, pool, candidates, found.routes, clock) if clock > 0 else None
+                # Its costs are the kernels' (the same as re-timing gives, see the tests).
                 if picked is not None and picked.objective < found.cost - 0.5:
                     found = SearchResult(None, picked.left, int(round(picked.objective)), found.iterations,
                                          routes=picked.routes)
