@@ -22,15 +22,12 @@ from dispatch.solver.routes import DROP, Stop, route_cost, schedule_route, unass
 
 @dataclass(frozen=True)
 class Recombined:
-    """The plan chosen from the pool, and what the programme cost to build and solve."""
+    """The plan chosen from the pool, its cost, and whether SCIP proved it the best there."""
 
     routes: list[list[Stop]]
     left: list[int]
     objective: float
-    columns: int
     optimal: bool
-    build_s: float
-    solve_s: float
 
 
 @functools.cache
@@ -108,9 +105,7 @@ def recombine(
     solver.SetHint(x + y, [1.0 if key in start else 0.0 for key in keys] + [0.0 if k in planned else 1.0 for k in leavable])
     if time_limit_s is not None:
         solver.SetTimeLimit(max(1, int(1000 * (time_limit_s - (time.perf_counter() - began)))))
-    built = time.perf_counter()
     status = solver.Solve()
-    solved = time.perf_counter()
     if status not in (pywraplp.Solver.OPTIMAL, pywraplp.Solver.FEASIBLE):
         return None
     chosen = [columns[key] for var, key in zip(x, keys) if var.solution_value() > 0.5]
@@ -133,8 +128,5 @@ def recombine(
         routes=routes,
         left=left,
         objective=solver.Objective().Value(),
-        columns=len(keys),
         optimal=status == pywraplp.Solver.OPTIMAL,
-        build_s=built - began,
-        solve_s=solved - built,
     )
