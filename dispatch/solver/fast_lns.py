@@ -848,6 +848,7 @@ class _Tables:
 
     drop_cost: np.ndarray  # cost of leaving each order out
     prob: tuple  # the kernels' problem tuple without `latest` and `late_weight`
+    idle_group: np.ndarray  # per rider, its group of interchangeable idle riders (see idle_groups)
 
 
 # A solve builds a search two or three times (the first plan, a warm start's completion, one
@@ -905,6 +906,7 @@ def _build_tables(inst: Instance) -> _Tables:
         near |= near.T
     drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
     carried = inst.carried_by >= 0
+    group = idle_groups(inst, rclass, tt, dist)
     prob = (
         tt, rclass, S, R, inst.available_s.astype(np.int64), inst.shift_end_s.astype(np.int64),
         (S + np.arange(R)).astype(np.int64), inst.home_store.astype(np.int64), bool(inst.return_to_store),
@@ -919,9 +921,9 @@ def _build_tables(inst: Instance) -> _Tables:
         inst.capacity.astype(np.int64), inst.max_orders.astype(np.int64), float(opts.late_cost_per_s),
         float(opts.travel_cost_per_s), neighbours, dist, spd,
         inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
-        inst.locked_to.astype(np.int64), near, idle_groups(inst, rclass, tt, dist),
+        inst.locked_to.astype(np.int64), near, group,
     )
-    return _Tables(drop_cost, prob)
+    return _Tables(drop_cost, prob, group)
 
 
 def stop_list(inst: Instance, kinds: np.ndarray, vals: np.ndarray) -> list[Stop]:
@@ -962,7 +964,7 @@ class RoutePool:
     def __init__(self, inst: Instance, slack: float, max_routes: int, max_stops: int):
         self.inst = inst
         self.slack = float(slack)
-        self.groups = _tables(inst).prob[-1]
+        self.groups = _tables(inst).idle_group
         rng = np.random.default_rng(20261124)  # keys for order-independent hashes of order sets
         order_key = rng.integers(1, 2**62, size=max(1, inst.n_orders), dtype=np.int64)
         group_key = rng.integers(1, 2**62, size=max(1, int(self.groups.max(initial=0)) + 1), dtype=np.int64)

@@ -64,11 +64,8 @@ def recombine(
         return None
     solver = pywraplp.Solver.CreateSolver("SCIP")
     groups = pool.groups
-    columns: dict[tuple[int, frozenset], PoolRoute] = {}
-    for route in pool.routes():
-        key = (route.group, route.orders)
-        if key not in columns or route.cost < columns[key].cost:
-            columns[key] = route
+    # The pool holds one route per set of orders and kind of rider, the cheapest it saw.
+    columns = {(route.group, route.orders): route for route in pool.routes()}
     # The best plan's routes are columns too (the pool may have filled up before it was found).
     start: set[tuple[int, frozenset]] = set()
     for r, stops in enumerate(best_routes):
