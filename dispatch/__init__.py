@@ -4,7 +4,7 @@ from dispatch.documents import problem_from_document
 from dispatch.errors import DispatchError, FieldError, InvalidPlan, InvalidProblem
 from dispatch.model import Location, Options, Order, Problem, Rider, Store
 from dispatch.plan import Plan, plan_from_document
-from dispatch.solver import solve
+from dispatch.solver import solve, warm_up
 
 __all__ = [
     "DispatchError",
@@ -21,4 +21,5 @@ __all__ = [
     "plan_from_document",
     "problem_from_document",
     "solve",
+    "warm_up",
 ]

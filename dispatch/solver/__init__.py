@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import time
 
@@ -83,6 +84,23 @@ def _learn_first_plan_rate(orders: int, seconds: float) -> None:
     old = _first_plan_rate["s_per_order2"]
     measured = 1.2 * seconds / orders**2  # the margin: one plan may take longer than the last
     _first_plan_rate["s_per_order2"] = min(2 * old, max(old / 2, 0.7 * old + 0.3 * measured))
+
+
+log = logging.getLogger("dispatch")
+_told_not_warm = {"done": False}
+
+
+def _tell_if_not_warm() -> None:
+    """Log once per process that solves run the slower Python search until `warm_up` is called."""
+    if fast_lns is None or fast_lns.ready() or _told_not_warm["done"]:
+        return
+    _told_not_warm["done"] = True
+    # A library user who never calls warm_up gets the pure-Python search in every solve (30x5
+    # at 0.1 s: 122 against 103 rider-minutes), and nothing else would tell them why.
+    log.warning(
+        "the compiled search is not loaded, so this process plans with the slower Python search: "
+        "call dispatch.warm_up() once at start-up (seconds the first time on a machine, then ~0.3 s)"
+    )
 
 
 def warm_up() -> None:
@@ -274,6 +292,7 @@ def solve(problem: Problem) -> Plan:
     t0 = time.perf_counter()
     opts = problem.options
     reproducible = opts.max_iterations is not None
+    _tell_if_not_warm()
     reserve_s = _RESERVE_BASE_S + _RESERVE_PER_ORDER2_S * len(problem.orders) ** 2
     deadline = float("inf") if reproducible else t0 + opts.time_limit_s - reserve_s
 

@@ -356,3 +356,26 @@ def test_a_reassignment_cost_keeps_an_order_with_its_assigned_rider():
     _, stable = solved(document(riders=riders, orders=[o1], lateness="hard", weights={"reassign": 600}))
     assert route_of(stable, "FAR") is not None and route_of(stable, "NEAR") is None
     assert stable.metrics.reassigned == 0
+
+
+def test_solving_before_warm_up_warns_once_and_still_plans_validly(monkeypatch, caplog):
+    """Without the compiled search loaded, solves use the Python search and say so, once."""
+    import dispatch.solver as solver
+    from dispatch.solver import fast_lns
+
+    monkeypatch.setattr(fast_lns, "_READY", False)
+    monkeypatch.setitem(solver._told_not_warm, "done", False)
+    doc = document(orders=[order("O1", 800, 0), order("O2", -600, 300)])
+    with caplog.at_level("WARNING", logger="dispatch"):
+        _, first = solved(doc)  # `solved` has the validator judge each plan
+        _, second = solved(doc)
+    told = [r for r in caplog.records if r.name == "dispatch" and "warm_up" in r.getMessage()]
+    assert len(told) == 1
+    assert first.metrics.assigned == second.metrics.assigned == 2
+
+    monkeypatch.setattr(fast_lns, "_READY", True)
+    monkeypatch.setitem(solver._told_not_warm, "done", False)
+    caplog.clear()
+    with caplog.at_level("WARNING", logger="dispatch"):
+        solved(doc)
+    assert not [r for r in caplog.records if r.name == "dispatch"]
