@@ -115,7 +115,7 @@ def run(
         if "live" in chosen:
             write_result("live", {"command": command, **run_live(full, progress)}, out)
     results = load_results(out)
-    report = write_report(results, out, command)
+    report = write_report(results, out)
     print_headline(results)
     for suite in chosen:
         doc = results.get(suite, {})
@@ -139,8 +139,8 @@ def byo(
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
         task = bar.add_task("starting", total=len(problems) * len(_floats(budgets)) * (1 + len(peer_list)))
         result = run_byo(problems, _floats(budgets), peer_list, lambda m: bar.update(task, description=m, advance=1))
-    write_result("byo", result, out)
-    write_report(load_results(out), out, "python -m benchmarks " + " ".join(sys.argv[1:]))
+    write_result("byo", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), **result}, out)
+    write_report(load_results(out), out)
     table = Table(title="Bring your own")
     for col in ("problem", "budget s", "solver", "served", "on time", "travel min", "valid"):
         table.add_column(col)

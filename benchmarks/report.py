@@ -149,20 +149,22 @@ def plot_solomon(solomon: dict, folder: Path) -> list[str]:
     return ["solomon_gap.png"]
 
 
-def write_report(results: dict[str, dict], folder: Path = RESULTS, command: str = "") -> Path:
+def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
     """Write REPORT.md (tables and plots) for whatever suites have results."""
     parts = ["# Benchmark report", ""]
     any_doc = next(iter(results.values()), None)
     if any_doc:
         m = any_doc["machine"]
         parts += [
-            f"Measured {any_doc['measured_at']} on {m['processor']}, {m['cpus']} CPUs, {m['platform']}, Python {m['python']}; "
+            f"Measured on {m['processor']}, {m['cpus']} CPUs, {m['platform']}, Python {m['python']}; "
             f"o2o-dispatch {m['o2o_dispatch']}, OR-Tools {m['ortools']}, numba {m['numba']}, PyVRP {m['pyvrp']}, pyvroom {m['pyvroom']}.",
             "",
         ]
-    commands = [command] if command else sorted({doc["command"] for doc in results.values() if doc.get("command")})
-    for cmd in commands:
-        parts += [f"Command: `{cmd}`", ""]
+    # A folder may hold suites from several runs (`--suites` picks some): each says its own.
+    for suite, doc in results.items():
+        command = f", `{doc['command']}`" if doc.get("command") else ""
+        parts.append(f"- {suite}: measured {doc['measured_at']}{command}")
+    parts.append("")
     parts += [
         "Every plan, ours and the peers', is checked by our validator (store problems) or by the Solomon checker.",
         "Times are medians over seeds; ratios compare runs made one after the other in the same process.",
@@ -196,13 +198,15 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS, command: str 
             f"Seeds {peers['seeds']}, budgets {peers['budgets_s']} s; {peers['threads']}."
             + (f" Missing: {peers['peers_missing']}." if peers["peers_missing"] else ""),
             "How each peer's problem is built: `benchmarks/peers.py` (module docstring).",
+            "`ours / best peer`: our rider travel over the best valid peer plan's that serves as many orders,"
+            " on the same problem, then the median over seeds; `by seed` lists those ratios in seed order.",
             "",
         ]
         header = ["size", "budget s"]
         solvers = ["ours"] + peers["peers"]
         for s in solvers:
             header += [f"{SOLVER_NAMES[s]} served/on time", f"{SOLVER_NAMES[s]} travel min", f"{SOLVER_NAMES[s]} riders", f"{SOLVER_NAMES[s]} wall s"]
-        header.append("ours / best peer")
+        header += ["ours / best peer", "by seed"]
         rows = []
         for e in peers["summary"]:
             row = [e["size"], _fmt(e["budget_s"], 1)]
@@ -213,7 +217,8 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS, command: str 
                     continue
                 valid = "" if x["all_valid"] else " INVALID"
                 row += [f"{_fmt(x['served'], 0)}/{_fmt(x['on_time'], 0)} of {_fmt(x['orders'], 0)}{valid}", _fmt(x["travel_min"]), _fmt(x["riders_used"], 0), _fmt(x["wall_s"], 2)]
-            row.append(_fmt(e.get("ratio_to_best_peer"), 3))
+            by_seed = e.get("ratio_by_seed") or {}
+            row += [_fmt(e.get("ratio_to_best_peer"), 3), " / ".join(f"{by_seed[k]:.3f}" for k in sorted(by_seed, key=int)) or "–"]
             rows.append(row)
         parts += [_markdown_table(header, rows), ""]
     solomon = results.get("solomon")

@@ -129,10 +129,29 @@ def run_peers(
                     else:
                         row[name] = score(problem, peer_plan(inst, result), result.wall_s)
                 runs.append(row)
+    summary = summarise_peers(runs, [f"{o}x{r}" for o, r in sizes], budgets, active)
+    return {
+        "sizes": [f"{o}x{r}" for o, r in sizes],
+        "seeds": seeds,
+        "budgets_s": budgets,
+        "peers": active,
+        "peers_missing": missing,
+        "threads": "one each: PyVRP is single-threaded, VROOM runs with nb_threads=1, our OR-Tools step runs "
+        "in a child while the parent waits",
+        "summary": summary,
+        "runs": runs,
+    }
+
+
+def summarise_peers(runs: list[dict], sizes: list[str], budgets: list[float], active: list[str]) -> list[dict]:
+    """Per size and budget: each solver's medians over seeds, and ours against the best peer.
+
+    The ratio to the best peer is taken per seed (same problem; only valid peer plans serving
+    as many orders as ours count), kept by seed, and its median is the headline figure.
+    """
     solvers = ["ours"] + active
     summary = []
-    for orders, riders in sizes:
-        size = f"{orders}x{riders}"
+    for size in sizes:
         for budget in budgets:
             group = [r for r in runs if r["size"] == size and r["budget_s"] == budget]
             entry = {"size": size, "budget_s": budget, "seeds": len(group)}
@@ -150,8 +169,7 @@ def run_peers(
                     "wall_s": median(x["wall_s"] for x in rows),
                     "all_valid": all(x["valid"] for x in rows),
                 }
-            # The ratio to the best peer is taken per seed (same problem), then the median.
-            ratios = []
+            by_seed = {}
             for r in group:
                 peer_travel = [
                     r[p]["travel_min"]
@@ -159,17 +177,8 @@ def run_peers(
                     if r.get(p, {}).get("valid") and r[p]["served"] == r["ours"]["served"]
                 ]
                 if peer_travel and r["ours"]["valid"]:
-                    ratios.append(r["ours"]["travel_min"] / min(peer_travel))
-            entry["ratio_to_best_peer"] = round(median(ratios), 4) if ratios else None
+                    by_seed[str(r["seed"])] = round(r["ours"]["travel_min"] / min(peer_travel), 4)
+            entry["ratio_to_best_peer"] = round(median(by_seed.values()), 4) if by_seed else None
+            entry["ratio_by_seed"] = by_seed
             summary.append(entry)
-    return {
-        "sizes": [f"{o}x{r}" for o, r in sizes],
-        "seeds": seeds,
-        "budgets_s": budgets,
-        "peers": active,
-        "peers_missing": missing,
-        "threads": "one each: PyVRP is single-threaded, VROOM runs with nb_threads=1, our OR-Tools step runs "
-        "in a child while the parent waits",
-        "summary": summary,
-        "runs": runs,
-    }
+    return summary

@@ -13,7 +13,7 @@ from benchmarks.common import write_result
 from benchmarks.report import headline, load_results, write_report
 from benchmarks.solomon import run_solomon
 from benchmarks.solomon_data import DATA, best_known, check_tours, instance_names, load, solution_distance
-from benchmarks.store_suites import run_peers, run_scaling
+from benchmarks.store_suites import run_peers, run_scaling, summarise_peers
 import dispatch
 
 SAMPLE = Path(dispatch.__file__).parent / "data" / "sample_problem.json"
@@ -69,8 +69,10 @@ def test_store_suites_and_report(tmp_path, monkeypatch):
     results = load_results(tmp_path)
     header, rows = headline(results)
     assert header[0] == "measure" and any("store 10x2" in row[0] for row in rows)
-    report = write_report(results, tmp_path, "test").read_text()
+    report = write_report(results, tmp_path).read_text()
     assert "## 1. Latency and scaling" in report and "## 2. Peers" in report
+    assert "by seed" in report
+    assert f"- peers: measured {results['peers']['measured_at']}" in report
     assert (tmp_path / "scaling_time.png").stat().st_size > 0 and (tmp_path / "scaling_quality.png").exists()
 
 
@@ -79,3 +81,22 @@ def test_bring_your_own_document():
     result = run_byo([SAMPLE], [0.3], [], _quiet)
     row = result["runs"][0]
     assert row["ours"]["valid"] and row["ours"]["served"] >= 50
+
+
+def test_peers_summary_keeps_each_seeds_ratio_and_their_median():
+    """The ratio is taken per seed against the best valid peer serving as many orders; invalid peers do not count."""
+
+    def row(seed, ours, pyvrp, vroom, vroom_valid=True):
+        plan = {"served": 30, "on_time": 30, "orders": 30, "riders_used": 5, "wall_s": 0.1, "valid": True}
+        return {
+            "size": "30x5", "seed": seed, "budget_s": 0.1,
+            "ours": {**plan, "travel_min": ours},
+            "pyvrp": {**plan, "travel_min": pyvrp},
+            "vroom": {**plan, "travel_min": vroom, "valid": vroom_valid},
+        }
+
+    runs = [row(1, 102.9, 102.68, 90.0, vroom_valid=False), row(2, 128.62, 129.92, 131.0), row(3, 108.78, 108.78, 108.78)]
+    (entry,) = summarise_peers(runs, ["30x5"], [0.1], ["pyvrp", "vroom"])
+    assert entry["ratio_by_seed"] == {"1": round(102.9 / 102.68, 4), "2": round(128.62 / 129.92, 4), "3": 1.0}
+    assert entry["ratio_to_best_peer"] == 1.0
+    assert entry["ours"]["travel_min"] == 108.78 and entry["vroom"]["all_valid"] is False
