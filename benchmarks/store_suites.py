@@ -95,7 +95,7 @@ def run_scaling(sizes: list[tuple[int, int]], seeds: list[int], budgets: list[fl
         "overrun_ms_p50": percentile(overruns, 50),
         "overrun_ms_p99": percentile(overruns, 99),
         "overrun_ms_max": max(overruns) if overruns else float("nan"),
-        "summary": summary,
+        "summary": summarise_peers(runs, names, budgets, active),
         "runs": runs,
     }
 
@@ -129,16 +129,16 @@ def run_peers(
                     else:
                         row[name] = score(problem, peer_plan(inst, result), result.wall_s)
                 runs.append(row)
-    summary = summarise_peers(runs, [f"{o}x{r}" for o, r in sizes], budgets, active)
+    names = [f"{o}x{r}" for o, r in sizes]
     return {
-        "sizes": [f"{o}x{r}" for o, r in sizes],
+        "sizes": names,
         "seeds": seeds,
         "budgets_s": budgets,
         "peers": active,
         "peers_missing": missing,
         "threads": "one each: PyVRP is single-threaded, VROOM runs with nb_threads=1, our OR-Tools step runs "
         "in a child while the parent waits",
-        "summary": summary,
+        "summary": summarise_peers(runs, names, budgets, active),
         "runs": runs,
     }
 
