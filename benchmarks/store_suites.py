@@ -95,7 +95,7 @@ def run_scaling(sizes: list[tuple[int, int]], seeds: list[int], budgets: list[fl
         "overrun_ms_p50": percentile(overruns, 50),
         "overrun_ms_p99": percentile(overruns, 99),
         "overrun_ms_max": max(overruns) if overruns else float("nan"),
-        "summary": summarise_peers(runs, names, budgets, active),
+        "summary": summary,
         "runs": runs,
     }
 
