@@ -4,6 +4,7 @@
     python -m benchmarks run --full     # everything (make bench-full)
     python -m benchmarks byo problem.json [--budgets 0.1,1]
     python -m benchmarks report         # REPORT.md again from the result files
+    python -m benchmarks best-known     # search the published store instances for better plans
 """
 
 from __future__ import annotations
@@ -17,12 +18,16 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
+from benchmarks.best_known import search_best_known
 from benchmarks.byo import run_byo
 from benchmarks.common import RESULTS, write_result
 from benchmarks.live import run_live
 from benchmarks.report import headline, load_results, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
+from benchmarks.store_data import BEST_KNOWN, check_record
+from benchmarks.store_data import best_known as store_best_known
+from benchmarks.store_data import instance_names as store_instance_names
 from benchmarks.store_suites import run_peers, run_scaling
 
 app = typer.Typer(add_completion=False, help=__doc__)
@@ -151,6 +156,42 @@ def byo(
             cells = [detail, "", "", ""] if detail else [f"{x['served']}/{x['orders']}", str(x["on_time"]), f"{x['travel_min']:.1f}", "yes" if x["valid"] else "NO"]
             table.add_row(Path(r["problem"]).name, f"{r['budget_s']:g}", s, *cells)
     console.print(table)
+
+
+@app.command("best-known")
+def best_known_command(
+    instances: Annotated[str, typer.Option(help="comma separated names, or all")] = "all",
+    solvers: Annotated[str, typer.Option(help="ours and peers, comma separated")] = "ours,pyvrp",
+    budget: Annotated[float, typer.Option(help="seconds per solve")] = 30.0,
+    seeds: Annotated[str, typer.Option(help="seeds per solver, comma separated")] = "1,2",
+) -> None:
+    """Solve the published store instances at a long budget; keep every better valid plan."""
+    from dispatch.solver import warm_up
+
+    warm_up()
+    names = store_instance_names() if instances == "all" else [n for n in instances.split(",") if n]
+    unknown = sorted(set(names) - set(store_instance_names()))
+    if unknown:
+        console.print(f"[red]instances: unknown names {unknown}; published: {store_instance_names()}[/red]")
+        raise typer.Exit(2)
+    solver_list = [s for s in solvers.split(",") if s]
+    seed_list = _ints(seeds)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=len(names) * len(solver_list) * len(seed_list))
+        rows = search_best_known(names, solver_list, budget, seed_list, lambda m: bar.update(task, description=m, advance=1))
+    table = Table(title=f"Best-known search, {budget:g} s per solve")
+    for col in ("instance", "solver", "seed", "travel min", "on time", "new record"):
+        table.add_column(col)
+    for r in rows:
+        detail = r.get("skipped") or r.get("failed")
+        cells = [detail, "", ""] if detail else [f"{r['travel_min']:.2f}", f"{r['on_time']}/{r['served']}", "yes" if r["improved"] else ""]
+        table.add_row(r["instance"], r["solver"], str(r.get("seed", "")), *cells)
+    console.print(table)
+    records = store_best_known()
+    broken = [p for name, record in records.items() for p in check_record(name, record)]
+    for line in broken:
+        console.print(f"[red]{line}[/red]")
+    console.print(f"{BEST_KNOWN}: {len(records)} records" + (f", {len(broken)} problems" if broken else ", all check"))
 
 
 @app.command()
