@@ -199,13 +199,15 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
             + (f" Missing: {peers['peers_missing']}." if peers["peers_missing"] else ""),
             "How each peer's problem is built: `benchmarks/peers.py` (module docstring).",
             "`ours / best peer`: our rider travel over the best valid peer plan's that serves as many orders,"
-            " on the same problem, then the median over seeds; `by seed` lists those ratios in seed order.",
+            " on the same problem, then the median over seeds; `by seed` lists those ratios in seed order."
+            " `gap %`: rider travel over the instance's best-known plan (`benchmarks/data/store/best_known.json`,"
+            " any solver at a long budget), median over seeds.",
             "",
         ]
         header = ["size", "budget s"]
         solvers = ["ours"] + peers["peers"]
         for s in solvers:
-            header += [f"{SOLVER_NAMES[s]} served/on time", f"{SOLVER_NAMES[s]} travel min", f"{SOLVER_NAMES[s]} riders", f"{SOLVER_NAMES[s]} wall s"]
+            header += [f"{SOLVER_NAMES[s]} served/on time", f"{SOLVER_NAMES[s]} travel min", f"{SOLVER_NAMES[s]} gap %", f"{SOLVER_NAMES[s]} riders", f"{SOLVER_NAMES[s]} wall s"]
         header += ["ours / best peer", "by seed"]
         rows = []
         for e in peers["summary"]:
@@ -213,10 +215,10 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
             for s in solvers:
                 x = e.get(s, {})
                 if "travel_min" not in x:
-                    row += ["–"] * 4
+                    row += ["–"] * 5
                     continue
                 valid = "" if x["all_valid"] else " INVALID"
-                row += [f"{_fmt(x['served'], 0)}/{_fmt(x['on_time'], 0)} of {_fmt(x['orders'], 0)}{valid}", _fmt(x["travel_min"]), _fmt(x["riders_used"], 0), _fmt(x["wall_s"], 2)]
+                row += [f"{_fmt(x['served'], 0)}/{_fmt(x['on_time'], 0)} of {_fmt(x['orders'], 0)}{valid}", _fmt(x["travel_min"]), _fmt(x.get("gap_pct"), 2), _fmt(x["riders_used"], 0), _fmt(x["wall_s"], 2)]
             by_seed = e.get("ratio_by_seed") or {}
             row += [_fmt(e.get("ratio_to_best_peer"), 3), " / ".join(f"{by_seed[k]:.3f}" for k in sorted(by_seed, key=int)) or "–"]
             rows.append(row)

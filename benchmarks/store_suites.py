@@ -8,7 +8,10 @@ each solve returned, and the peak memory of one solve per size.
 Suite 2 (`peers`) restricts the generator to what the peers express exactly (one store,
 riders at the store with nothing on board, one speed, hard promises, ready time as the
 earliest departure, several waves, capacity, open routes) and solves the same problems with
-our core, PyVRP and VROOM at the same budgets; every plan is judged by our validator.
+our core, PyVRP and VROOM at the same budgets; every plan is judged by our validator. Its
+problems are the published instances (`data/store/`, see `store_data`) where the size and
+seed have one, so results stay comparable when the generator changes, and each plan's gap
+to the instance's best-known plan is reported beside the ratio to the best peer.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from dispatch.solver import split_by_area
 
 from benchmarks.common import Stopwatch, median, peer_plan, percentile, score
 from benchmarks.peers import PEERS, peer_available, peer_supported
+from benchmarks.store_data import best_known, instance_name
+from benchmarks.store_data import document as store_document
 
 Progress = Callable[[str], None]
 
@@ -106,14 +111,18 @@ def run_peers(
     """Suite 2: the same peer-expressible problems solved by us and each available peer."""
     missing = {p: why for p in peers if (why := peer_available(p))}
     active = [p for p in peers if p not in missing]
+    records = best_known()
     runs = []
     for orders, riders in sizes:
         size = f"{orders}x{riders}"
         for seed in seeds:
             for budget in budgets:
-                doc = generate_problem(orders, riders, seed, lateness="hard", equal_speeds=True, time_limit_s=budget)
+                doc = store_document(orders, riders, seed, budget)
                 progress(f"peers {size} seed {seed} budget {budget:g} s: ours")
                 row = {"size": size, "n_orders": orders, "seed": seed, "budget_s": budget, "ours": _ours(doc)}
+                record = records.get(instance_name(orders, riders, seed))
+                if record is not None:
+                    row["best_known_min"] = record["travel_min"]
                 problem = problem_from_document(doc)
                 routed, _ = split_by_area(problem)
                 inst = build_instance(problem, routed)
@@ -143,8 +152,18 @@ def run_peers(
     }
 
 
+def _gap_pct(run: dict, solver: str) -> float | None:
+    """A solver's travel over the instance's best-known plan, in percent (None without one, or
+    when its plan is invalid or leaves an order out)."""
+    x, best = run[solver], run.get("best_known_min")
+    if best is None or not x.get("valid") or x["served"] != x["orders"]:
+        return None
+    return round((x["travel_min"] / best - 1) * 100, 2)
+
+
 def summarise_peers(runs: list[dict], sizes: list[str], budgets: list[float], active: list[str]) -> list[dict]:
-    """Per size and budget: each solver's medians over seeds, and ours against the best peer.
+    """Per size and budget: each solver's medians over seeds (travel, and its gap to the
+    best-known plan where the instance is published), and ours against the best peer.
 
     The ratio to the best peer is taken per seed (same problem; only valid peer plans serving
     as many orders as ours count), kept by seed, and its median is the headline figure.
@@ -168,6 +187,7 @@ def summarise_peers(runs: list[dict], sizes: list[str], budgets: list[float], ac
                     "riders_used": median(x["riders_used"] for x in rows),
                     "wall_s": median(x["wall_s"] for x in rows),
                     "all_valid": all(x["valid"] for x in rows),
+                    "gap_pct": median(_gap_pct(r, name) for r in group),
                 }
             by_seed = {}
             for r in group:

@@ -100,3 +100,20 @@ def test_peers_summary_keeps_each_seeds_ratio_and_their_median():
     assert entry["ratio_by_seed"] == {"1": round(102.9 / 102.68, 4), "2": round(128.62 / 129.92, 4), "3": 1.0}
     assert entry["ratio_to_best_peer"] == 1.0
     assert entry["ours"]["travel_min"] == 108.78 and entry["vroom"]["all_valid"] is False
+    assert "gap_pct" in entry["ours"] and entry["ours"]["gap_pct"] != entry["ours"]["gap_pct"]  # nan: no best-known
+
+
+def test_peers_summary_gives_each_solvers_gap_to_the_best_known_plan():
+    """The gap is taken per seed against that instance's best-known travel; invalid or partial plans have none."""
+    plan = {"served": 30, "on_time": 30, "orders": 30, "riders_used": 5, "wall_s": 0.1, "valid": True}
+    runs = [
+        {"size": "30x5", "seed": 1, "budget_s": 0.1, "best_known_min": 100.0,
+         "ours": {**plan, "travel_min": 102.0}, "pyvrp": {**plan, "travel_min": 101.0, "valid": False}},
+        {"size": "30x5", "seed": 2, "budget_s": 0.1, "best_known_min": 120.0,
+         "ours": {**plan, "travel_min": 120.0}, "pyvrp": {**plan, "travel_min": 126.0}},
+        {"size": "30x5", "seed": 3, "budget_s": 0.1, "best_known_min": 50.0,
+         "ours": {**plan, "travel_min": 51.0}, "pyvrp": {**plan, "travel_min": 40.0, "served": 29}},
+    ]
+    (entry,) = summarise_peers(runs, ["30x5"], [0.1], ["pyvrp"])
+    assert entry["ours"]["gap_pct"] == 2.0  # median of 2.0, 0.0, 2.0
+    assert entry["pyvrp"]["gap_pct"] == 5.0  # only seed 2 counts
