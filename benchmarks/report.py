@@ -36,7 +36,10 @@ def _store_cell(entry: dict) -> str:
         return "–"
     on_time = f"{_fmt(entry['on_time'], 0)}/{_fmt(entry['orders'], 0)}"
     flag = "" if entry["all_valid"] else ", breaks rules"
-    return f"{entry['travel_min']:.1f} min, {on_time} on time{flag}"
+    gap = entry.get("gap_pct")
+    # Invalid plans have no gap: a median over the valid ones would flatter a rule-breaker.
+    vs_best = f" ({gap:+.1f}% vs best-known)" if entry["all_valid"] and gap is not None and gap == gap else ""
+    return f"{entry['travel_min']:.1f} min{vs_best}, {on_time} on time{flag}"
 
 
 def headline(results: dict[str, dict]) -> tuple[list[str], list[list[str]]]:

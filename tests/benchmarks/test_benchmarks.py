@@ -117,3 +117,5 @@ def test_peers_summary_gives_each_solvers_gap_to_the_best_known_plan():
     (entry,) = summarise_peers(runs, ["30x5"], [0.1], ["pyvrp"])
     assert entry["ours"]["gap_pct"] == 2.0  # median of 2.0, 0.0, 2.0
     assert entry["pyvrp"]["gap_pct"] == 5.0  # only seed 2 counts
+    _, rows = headline({"peers": {"summary": [entry]}})
+    assert rows[0][1].startswith("102.0 min (+2.0% vs best-known), 30/30 on time")
