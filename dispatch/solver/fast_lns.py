@@ -49,10 +49,6 @@ STRING_SHARE_WITH_WINDOWS = 0.6
 # (Solomon-like) problems keep 16, the size their threshold and strings were tuned with.
 RUIN_MAX = 10
 RUIN_MAX_WITH_WINDOWS = 16
-# A recreate of more than LAZY_FROM orders (a first plan) re-evaluates after each insertion
-# only the orders among the LAZY_NEAR nearest of the one inserted, or whose two best routes it
-# was: 300x40 first plan 48-64 ms -> 34-40 ms. Below 150 orders it left more orders out than
-# the time it saved was worth (0.1 s budgets, 6 seeds: 60x8 +1.8%, 100x15 +3.5% travel).
 # Kicks. With a threshold of a few seconds the search settles fast and stays: 100x15 with
 # OR-Tools' plan as its start ended at the same plan after 2,000 and 32,000 iterations (seed 1,
 # 5.8% over the best-known plan), and Solomon C205 at 3.5% over best-known at 1 s and at 5 s.
@@ -68,6 +64,10 @@ RUIN_MAX_WITH_WINDOWS = 16
 STALL_PER_ORDER = 20.0
 KICK_SHARE = 0.3
 KICK_MAX = 30
+# A recreate of more than LAZY_FROM orders (a first plan) re-evaluates after each insertion
+# only the orders among the LAZY_NEAR nearest of the one inserted, or whose two best routes it
+# was: 300x40 first plan 48-64 ms -> 34-40 ms. Below 150 orders it left more orders out than
+# the time it saved was worth (0.1 s budgets, 6 seeds: 60x8 +1.8%, 100x15 +3.5% travel).
 LAZY_FROM = 150
 LAZY_NEAR = 20
 # In waves of more than GRANULAR_FROM drop-offs an order is tried only next to one of its
