@@ -12,6 +12,7 @@ validator. `python -m benchmarks best-known` searches for better ones.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -45,17 +46,21 @@ def instance_names() -> list[str]:
     return [instance_name(o, r, s) for o, r in SIZES for s in SEEDS]
 
 
+def _path(name: str) -> Path:
+    return STORE_DATA / f"{name}.json"
+
+
 def document(orders: int, riders: int, seed: int, budget_s: float) -> dict:
     """The peers' problem at this budget: the published file when there is one, else generated."""
-    path = STORE_DATA / f"{instance_name(orders, riders, seed)}.json"
-    doc = json.loads(path.read_text()) if path.exists() else generated_document(orders, riders, seed)
+    name = instance_name(orders, riders, seed)
+    doc = load(name) if _path(name).exists() else generated_document(orders, riders, seed)
     doc["options"]["time_limit_s"] = budget_s
     return doc
 
 
 def load(name: str) -> dict:
     """A published instance's problem document."""
-    return json.loads((STORE_DATA / f"{name}.json").read_text())
+    return json.loads(_path(name).read_text())
 
 
 def write_instances() -> list[Path]:
@@ -64,7 +69,7 @@ def write_instances() -> list[Path]:
     paths = []
     for orders, riders in SIZES:
         for seed in SEEDS:
-            path = STORE_DATA / f"{instance_name(orders, riders, seed)}.json"
+            path = _path(instance_name(orders, riders, seed))
             path.write_text(json.dumps(generated_document(orders, riders, seed), indent=1) + "\n")
             paths.append(path)
     return paths
@@ -106,14 +111,13 @@ def plan_from_waves(doc: dict, waves: dict[str, list[list[str]]]) -> Plan:
             if unknown or not wave:
                 raise ValueError(f"routes[{rider_id!r}]: " + (f"unknown order ids {unknown}" if unknown else "an empty wave"))
             ks = [order_index[o] for o in wave]
-            store = int(inst.order_store[ks[0]]) if ks else 0
-            routes[r].append((PICKUP, store, tuple(ks)))
+            routes[r].append((PICKUP, int(inst.order_store[ks[0]]), tuple(ks)))
             routes[r].extend((DROP, k) for k in ks)
-    dropped = [s[1] for rt in routes for s in rt if s[0] == DROP]
-    served = set(dropped)
-    if len(served) != len(dropped):
-        twice = sorted({inst.orders[k].id for k in dropped if dropped.count(k) > 1})
+    visits = Counter(s[1] for rt in routes for s in rt if s[0] == DROP)
+    twice = sorted(inst.orders[k].id for k, n in visits.items() if n > 1)
+    if twice:
         raise ValueError(f"routes: orders in more than one wave {twice}")
+    served = set(visits)
     left = [k for k in range(inst.n_orders) if k not in served]
     unassigned = [UnassignedOrder(inst.orders[k].id, "fleet_busy", "not in the recorded plan") for k in left]
     return build_plan(inst, routes, unassigned, 0, None, "best-known")
