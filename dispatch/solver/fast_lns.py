@@ -526,17 +526,6 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
     group_open = np.zeros(R + 1, dtype=np.bool_)
     for it in range(n_iter):
         progress = progress0 + (progress1 - progress0) * it / max(1, n_iter)
-        n_pl = 0
-        for k in range(n):
-            if route_of[k] >= 0 and o_carried[k] < 0:
-                planned[n_pl] = k
-                n_pl += 1
-        n_left = 0
-        for k in range(n):
-            if left_mask[k]:
-                n_left += 1
-        if n_pl == 0 and n_left == 0:
-            break
         kick = stall_limit > 0 and stall[0] >= stall_limit and ruin_max > 0
         if kick:
             # Back to the best plan, then a larger ruin accepted whatever it costs.
@@ -553,11 +542,17 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
                     if kind[r, j] == DROPK:
                         route_of[val[r, j]] = r
             cur = best_cost_arr[0]
-            n_pl = 0
-            for k in range(n):
-                if route_of[k] >= 0 and o_carried[k] < 0:
-                    planned[n_pl] = k
-                    n_pl += 1
+        n_pl = 0
+        for k in range(n):
+            if route_of[k] >= 0 and o_carried[k] < 0:
+                planned[n_pl] = k
+                n_pl += 1
+        n_left = 0
+        for k in range(n):
+            if left_mask[k]:
+                n_left += 1
+        if n_pl == 0 and n_left == 0:
+            break
         save_route_of[:] = route_of
         save_left[:] = left_mask
         touched[:] = False
