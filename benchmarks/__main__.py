@@ -5,6 +5,7 @@
     python -m benchmarks byo problem.json [--budgets 0.1,1]
     python -m benchmarks report         # REPORT.md again from the result files
     python -m benchmarks best-known     # search the published store instances for better plans
+    python -m benchmarks pair-check     # can two riders of our plans divide their orders better?
 """
 
 from __future__ import annotations
@@ -25,7 +26,9 @@ from benchmarks.live import run_live
 from benchmarks.report import headline, load_results, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
-from benchmarks.store_data import BEST_KNOWN, check_record
+from benchmarks.pair_exchange import check_pairs
+from benchmarks.store_data import BEST_KNOWN, check_record, plan_from_waves
+from benchmarks.store_data import load as load_store_instance
 from benchmarks.store_data import best_known as store_best_known
 from benchmarks.store_data import instance_names as store_instance_names
 from benchmarks.store_suites import run_peers, run_scaling
@@ -192,6 +195,43 @@ def best_known_command(
     for line in broken:
         console.print(f"[red]{line}[/red]")
     console.print(f"{BEST_KNOWN}: {len(records)} records" + (f", {len(broken)} problems" if broken else ", all check"))
+
+
+@app.command("pair-check")
+def pair_check_command(
+    instances: Annotated[str, typer.Option(help="comma separated published names")] = "o2o-30x5-s1,o2o-30x5-s2,o2o-30x5-s3",
+    budget: Annotated[float, typer.Option(help="seconds per solve of ours")] = 0.1,
+    runs: Annotated[int, typer.Option(help="solves per instance (seeds 0, 1, ...)")] = 3,
+) -> None:
+    """Check our plans, and the best-known one, for a better division of any two riders' orders."""
+    from dispatch import problem_from_document, solve
+    from dispatch.solver import warm_up
+
+    warm_up()
+    names = [n for n in instances.split(",") if n]
+    unknown = sorted(set(names) - set(store_instance_names()))
+    if unknown:
+        console.print(f"[red]instances: unknown names {unknown}; published: {store_instance_names()}[/red]")
+        raise typer.Exit(2)
+    records = store_best_known()
+    table = Table(title=f"Pair check: best division of any two riders' orders (ours at {budget:g} s)")
+    for col in ("instance", "plan", "travel min", "pairs", "skipped", "best gain s", "better division"):
+        table.add_column(col)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=len(names) * (runs + 1))
+        for name in names:
+            doc = load_store_instance(name)
+            plans = [("best-known", plan_from_waves(doc, records[name]["routes"]))] if name in records else []
+            for seed in range(runs):
+                doc["options"].update(time_limit_s=budget, seed=seed)
+                plans.append((f"ours seed {seed}", solve(problem_from_document(doc))))
+            for label, plan in plans:
+                bar.update(task, description=f"{name}: {label}", advance=1)
+                check = check_pairs(doc, plan)
+                better = next((p for p in check.pairs if p.travel_s - p.best_travel_s == check.best_gain_s and p.waves), None)
+                table.add_row(name, label, f"{check.travel_s / 60:.2f}", str(len(check.pairs)), str(len(check.skipped)),
+                              str(check.best_gain_s), f"{better.riders}: {better.waves}" if better else "")
+    console.print(table)
 
 
 @app.command()
