@@ -5,7 +5,7 @@
     python -m benchmarks byo problem.json [--budgets 0.1,1]
     python -m benchmarks report         # REPORT.md again from the result files
     python -m benchmarks best-known     # search the published store instances for better plans
-    python -m benchmarks pair-check     # can two riders of our plans divide their orders better?
+    python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from benchmarks.live import run_live
 from benchmarks.report import headline, load_results, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
-from benchmarks.pair_exchange import check_pairs
+from benchmarks.exchange_check import check_exchanges
 from benchmarks.store_data import BEST_KNOWN, check_record, plan_from_waves
 from benchmarks.store_data import load as load_store_instance
 from benchmarks.store_data import best_known as store_best_known
@@ -197,25 +197,27 @@ def best_known_command(
     console.print(f"{BEST_KNOWN}: {len(records)} records" + (f", {len(broken)} problems" if broken else ", all check"))
 
 
-@app.command("pair-check")
-def pair_check_command(
+@app.command("exchange-check")
+def exchange_check_command(
     instances: Annotated[str, typer.Option(help="comma separated published names")] = "o2o-30x5-s1,o2o-30x5-s2,o2o-30x5-s3",
     budget: Annotated[float, typer.Option(help="seconds per solve of ours")] = 0.1,
     runs: Annotated[int, typer.Option(help="solves per instance (seeds 0, 1, ...)")] = 3,
+    routes: Annotated[int, typer.Option(help="riders re-dividing their orders: 2, or 3 (seconds to a minute a group)")] = 2,
 ) -> None:
-    """Check our plans, and the best-known one, for a better division of any two riders' orders."""
+    """Check our plans, and the best-known one, for a better division of any two (or three) riders' orders."""
     from dispatch import problem_from_document, solve
     from dispatch.solver import warm_up
 
     warm_up()
     names = [n for n in instances.split(",") if n]
     unknown = sorted(set(names) - set(store_instance_names()))
-    if unknown:
-        console.print(f"[red]instances: unknown names {unknown}; published: {store_instance_names()}[/red]")
+    if unknown or routes not in (2, 3):
+        console.print(f"[red]instances: unknown names {unknown}; published: {store_instance_names()}[/red]" if unknown
+                      else f"[red]routes: 2 or 3, not {routes}[/red]")
         raise typer.Exit(2)
     records = store_best_known()
-    table = Table(title=f"Pair check: best division of any two riders' orders (ours at {budget:g} s)")
-    for col in ("instance", "plan", "travel min", "pairs", "skipped", "best gain s", "better division"):
+    table = Table(title=f"Exchange check: best division of any {routes} riders' orders (ours at {budget:g} s)")
+    for col in ("instance", "plan", "travel min", "groups", "skipped", "best gain s", "better division"):
         table.add_column(col)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting", total=len(names) * (runs + 1))
@@ -227,9 +229,9 @@ def pair_check_command(
                 plans.append((f"ours seed {seed}", solve(problem_from_document(doc))))
             for label, plan in plans:
                 bar.update(task, description=f"{name}: {label}", advance=1)
-                check = check_pairs(doc, plan)
-                better = next((p for p in check.pairs if p.travel_s - p.best_travel_s == check.best_gain_s and p.waves), None)
-                table.add_row(name, label, f"{check.travel_s / 60:.2f}", str(len(check.pairs)), str(len(check.skipped)),
+                check = check_exchanges(doc, plan, routes)
+                better = next((g for g in check.groups if g.travel_s - g.best_travel_s == check.best_gain_s and g.waves), None)
+                table.add_row(name, label, f"{check.travel_s / 60:.2f}", str(len(check.groups)), str(len(check.skipped)),
                               str(check.best_gain_s), f"{better.riders}: {better.waves}" if better else "")
     console.print(table)
 

@@ -1,17 +1,20 @@
-"""Whether a plan can be improved by re-dividing two riders' orders: an exact check.
+"""Whether a plan can be improved by re-dividing two (or three) riders' orders: an exact check.
 
 A plan is *pair-optimal* when, for every two riders, no other division of their orders between
-them, each rider riding at most two waves, rides less. That neighbourhood holds every move a
-local search makes between two routes (relocate, swap, 2-opt*, SWAP*, whole waves, and any
-chain of them) whose result leaves each of the two at most two waves: a plan that passes it
-is left for a better one only by changing three routes or more at once (or by a third wave).
+them, each rider riding at most two waves, rides less; *triple-optimal* likewise for every
+three riders. The pair neighbourhood holds every move a local search makes between two routes
+(relocate, swap, 2-opt*, SWAP*, whole waves, and any chain of them) whose result leaves each
+of the two at most two waves: a pair-optimal plan is left for a better one only by changing
+three routes or more at once (or by a third wave).
 
 Exact for the peers' model (`peers.peer_supported`: one store, riders at it with nothing on
 board, hard promises, open routes) without scheduled drop-offs: within a wave the rider never
 waits, so the fastest sequence of a set of orders is also the one that rides least, and a
-dynamic programme over the subsets of a wave's orders finds it. Pairs whose routes hold more
-than `MAX_PAIR_ORDERS` orders or a rider with more than two waves are skipped (and counted).
-Every improvement found is rebuilt as a plan and checked by the validator before it is told.
+dynamic programme over the subsets of a wave's orders finds it. Per rider, the programme
+prices every subset of the group's orders as one or two waves; the group's best division
+combines those prices. Groups holding more than `MAX_ORDERS` orders, or a rider with more
+than two waves, are skipped (and counted). Every improvement found is rebuilt as a plan and
+checked by the validator before it is told.
 """
 
 from __future__ import annotations
@@ -32,8 +35,8 @@ from dispatch.validate import validate_plan
 
 from benchmarks.peers import peer_supported
 
-# 2^14 subsets per rider, each split into two waves: about a second per pair here.
-MAX_PAIR_ORDERS = 14
+# Subsets per rider: 2^14 for a pair (about a second here), 2^18 for three riders (2-40 s).
+MAX_ORDERS = {2: 14, 3: 18}
 _NONE = np.iinfo(np.int64).max // 4
 
 
@@ -166,6 +169,39 @@ def _best_routes(orders, start_at, lead, tt, store, points, ready, promised, ser
     return best, how
 
 
+@njit(cache=True)
+def _split_table(best_b, best_c):
+    """For each subset, the least travel of dividing it between riders b and c (3^n steps)."""
+    out = np.full(best_b.shape[0], np.inf)
+    for m in range(best_b.shape[0]):
+        s = m
+        while True:
+            v = best_b[s] + best_c[m ^ s]
+            if v < out[m]:
+                out[m] = v
+            if s == 0:
+                break
+            s = (s - 1) & m
+    return out
+
+
+@njit(cache=True)
+def _best_split(best_b, best_c, m):
+    """The part of subset m rider b takes in the cheapest division of m between b and c."""
+    pick = 0
+    least = np.inf
+    s = m
+    while True:
+        v = best_b[s] + best_c[m ^ s]
+        if v < least:
+            least = v
+            pick = s
+        if s == 0:
+            break
+        s = (s - 1) & m
+    return pick
+
+
 @dataclass
 class _Rider:
     """What the programme needs of one rider."""
@@ -185,10 +221,10 @@ class _Rider:
 
 
 @dataclass(frozen=True)
-class PairResult:
-    """Two riders' travel now and the least travel any division of their orders gives."""
+class GroupResult:
+    """A group of riders' travel now and the least travel any division of their orders gives."""
 
-    riders: tuple[str, str]
+    riders: tuple[str, ...]
     orders: int
     travel_s: int
     best_travel_s: int
@@ -196,17 +232,18 @@ class PairResult:
 
 
 @dataclass
-class PairCheck:
-    """The check over every pair of riders of one plan."""
+class ExchangeCheck:
+    """The check over every group of `size` riders of one plan."""
 
+    size: int
     travel_s: int
-    pairs: list[PairResult]
-    skipped: list[tuple[str, str, str]]  # riders and why
+    groups: list[GroupResult]
+    skipped: list[tuple[tuple[str, ...], str]]  # riders and why
 
     @property
     def best_gain_s(self) -> int:
-        """Travel the best single pair change saves (0: the plan is pair-optimal)."""
-        return max((p.travel_s - p.best_travel_s for p in self.pairs), default=0)
+        """Travel the best single change of a group saves (0: no group can do better)."""
+        return max((g.travel_s - g.best_travel_s for g in self.groups), default=0)
 
 
 def _instance(doc: dict) -> Instance:
@@ -275,55 +312,82 @@ def _route(inst: Instance, rider: _Rider, orders: list[int], subset: int, how: n
     return stops
 
 
-def check_pairs(doc: dict, plan: Plan) -> PairCheck:
-    """Check every pair of riders of `plan` (a plan of the problem `doc`) for a better division.
+def check_exchanges(doc: dict, plan: Plan, size: int = 2, riders: set[str] | None = None) -> ExchangeCheck:
+    """Check every group of `size` (2 or 3) riders of `plan`, a plan of the problem `doc`, for a
+    better division of their orders; with `riders`, only groups among those riders.
 
     Raises ValueError when the problem is outside the model the check is exact for.
     """
+    if size not in MAX_ORDERS:
+        raise ValueError(f"size: groups of {sorted(MAX_ORDERS)} riders, not {size}")
     inst = _instance(doc)
     why = peer_supported(inst)
     if why is None and np.any(inst.earliest_s > -NO_LIMIT):
         why = "scheduled drop-offs"
     if why:
-        raise ValueError(f"problem: the pair check is exact only for the peers' model, not with {why}")
+        raise ValueError(f"problem: the exchange check is exact only for the peers' model, not with {why}")
     order_index = {o.id: k for k, o in enumerate(inst.orders)}
     rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
     waves = {route.rider_id: [[order_index[o] for o in s.order_ids] for s in route.stops if s.kind == "pickup"]
              for route in plan.routes}
     travel = {route.rider_id: route.travel_s for route in plan.routes}
-    used = sorted((rid for rid in waves if waves[rid]), key=lambda rid: rider_index[rid])
-    pairs, skipped = [], []
-    for a, b in itertools.combinations(used, 2):
-        orders = [k for w in waves[a] + waves[b] for k in w]
-        if len(orders) > MAX_PAIR_ORDERS or len(waves[a]) > 2 or len(waves[b]) > 2:
-            skipped.append((a, b, f"{len(orders)} orders" if len(orders) > MAX_PAIR_ORDERS else "a route of 3+ waves"))
+    used = sorted((rid for rid in waves if waves[rid] and (riders is None or rid in riders)),
+                  key=lambda rid: rider_index[rid])
+    groups, skipped = [], []
+    for group in itertools.combinations(used, size):
+        orders = [k for rid in group for w in waves[rid] for k in w]
+        if len(orders) > MAX_ORDERS[size] or any(len(waves[rid]) > 2 for rid in group):
+            skipped.append((group, f"{len(orders)} orders" if len(orders) > MAX_ORDERS[size] else "a route of 3+ waves"))
             continue
-        arr = np.array(orders, dtype=np.int64)
-        rider_a, rider_b = _rider(inst, rider_index[a]), _rider(inst, rider_index[b])
-        cost_a, how_a = _subset_costs(inst, rider_a, arr)
+        groups.append(_check_group(inst, doc, plan, group, orders, waves, travel))
+    return ExchangeCheck(size, sum(travel.values()), groups, skipped)
+
+
+def check_pairs(doc: dict, plan: Plan) -> ExchangeCheck:
+    """`check_exchanges` over every two riders."""
+    return check_exchanges(doc, plan, 2)
+
+
+def _check_group(inst: Instance, doc: dict, plan: Plan, group: tuple[str, ...], orders: list[int],
+                 waves: dict[str, list[list[int]]], travel: dict[str, int]) -> GroupResult:
+    """The least travel of any division of `orders` among the riders of `group`."""
+    rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
+    arr = np.array(orders, dtype=np.int64)
+    shapes = [_rider(inst, rider_index[rid]) for rid in group]
+    tables: list[tuple[np.ndarray, np.ndarray]] = []
+    for shape in shapes:
         # Alike riders (the peers' model has only those) have the same route for each subset.
-        cost_b, how_b = (cost_a, how_a) if rider_a.alike(rider_b) else _subset_costs(inst, rider_b, arr)
-        full = (1 << len(orders)) - 1
-        totals = cost_a + cost_b[full ^ np.arange(full + 1)]
-        m = int(np.argmin(totals))
-        now = travel[a] + travel[b]
-        current = (1 << sum(len(w) for w in waves[a])) - 1  # a's orders come first in `orders`
-        if totals[current] > now:
-            raise AssertionError(f"riders {a}, {b}: the programme prices their routes at {totals[current]:g} s, "
-                                 f"the plan at {now} s")
-        best = int(round(totals[m]))
-        better: dict[str, list[list[str]]] = {}
-        if best < now:
-            routes = {a: _route(inst, rider_a, orders, m, how_a), b: _route(inst, rider_b, orders, full ^ m, how_b)}
-            better = _validated(inst, doc, plan, routes, best)
-        pairs.append(PairResult((a, b), len(orders), now, min(best, now), better))
-    return PairCheck(sum(travel.values()), pairs, skipped)
+        same = next((t for other, t in zip(shapes, tables) if other.alike(shape)), None)
+        tables.append(same if same is not None else _subset_costs(inst, shape, arr))
+    full = (1 << len(orders)) - 1
+    start = 0
+    for rid, (cost, _) in zip(group, tables):
+        own = sum(len(w) for w in waves[rid])
+        mask = ((1 << own) - 1) << start  # the group's orders are listed rider by rider
+        start += own
+        if cost[mask] > travel[rid]:
+            raise AssertionError(f"rider {rid}: the programme prices its route at {cost[mask]:g} s, the plan at "
+                                 f"{travel[rid]} s")
+    first, rest = tables[0][0], tables[1][0] if len(group) == 2 else _split_table(tables[1][0], tables[2][0])
+    totals = first + rest[full ^ np.arange(full + 1)]
+    division = [int(np.argmin(totals))]
+    if len(group) == 3:
+        part = _best_split(tables[1][0], tables[2][0], full ^ division[0])
+        division.append(int(part))
+    division.append(full ^ sum(division))
+    now = sum(travel[rid] for rid in group)
+    best = int(round(float(totals[division[0]])))
+    better: dict[str, list[list[str]]] = {}
+    if best < now:
+        routes = {rid: _route(inst, shape, orders, m, how) for rid, shape, (_, how), m in zip(group, shapes, tables, division)}
+        better = _validated(inst, doc, plan, routes, best)
+    return GroupResult(group, len(orders), now, min(best, now), better)
 
 
 def _validated(inst: Instance, doc: dict, plan: Plan, new_routes: dict[str, list[Stop]], travel_s: int
                ) -> dict[str, list[list[str]]]:
-    """The plan with two riders' routes replaced, checked by the validator and against the
-    travel the programme promised; returns the two new routes as waves of order ids."""
+    """The plan with some riders' routes replaced, checked by the validator and against the
+    travel the programme promised; returns the new routes as waves of order ids."""
     rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
     order_index = {o.id: k for k, o in enumerate(inst.orders)}
     routes: list[list[Stop]] = [[] for _ in range(inst.n_riders)]
@@ -334,11 +398,11 @@ def _validated(inst: Instance, doc: dict, plan: Plan, new_routes: dict[str, list
                 routes[rider_index[route.rider_id]] += [(PICKUP, 0, ks), *((DROP, k) for k in ks)]
     for rid, stops in new_routes.items():
         routes[rider_index[rid]] = stops
-    rebuilt = build_plan(inst, routes, list(plan.unassigned), 0, None, "pair-check")
+    rebuilt = build_plan(inst, routes, list(plan.unassigned), 0, None, "exchange-check")
     problems = validate_plan(problem_from_document(doc), rebuilt.to_document())
-    pair_travel = sum(r.travel_s for r in rebuilt.routes if r.rider_id in new_routes)
-    if problems or pair_travel != travel_s:
-        raise AssertionError(f"the pair check's division does not hold: travel {pair_travel} against {travel_s}, "
+    group_travel = sum(r.travel_s for r in rebuilt.routes if r.rider_id in new_routes)
+    if problems or group_travel != travel_s:
+        raise AssertionError(f"the exchange check's division does not hold: travel {group_travel} against {travel_s}, "
                              f"{problems[:3]}")
     ids = [o.id for o in inst.orders]
     return {rid: [[ids[k] for k in s[2]] for s in stops if s[0] == PICKUP] for rid, stops in new_routes.items()}
