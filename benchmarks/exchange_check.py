@@ -26,14 +26,14 @@ import numpy as np
 from numba import njit
 
 from dispatch import problem_from_document
-from dispatch.instance import NO_LIMIT, Instance, build_instance
+from dispatch.instance import NO_LIMIT, Instance
 from dispatch.plan import Plan
-from dispatch.solver import split_by_area
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.routes import DROP, PICKUP, Stop
 from dispatch.validate import validate_plan
 
 from benchmarks.peers import peer_supported
+from benchmarks.store_data import routed_instance
 
 # Subsets per rider: 2^14 for a pair (about a second here), 2^18 for three riders (2-40 s).
 MAX_ORDERS = {2: 14, 3: 18}
@@ -246,12 +246,6 @@ class ExchangeCheck:
         return max((g.travel_s - g.best_travel_s for g in self.groups), default=0)
 
 
-def _instance(doc: dict) -> Instance:
-    problem = problem_from_document(doc)
-    routed, _ = split_by_area(problem)
-    return build_instance(problem, routed)
-
-
 def _rider(inst: Instance, r: int) -> _Rider:
     tt = np.ascontiguousarray(np.asarray(inst.travel_s_of_rider[r][:, :], dtype=np.int64))
     return _Rider(
@@ -264,9 +258,9 @@ def _rider(inst: Instance, r: int) -> _Rider:
     )
 
 
-def _subset_costs(inst: Instance, rider: _Rider, orders: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    return _best_routes(orders, rider.start_at, rider.lead, rider.tt, inst.store_point(0), *_order_arrays(inst),
-                        rider.cap, rider.max_orders, int(inst.pickup_service_s[0]), rider.shift_end)
+def _subset_costs(inst: Instance, rider: _Rider, orders: np.ndarray, arrays: tuple) -> tuple[np.ndarray, np.ndarray]:
+    return _best_routes(orders, rider.start_at, rider.lead, rider.tt, inst.store_point(0), *arrays, rider.cap,
+                        rider.max_orders, int(inst.pickup_service_s[0]), rider.shift_end)
 
 
 def _order_arrays(inst: Instance) -> tuple[np.ndarray, ...]:
@@ -276,10 +270,11 @@ def _order_arrays(inst: Instance) -> tuple[np.ndarray, ...]:
             inst.items.astype(np.int64))
 
 
-def _wave_sequence(inst: Instance, rider: _Rider, wave: list[int], t_at_store: int, last: int) -> tuple[list[int], int]:
+def _wave_sequence(inst: Instance, rider: _Rider, arrays: tuple, wave: list[int], t_at_store: int, last: int
+                   ) -> tuple[list[int], int]:
     """The fastest sequence of `wave` ending at order `last`, leaving the store at once when
     all are ready, and the end of its last service (traced back through the programme)."""
-    points, ready, promised, service, _ = _order_arrays(inst)
+    points, ready, promised, service, _ = arrays
     members = np.array(wave, dtype=np.int64)
     done, _ = _wave_table(members, len(wave), t_at_store, rider.tt, inst.store_point(0), points, ready, promised,
                           service, int(inst.pickup_service_s[0]))
@@ -296,18 +291,19 @@ def _wave_sequence(inst: Instance, rider: _Rider, wave: list[int], t_at_store: i
     return sequence[::-1], end
 
 
-def _route(inst: Instance, rider: _Rider, orders: list[int], subset: int, how: np.ndarray) -> list[Stop]:
+def _route(inst: Instance, rider: _Rider, arrays: tuple, orders: list[int], subset: int, how: np.ndarray
+           ) -> list[Stop]:
     """The stops of the best route the programme found for `subset` of `orders`."""
     if subset == 0:
         return []
     first_mask, first_last, last = (int(x) for x in how[subset])
     first = [orders[i] for i in range(len(orders)) if first_mask >> i & 1]
-    seq, end = _wave_sequence(inst, rider, first, rider.start_at + rider.lead, orders[first_last])
+    seq, end = _wave_sequence(inst, rider, arrays, first, rider.start_at + rider.lead, orders[first_last])
     stops: list[Stop] = [(PICKUP, 0, tuple(seq)), *((DROP, k) for k in seq)]
     if first_mask != subset:
         rest = [orders[i] for i in range(len(orders)) if (subset ^ first_mask) >> i & 1]
         back = int(rider.tt[inst.order_point(seq[-1]), inst.store_point(0)])
-        seq, _ = _wave_sequence(inst, rider, rest, end + back, orders[last])
+        seq, _ = _wave_sequence(inst, rider, arrays, rest, end + back, orders[last])
         stops += [(PICKUP, 0, tuple(seq)), *((DROP, k) for k in seq)]
     return stops
 
@@ -320,7 +316,7 @@ def check_exchanges(doc: dict, plan: Plan, size: int = 2, riders: set[str] | Non
     """
     if size not in MAX_ORDERS:
         raise ValueError(f"size: groups of {sorted(MAX_ORDERS)} riders, not {size}")
-    inst = _instance(doc)
+    inst = routed_instance(doc)
     why = peer_supported(inst)
     if why is None and np.any(inst.earliest_s > -NO_LIMIT):
         why = "scheduled drop-offs"
@@ -333,32 +329,28 @@ def check_exchanges(doc: dict, plan: Plan, size: int = 2, riders: set[str] | Non
     travel = {route.rider_id: route.travel_s for route in plan.routes}
     used = sorted((rid for rid in waves if waves[rid] and (riders is None or rid in riders)),
                   key=lambda rid: rider_index[rid])
+    shapes = {rid: _rider(inst, rider_index[rid]) for rid in used}
+    arrays = _order_arrays(inst)
     groups, skipped = [], []
     for group in itertools.combinations(used, size):
         orders = [k for rid in group for w in waves[rid] for k in w]
         if len(orders) > MAX_ORDERS[size] or any(len(waves[rid]) > 2 for rid in group):
             skipped.append((group, f"{len(orders)} orders" if len(orders) > MAX_ORDERS[size] else "a route of 3+ waves"))
             continue
-        groups.append(_check_group(inst, doc, plan, group, orders, waves, travel))
+        groups.append(_check_group(inst, doc, plan, group, orders, waves, travel, [shapes[rid] for rid in group], arrays))
     return ExchangeCheck(size, sum(travel.values()), groups, skipped)
 
 
-def check_pairs(doc: dict, plan: Plan) -> ExchangeCheck:
-    """`check_exchanges` over every two riders."""
-    return check_exchanges(doc, plan, 2)
-
-
 def _check_group(inst: Instance, doc: dict, plan: Plan, group: tuple[str, ...], orders: list[int],
-                 waves: dict[str, list[list[int]]], travel: dict[str, int]) -> GroupResult:
+                 waves: dict[str, list[list[int]]], travel: dict[str, int], shapes: list[_Rider], arrays: tuple
+                 ) -> GroupResult:
     """The least travel of any division of `orders` among the riders of `group`."""
-    rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
     arr = np.array(orders, dtype=np.int64)
-    shapes = [_rider(inst, rider_index[rid]) for rid in group]
     tables: list[tuple[np.ndarray, np.ndarray]] = []
     for shape in shapes:
         # Alike riders (the peers' model has only those) have the same route for each subset.
         same = next((t for other, t in zip(shapes, tables) if other.alike(shape)), None)
-        tables.append(same if same is not None else _subset_costs(inst, shape, arr))
+        tables.append(same if same is not None else _subset_costs(inst, shape, arr, arrays))
     full = (1 << len(orders)) - 1
     start = 0
     for rid, (cost, _) in zip(group, tables):
@@ -379,7 +371,8 @@ def _check_group(inst: Instance, doc: dict, plan: Plan, group: tuple[str, ...], 
     best = int(round(float(totals[division[0]])))
     better: dict[str, list[list[str]]] = {}
     if best < now:
-        routes = {rid: _route(inst, shape, orders, m, how) for rid, shape, (_, how), m in zip(group, shapes, tables, division)}
+        routes = {rid: _route(inst, shape, arrays, orders, m, how)
+                  for rid, shape, (_, how), m in zip(group, shapes, tables, division)}
         better = _validated(inst, doc, plan, routes, best)
     return GroupResult(group, len(orders), now, min(best, now), better)
 

@@ -80,7 +80,8 @@ def best_known() -> dict[str, dict]:
     return json.loads(BEST_KNOWN.read_text()) if BEST_KNOWN.exists() else {}
 
 
-def _instance(doc: dict) -> Instance:
+def routed_instance(doc: dict) -> Instance:
+    """The instance the solver routes for a problem document (orders inside their store's area)."""
     problem = problem_from_document(doc)
     routed, _ = split_by_area(problem)
     return build_instance(problem, routed)
@@ -98,7 +99,7 @@ def waves_of(plan: Plan) -> dict[str, list[list[str]]]:
 
 def plan_from_waves(doc: dict, waves: dict[str, list[list[str]]]) -> Plan:
     """The plan those waves make on the problem `doc`, timed by the contract's rules."""
-    inst = _instance(doc)
+    inst = routed_instance(doc)
     rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
     order_index = {o.id: k for k, o in enumerate(inst.orders)}
     routes: list[list[Stop]] = [[] for _ in range(inst.n_riders)]

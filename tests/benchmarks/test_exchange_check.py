@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from benchmarks.exchange_check import check_exchanges, check_pairs
+from benchmarks.exchange_check import check_exchanges
 from benchmarks.store_data import best_known, load, plan_from_waves
 from dispatch import problem_from_document
 from dispatch.validate import validate_plan
@@ -21,7 +21,7 @@ def test_the_best_known_plan_of_30x5_seed_1_is_pair_optimal():
     """No division of any two riders' orders (two waves each at most) rides less than the best-known plan's."""
     doc = load("o2o-30x5-s1")
     plan = plan_from_waves(doc, best_known()["o2o-30x5-s1"]["routes"])
-    check = check_pairs(doc, plan)
+    check = check_exchanges(doc, plan, 2)
     assert check.travel_s == plan.metrics.total_travel_s
     assert len(check.groups) == 10 and not check.skipped  # five riders, none riding three waves
     assert check.best_gain_s == 0
@@ -51,7 +51,7 @@ def test_a_worse_division_of_two_riders_is_found_and_undone():
     good = plan_from_waves(doc, routes)
     worse, rider = _worse_by_a_swap(doc, routes)
     assert worse.metrics.total_travel_s > good.metrics.total_travel_s
-    check = check_pairs(doc, worse)
+    check = check_exchanges(doc, worse, 2)
     pair = next(p for p in check.groups if set(p.riders) == {"R01", rider})
     assert pair.travel_s == _travel(worse, {"R01", rider})
     assert pair.best_travel_s <= _travel(good, {"R01", rider}) < pair.travel_s
@@ -68,7 +68,7 @@ def test_problems_outside_the_peers_model_are_refused_by_name():
     soft = copy.deepcopy(doc)
     soft["options"]["lateness"] = "soft"
     with pytest.raises(ValueError, match="soft promises"):
-        check_pairs(soft, plan)
+        check_exchanges(soft, plan, 2)
 
 
 def test_the_three_rider_check_finds_at_least_what_the_pair_check_finds():
@@ -82,7 +82,7 @@ def test_the_three_rider_check_finds_at_least_what_the_pair_check_finds():
     worse, rider = _worse_by_a_swap(doc, routes)
     third = next(r for r in ("R02", "R03", "R04") if r != rider)
     riders = {"R01", rider, third}
-    pair = next(g for g in check_pairs(doc, worse).groups if set(g.riders) == {"R01", rider})
+    pair = next(g for g in check_exchanges(doc, worse, 2).groups if set(g.riders) == {"R01", rider})
     check = check_exchanges(doc, worse, 3, riders=riders)
     assert len(check.groups) == 1 and not check.skipped
     group = check.groups[0]
