@@ -26,7 +26,7 @@ from benchmarks.live import run_live
 from benchmarks.report import headline, load_results, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
-from benchmarks.exchange_check import check_exchanges
+from benchmarks.exchange_check import MAX_ORDERS, check_exchanges
 from benchmarks.store_data import BEST_KNOWN, check_record, plan_from_waves
 from benchmarks.store_data import load as load_store_instance
 from benchmarks.store_data import best_known as store_best_known
@@ -211,9 +211,9 @@ def exchange_check_command(
     warm_up()
     names = [n for n in instances.split(",") if n]
     unknown = sorted(set(names) - set(store_instance_names()))
-    if unknown or routes not in (2, 3):
+    if unknown or routes not in MAX_ORDERS:  # checked before any solve
         console.print(f"[red]instances: unknown names {unknown}; published: {store_instance_names()}[/red]" if unknown
-                      else f"[red]routes: 2 or 3, not {routes}[/red]")
+                      else f"[red]routes: one of {sorted(MAX_ORDERS)}, not {routes}[/red]")
         raise typer.Exit(2)
     records = store_best_known()
     table = Table(title=f"Exchange check: best division of any {routes} riders' orders (ours at {budget:g} s)")

@@ -28,12 +28,10 @@ from numba import njit
 from dispatch import problem_from_document
 from dispatch.instance import NO_LIMIT, Instance
 from dispatch.plan import Plan
-from dispatch.solver.plan_builder import build_plan
-from dispatch.solver.routes import DROP, PICKUP, Stop
 from dispatch.validate import validate_plan
 
 from benchmarks.peers import peer_supported
-from benchmarks.store_data import routed_instance
+from benchmarks.store_data import plan_from_waves, routed_instance, waves_of
 
 # Subsets per rider: 2^14 for a pair (about a second here), 2^18 for three riders (2-40 s).
 MAX_ORDERS = {2: 14, 3: 18}
@@ -292,20 +290,19 @@ def _wave_sequence(inst: Instance, rider: _Rider, arrays: tuple, wave: list[int]
 
 
 def _route(inst: Instance, rider: _Rider, arrays: tuple, orders: list[int], subset: int, how: np.ndarray
-           ) -> list[Stop]:
-    """The stops of the best route the programme found for `subset` of `orders`."""
+           ) -> list[list[int]]:
+    """The waves (orders in sequence) of the best route the programme found for `subset` of `orders`."""
     if subset == 0:
         return []
     first_mask, first_last, last = (int(x) for x in how[subset])
     first = [orders[i] for i in range(len(orders)) if first_mask >> i & 1]
     seq, end = _wave_sequence(inst, rider, arrays, first, rider.start_at + rider.lead, orders[first_last])
-    stops: list[Stop] = [(PICKUP, 0, tuple(seq)), *((DROP, k) for k in seq)]
+    waves = [seq]
     if first_mask != subset:
         rest = [orders[i] for i in range(len(orders)) if (subset ^ first_mask) >> i & 1]
         back = int(rider.tt[inst.order_point(seq[-1]), inst.store_point(0)])
-        seq, _ = _wave_sequence(inst, rider, arrays, rest, end + back, orders[last])
-        stops += [(PICKUP, 0, tuple(seq)), *((DROP, k) for k in seq)]
-    return stops
+        waves.append(_wave_sequence(inst, rider, arrays, rest, end + back, orders[last])[0])
+    return waves
 
 
 def check_exchanges(doc: dict, plan: Plan, size: int = 2, riders: set[str] | None = None) -> ExchangeCheck:
@@ -324,11 +321,9 @@ def check_exchanges(doc: dict, plan: Plan, size: int = 2, riders: set[str] | Non
         raise ValueError(f"problem: the exchange check is exact only for the peers' model, not with {why}")
     order_index = {o.id: k for k, o in enumerate(inst.orders)}
     rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
-    waves = {route.rider_id: [[order_index[o] for o in s.order_ids] for s in route.stops if s.kind == "pickup"]
-             for route in plan.routes}
+    waves = {rid: [[order_index[o] for o in w] for w in ws] for rid, ws in waves_of(plan).items()}
     travel = {route.rider_id: route.travel_s for route in plan.routes}
-    used = sorted((rid for rid in waves if waves[rid] and (riders is None or rid in riders)),
-                  key=lambda rid: rider_index[rid])
+    used = sorted((rid for rid in waves if riders is None or rid in riders), key=lambda rid: rider_index[rid])
     shapes = {rid: _rider(inst, rider_index[rid]) for rid in used}
     arrays = _order_arrays(inst)
     groups, skipped = [], []
@@ -371,31 +366,21 @@ def _check_group(inst: Instance, doc: dict, plan: Plan, group: tuple[str, ...], 
     best = int(round(float(totals[division[0]])))
     better: dict[str, list[list[str]]] = {}
     if best < now:
-        routes = {rid: _route(inst, shape, arrays, orders, m, how)
+        ids = [o.id for o in inst.orders]
+        better = {rid: [[ids[k] for k in wave] for wave in _route(inst, shape, arrays, orders, m, how)]
                   for rid, shape, (_, how), m in zip(group, shapes, tables, division)}
-        better = _validated(inst, doc, plan, routes, best)
+        _check_division(doc, plan, better, best)
     return GroupResult(group, len(orders), now, min(best, now), better)
 
 
-def _validated(inst: Instance, doc: dict, plan: Plan, new_routes: dict[str, list[Stop]], travel_s: int
-               ) -> dict[str, list[list[str]]]:
-    """The plan with some riders' routes replaced, checked by the validator and against the
-    travel the programme promised; returns the new routes as waves of order ids."""
-    rider_index = {r.id: i for i, r in enumerate(inst.problem.riders)}
-    order_index = {o.id: k for k, o in enumerate(inst.orders)}
-    routes: list[list[Stop]] = [[] for _ in range(inst.n_riders)]
-    for route in plan.routes:
-        for s in route.stops:
-            if s.kind == "pickup":
-                ks = tuple(order_index[o] for o in s.order_ids)
-                routes[rider_index[route.rider_id]] += [(PICKUP, 0, ks), *((DROP, k) for k in ks)]
-    for rid, stops in new_routes.items():
-        routes[rider_index[rid]] = stops
-    rebuilt = build_plan(inst, routes, list(plan.unassigned), 0, None, "exchange-check")
+def _check_division(doc: dict, plan: Plan, division: dict[str, list[list[str]]], travel_s: int) -> None:
+    """Raise unless `plan` with these riders' waves replaced passes the validator and rides, on
+    these riders, the travel the programme promised."""
+    waves = waves_of(plan)
+    waves.update(division)
+    rebuilt = plan_from_waves(doc, waves)
     problems = validate_plan(problem_from_document(doc), rebuilt.to_document())
-    group_travel = sum(r.travel_s for r in rebuilt.routes if r.rider_id in new_routes)
+    group_travel = sum(r.travel_s for r in rebuilt.routes if r.rider_id in division)
     if problems or group_travel != travel_s:
         raise AssertionError(f"the exchange check's division does not hold: travel {group_travel} against {travel_s}, "
                              f"{problems[:3]}")
-    ids = [o.id for o in inst.orders]
-    return {rid: [[ids[k] for k in s[2]] for s in stops if s[0] == PICKUP] for rid, stops in new_routes.items()}

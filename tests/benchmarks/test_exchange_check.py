@@ -82,7 +82,7 @@ def test_the_three_rider_check_finds_at_least_what_the_pair_check_finds():
     worse, rider = _worse_by_a_swap(doc, routes)
     third = next(r for r in ("R02", "R03", "R04") if r != rider)
     riders = {"R01", rider, third}
-    pair = next(g for g in check_exchanges(doc, worse, 2).groups if set(g.riders) == {"R01", rider})
+    (pair,) = check_exchanges(doc, worse, 2, riders={"R01", rider}).groups
     check = check_exchanges(doc, worse, 3, riders=riders)
     assert len(check.groups) == 1 and not check.skipped
     group = check.groups[0]
