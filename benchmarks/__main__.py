@@ -6,6 +6,7 @@
     python -m benchmarks report         # REPORT.md again from the result files
     python -m benchmarks best-known     # search the published store instances for better plans
     python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
+    python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
 """
 
 from __future__ import annotations
@@ -23,9 +24,10 @@ from benchmarks.best_known import search_best_known
 from benchmarks.byo import run_byo
 from benchmarks.common import RESULTS, write_result
 from benchmarks.live import run_live
-from benchmarks.report import headline, load_results, write_report
+from benchmarks.report import headline, load_results, spread_summary, spread_table, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
+from benchmarks.spread import run_spread
 from benchmarks.exchange_check import MAX_ORDERS, check_exchanges
 from benchmarks.store_data import BEST_KNOWN, check_record, plan_from_waves
 from benchmarks.store_data import load as load_store_instance
@@ -59,6 +61,19 @@ def _floats(text: str) -> list[float]:
 
 def _ints(text: str) -> list[int]:
     return [int(x) for x in text.split(",") if x]
+
+
+def _seed_list(text: str) -> list[int]:
+    """Seeds as "1,2,5" or ranges "1-12" (both ends included)."""
+    out = []
+    for part in (p.strip() for p in text.split(",") if p.strip()):
+        low, _, high = part.partition("-")
+        if not low.isdigit() or (high and not high.isdigit()) or (high and int(high) < int(low)):
+            raise typer.BadParameter(f"{part!r} is not a seed or a range like 1-12", param_hint="--seeds")
+        out.extend(range(int(low), int(high or low) + 1))
+    if not out:
+        raise typer.BadParameter("no seeds given", param_hint="--seeds")
+    return out
 
 
 def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
@@ -234,6 +249,49 @@ def exchange_check_command(
                 table.add_row(name, label, f"{check.travel_s / 60:.2f}", str(len(check.groups)), str(len(check.skipped)),
                               str(check.best_gain_s), f"{better.riders}: {better.waves}" if better else "")
     console.print(table)
+
+
+@app.command()
+def spread(
+    size: Annotated[str, typer.Option(help="orders x riders of the peers' problems")] = "30x5",
+    seeds: Annotated[str, typer.Option(help="problem seeds: 1,2,3 or 1-12")] = "1,2,3",
+    runs: Annotated[int, typer.Option(help="solves per solver and problem (solver seeds 0, 1, ...)")] = 5,
+    budget: Annotated[float, typer.Option(help="seconds per solve")] = 0.1,
+    best_budget: Annotated[float, typer.Option(help="one more solve per solver at this budget, for the best plan (0: none)")] = 0.0,
+    peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp",
+    out: Annotated[Path, typer.Option(help="folder for spread.json and REPORT.md")] = RESULTS,
+) -> None:
+    """Each solver's run-to-run spread at a short budget, per problem, and how often ours is ahead."""
+    from dispatch.solver import warm_up
+
+    try:
+        (orders, riders), = _sizes(size)
+    except ValueError:
+        raise typer.BadParameter(f"{size!r} is not one size like 30x5", param_hint="--size") from None
+    seed_list = _seed_list(seeds)
+    peer_list = [p for p in peers.split(",") if p]
+    warm_up()
+    steps = len(seed_list) * (1 + len(peer_list)) * (runs + (1 if best_budget > 0 else 0))
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting", total=steps)
+        try:
+            result = run_spread(orders, riders, seed_list, runs, budget, best_budget or None, peer_list,
+                                lambda m: bar.update(task, description=m, advance=1))
+        except ValueError as exc:
+            console.print(f"[red]{exc}[/red]")
+            raise typer.Exit(2) from None
+    write_result("spread", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), **result}, out)
+    write_report(load_results(out), out)
+    header, rows = spread_table(result)
+    table = Table(title=f"Run-to-run spread: {result['size']} at {budget:g} s, {runs} runs per solver")
+    for col in header:
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*row)
+    console.print(table)
+    console.print(spread_summary(result))
+    for peer, why in result["peers_missing"].items():
+        console.print(f"[yellow]{peer} skipped: {why}[/yellow]")
 
 
 @app.command()

@@ -18,7 +18,7 @@ SOLVER_NAMES = {"ours": "ours", "pyvrp": "PyVRP", "vroom": "VROOM"}
 def load_results(folder: Path = RESULTS) -> dict[str, dict]:
     """Suite name -> its result document, for every result file present."""
     out = {}
-    for name in ("scaling", "peers", "solomon", "live", "byo"):
+    for name in ("scaling", "peers", "solomon", "live", "byo", "spread"):
         path = folder / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text())
@@ -89,6 +89,35 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def spread_table(spread: dict) -> tuple[list[str], list[list[str]]]:
+    """Per problem: the best plan known, each solver's median (best-worst, runs at the best), the ratio."""
+    solvers = ["ours"] + spread["peers"]
+    header = ["problem", "best known min"] + [f"{SOLVER_NAMES[s]}: median (best-worst) at best" for s in solvers] + ["ours / best peer"]
+    rows = []
+    for entry in spread["problems"]:
+        cells = []
+        for s in solvers:
+            st = entry["stats"].get(s)
+            if st is None:
+                skipped = entry["runs"].get(s, {})
+                cells.append(skipped.get("skipped", "–") if isinstance(skipped, dict) else "–")
+                continue
+            failed = f", {st['failed_runs']} failed" if st["failed_runs"] else ""
+            cells.append("–" + failed if st["median_min"] is None else
+                         f"{st['median_min']:.2f} ({st['min_min']:.2f}-{st['max_min']:.2f}) {st['runs_at_best']}/{spread['runs']}{failed}")
+        rows.append([entry["instance"], _fmt(entry["best_min"], 2), *cells, _fmt(entry["ratio_to_best_peer"], 4)])
+    return header, rows
+
+
+def spread_summary(spread: dict) -> str:
+    """One sentence: where our median stands against the best peer's over the problems."""
+    t = spread["tally"]
+    at_best = ", ".join(f"{SOLVER_NAMES[s]} {v['runs']}/{v['of']}" for s, v in spread["runs_at_best"].items())
+    return (f"Our median rider travel is below the best peer's on {t['ahead']} problems, the same on {t['same']}, "
+            f"above on {t['behind']} (not compared: {t['not_compared']}); ratio median {_fmt(spread['ratio_median'], 3)}, "
+            f"mean {_fmt(spread['ratio_mean'], 4)}. Runs that reached the best plan known: {at_best}.")
 
 
 def plot_scaling(scaling: dict, folder: Path) -> list[str]:
@@ -285,6 +314,21 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
                     [detail, "", "", ""] if detail else [f"{x['served']}/{x['orders']}", f"{x['on_time']}", _fmt(x["travel_min"]), "yes" if x["valid"] else "NO"]
                 ))
         parts += [_markdown_table(["problem", "budget s", "solver", "served", "on time", "travel min", "valid"], rows), ""]
+    spread = results.get("spread")
+    if spread:
+        best = f", best plan known from every run, one more per solver at {spread['best_budget_s']:g} s" if spread["best_budget_s"] else ""
+        parts += [
+            "## Run-to-run spread",
+            "",
+            f"`{spread['command']}`: {spread['size']} problems (seeds {', '.join(map(str, spread['seeds']))}), "
+            f"{spread['runs']} runs per solver at {spread['budget_s']:g} s with its seeds 0-{spread['runs'] - 1}"
+            f"{best} and the published records where there are any; rider-minutes.",
+            "",
+            _markdown_table(*spread_table(spread)),
+            "",
+            spread_summary(spread),
+            "",
+        ]
     path = folder / "REPORT.md"
     path.write_text("\n".join(parts))
     return path
