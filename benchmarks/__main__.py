@@ -24,6 +24,7 @@ from benchmarks.best_known import search_best_known
 from benchmarks.byo import run_byo
 from benchmarks.common import RESULTS, write_result
 from benchmarks.live import run_live
+from benchmarks.peers import peer_available
 from benchmarks.report import headline, load_results, spread_summary, spread_table, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
@@ -271,7 +272,8 @@ def spread(
     seed_list = _seed_list(seeds)
     peer_list = [p for p in peers.split(",") if p]
     warm_up()
-    steps = len(seed_list) * (1 + len(peer_list)) * (runs + (1 if best_budget > 0 else 0))
+    installed = [p for p in peer_list if not peer_available(p)]
+    steps = len(seed_list) * (1 + len(installed)) * (runs + (1 if best_budget > 0 else 0))
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting", total=steps)
         try:
