@@ -94,15 +94,19 @@ def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
     return n
 
 
-def print_headline(results: dict) -> None:
-    """The headline table on the terminal."""
-    header, rows = headline(results)
-    table = Table(title="Headline (medians; ratios measured in the same run)")
+def _print_rows(title: str, header: list[str], rows: list[list[str]], left: str | None = None) -> None:
+    """A report table on the terminal (numbers right-aligned when a `left` label column is named)."""
+    table = Table(title=title)
     for col in header:
-        table.add_column(col, justify="right" if col != "measure" else "left")
+        table.add_column(col, justify="left" if left is None or col == left else "right")
     for row in rows:
         table.add_row(*row)
     console.print(table)
+
+
+def print_headline(results: dict) -> None:
+    """The headline table on the terminal."""
+    _print_rows("Headline (medians; ratios measured in the same run)", *headline(results), left="measure")
 
 
 @app.command()
@@ -284,13 +288,7 @@ def spread(
             raise typer.Exit(2) from None
     write_result("spread", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), **result}, out)
     write_report(load_results(out), out)
-    header, rows = spread_table(result)
-    table = Table(title=f"Run-to-run spread: {result['size']} at {budget:g} s, {runs} runs per solver")
-    for col in header:
-        table.add_column(col)
-    for row in rows:
-        table.add_row(*row)
-    console.print(table)
+    _print_rows(f"Run-to-run spread: {result['size']} at {budget:g} s, {runs} runs per solver", *spread_table(result))
     console.print(spread_summary(result))
     for peer, why in result["peers_missing"].items():
         console.print(f"[yellow]{peer} skipped: {why}[/yellow]")
