@@ -258,7 +258,7 @@ def exchange_check_command(
 
 @app.command()
 def spread(
-    size: Annotated[str, typer.Option(help="orders x riders of the peers' problems")] = "30x5",
+    size: Annotated[str, typer.Option(help="orders x riders of the peers' problems: 30x5, or several: 30x5,60x8")] = "30x5",
     seeds: Annotated[str, typer.Option(help="problem seeds: 1,2,3 or 1-12")] = "1,2,3",
     runs: Annotated[int, typer.Option(help="solves per solver and problem (solver seeds 0, 1, ...)")] = 5,
     budget: Annotated[float, typer.Option(help="seconds per solve")] = 0.1,
@@ -270,27 +270,32 @@ def spread(
     from dispatch.solver import warm_up
 
     try:
-        (orders, riders), = _sizes(size)
+        sizes = _sizes(size)
     except ValueError:
-        raise typer.BadParameter(f"{size!r} is not one size like 30x5", param_hint="--size") from None
+        sizes = []
+    if not sizes or any(len(s) != 2 or min(s) < 1 for s in sizes):
+        raise typer.BadParameter(f"{size!r} is not a size like 30x5 or a list like 30x5,60x8", param_hint="--size")
     seed_list = _seed_list(seeds)
     peer_list = [p for p in peers.split(",") if p]
     warm_up()
     installed = [p for p in peer_list if not peer_available(p)]
-    steps = len(seed_list) * (1 + len(installed)) * (runs + (1 if best_budget > 0 else 0))
+    steps = len(sizes) * len(seed_list) * (1 + len(installed)) * (runs + (1 if best_budget > 0 else 0))
+    results = []
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting", total=steps)
         try:
-            result = run_spread(orders, riders, seed_list, runs, budget, best_budget or None, peer_list,
-                                lambda m: bar.update(task, description=m, advance=1))
+            for orders, riders in sizes:
+                results.append(run_spread(orders, riders, seed_list, runs, budget, best_budget or None, peer_list,
+                                          lambda m: bar.update(task, description=m, advance=1)))
         except ValueError as exc:
             console.print(f"[red]{exc}[/red]")
             raise typer.Exit(2) from None
-    write_result("spread", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), **result}, out)
+    write_result("spread", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "sizes": results}, out)
     write_report(load_results(out), out)
-    _print_rows(f"Run-to-run spread: {result['size']} at {budget:g} s, {runs} runs per solver", *spread_table(result))
-    console.print(spread_summary(result))
-    for peer, why in result["peers_missing"].items():
+    for result in results:
+        _print_rows(f"Run-to-run spread: {result['size']} at {budget:g} s, {runs} runs per solver", *spread_table(result))
+        console.print(spread_summary(result))
+    for peer, why in results[0]["peers_missing"].items():
         console.print(f"[yellow]{peer} skipped: {why}[/yellow]")
 
 

@@ -91,6 +91,11 @@ def _markdown_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+def spread_sizes(spread: dict) -> list[dict]:
+    """The per-size results of a spread file (one written before several sizes is one size)."""
+    return spread["sizes"] if "sizes" in spread else [spread]
+
+
 def spread_table(spread: dict) -> tuple[list[str], list[list[str]]]:
     """Per problem: the best plan known, each solver's median (best-worst, runs at the best), the ratio."""
     solvers = ["ours"] + spread["peers"]
@@ -316,19 +321,21 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
         parts += [_markdown_table(["problem", "budget s", "solver", "served", "on time", "travel min", "valid"], rows), ""]
     spread = results.get("spread")
     if spread:
-        best = f", best plan known from every run, one more per solver at {spread['best_budget_s']:g} s" if spread["best_budget_s"] else ""
-        parts += [
-            "## Run-to-run spread",
-            "",
-            f"`{spread['command']}`: {spread['size']} problems (seeds {', '.join(map(str, spread['seeds']))}), "
-            f"{spread['runs']} runs per solver at {spread['budget_s']:g} s with its seeds 0-{spread['runs'] - 1}"
-            f"{best} and the published records where there are any; rider-minutes.",
-            "",
-            _markdown_table(*spread_table(spread)),
-            "",
-            spread_summary(spread),
-            "",
-        ]
+        parts += ["## Run-to-run spread", ""]
+        for one in spread_sizes(spread):
+            best = f", best plan known from every run, one more per solver at {one['best_budget_s']:g} s" if one["best_budget_s"] else ""
+            parts += [
+                f"### {one['size']} at {one['budget_s']:g} s",
+                "",
+                f"`{spread['command']}`: {one['size']} problems (seeds {', '.join(map(str, one['seeds']))}), "
+                f"{one['runs']} runs per solver at {one['budget_s']:g} s with its seeds 0-{one['runs'] - 1}"
+                f"{best} and the published records where there are any; rider-minutes.",
+                "",
+                _markdown_table(*spread_table(one)),
+                "",
+                spread_summary(one),
+                "",
+            ]
     path = folder / "REPORT.md"
     path.write_text("\n".join(parts))
     return path

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 import typer
+from typer.testing import CliRunner
 
-from benchmarks.__main__ import _seed_list
+from benchmarks.__main__ import _seed_list, app
 from benchmarks.common import write_result
-from benchmarks.report import load_results, spread_table, write_report
+from benchmarks.report import load_results, spread_sizes, spread_table, write_report
 from benchmarks.spread import run_spread, summarise_spread
 
 
@@ -84,3 +87,26 @@ def test_bad_spread_arguments_are_refused_by_name():
         run_spread(10, 2, [1], 0, 0.1, None, [], lambda _m: None)
     with pytest.raises(ValueError, match="budget"):
         run_spread(10, 2, [1], 1, 0.0, None, [], lambda _m: None)
+
+
+def test_the_command_runs_several_sizes_into_one_file_and_one_report(tmp_path):
+    """`--size 10x2,12x3`: one result per size in spread.json, a section per size in REPORT.md;
+    a file of one size (as written before sizes were lists) still reads."""
+    result = CliRunner().invoke(app, ["spread", "--size", "10x2,12x3", "--seeds", "1", "--runs", "1",
+                                      "--budget", "0.05", "--peers", "", "--out", str(tmp_path)])
+    assert result.exit_code == 0, result.output
+    written = json.loads((tmp_path / "spread.json").read_text())
+    assert [one["size"] for one in spread_sizes(written)] == ["10x2", "12x3"]
+    for one in written["sizes"]:
+        assert one["problems"][0]["stats"]["ours"]["failed_runs"] == 0
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "### 10x2 at 0.05 s" in report and "### 12x3 at 0.05 s" in report
+    legacy = {"command": "old", **written["sizes"][0]}
+    assert spread_sizes(legacy) == [written["sizes"][0] | {"command": "old"}]
+
+
+@pytest.mark.parametrize("size", ["30", "30x", "30x5x2", "0x5", "30x5,abc"])
+def test_a_bad_size_is_refused_by_name_before_any_solve(tmp_path, size):
+    """Sizes are orders x riders, both at least one."""
+    result = CliRunner().invoke(app, ["spread", "--size", size, "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "--size" in result.output and not (tmp_path / "spread.json").exists()
