@@ -32,8 +32,8 @@ THRESHOLD_FULL_UP_TO = 100
 # kicks (below) diversify, the search does better nearer descent there: 12 problems per size,
 # solves of the whole pipeline, mean travel against 0.03: at 0.1 s (5 runs) 30x5 0.999, 60x8
 # 0.983 (better on 11 of 12), 100x15 0.993; at 1 s 30x5 1.000, 60x8 0.994, 100x15 0.996; the
-# search alone at 4.5 s 60x8 0.995, 100x15 1.000, at 0.9 s 130x18 0.994. 0.01 and 0.0025 did
-# about as well, 0 worse (60x8 at 0.09 s: 0.988, 0.991, 0.992 against 0.981).
+# search alone at 4.5 s 60x8 0.995, 100x15 1.000, at 0.9 s 130x18 0.994. The search alone at
+# 0.09 s, 60x8: 0.01 gave 0.988, 0 0.992 (0.005: 0.981); 0.0025 did as well as 0.005 at 0.9 s.
 THRESHOLD_MAX = 0.005
 # When most orders are scheduled (`Instance.windowed`: drop-off windows that open later) routes
 # hold waits, and the search must accept far worse plans to move between them: on six hard
