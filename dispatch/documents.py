@@ -183,6 +183,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 carrying=tuple(r.carrying),
                 store_id=r.store_id,
                 heading_to=r.heading_to,
+                shift_end_rule=r.shift_end_rule or doc.options.shift_end_rule,
             )
         )
 
@@ -211,6 +212,10 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         late_cost_per_s=int(opt.weights.late_per_s),
         unassigned_cost=int(opt.weights.unassigned),
         reassign_cost=int(opt.weights.reassign),
+        click_to_door_cost_per_s=int(opt.weights.click_to_door_per_s),
+        late_steep_after_s=int(opt.weights.late_steep_after_s),
+        late_steep_cost_per_s=int(opt.weights.late_steep_per_s),
+        late_fixed_cost=int(opt.weights.late_fixed),
     )
     problem = Problem(
         plan_time=epoch,

@@ -23,6 +23,7 @@ class Instance:
     problem: Problem
     orders: tuple[Order, ...]  # the orders to route (inside the area, known store)
     order_store: np.ndarray  # store index of each order
+    created_s: np.ndarray
     ready_s: np.ndarray
     promised_s: np.ndarray
     earliest_s: np.ndarray  # earliest drop-off start (scheduled orders), -NO_LIMIT where none
@@ -37,6 +38,7 @@ class Instance:
     pickup_service_s: np.ndarray  # per store
     available_s: np.ndarray  # per rider
     shift_end_s: np.ndarray  # per rider, NO_LIMIT where none
+    shift_end_pickups: np.ndarray  # per rider, bool: the shift end bounds its pickups, not its route
     capacity: np.ndarray
     max_orders: np.ndarray
     home_store: np.ndarray  # store index, or -1
@@ -124,6 +126,7 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         problem=problem,
         orders=tuple(routed),
         order_store=np.array([store_idx[o.store_id] for o in routed], dtype=np.int64),
+        created_s=np.array([o.created_at_s for o in routed], dtype=np.int64).reshape(n),
         ready_s=np.array([o.ready_at_s for o in routed], dtype=np.int64).reshape(n),
         promised_s=np.array([o.promised_at_s for o in routed], dtype=np.int64).reshape(n),
         earliest_s=np.array(
@@ -149,6 +152,7 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         shift_end_s=np.array(
             [r.shift_end_s if r.shift_end_s is not None else NO_LIMIT for r in problem.riders], dtype=np.int64
         ),
+        shift_end_pickups=np.array([r.shift_end_rule == "pickups" for r in problem.riders], dtype=bool),
         capacity=np.array([r.capacity_items for r in problem.riders], dtype=np.int64),
         max_orders=np.array([r.max_orders for r in problem.riders], dtype=np.int64),
         home_store=np.array(
