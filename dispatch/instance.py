@@ -27,6 +27,7 @@ class Instance:
     ready_s: np.ndarray
     promised_s: np.ndarray
     earliest_s: np.ndarray  # earliest drop-off start (scheduled orders), -NO_LIMIT where none
+    deadline_s: np.ndarray  # latest drop-off start whatever the weights, NO_LIMIT where none or carried
     items: np.ndarray
     service_s: np.ndarray
     priority: np.ndarray
@@ -131,6 +132,11 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         promised_s=np.array([o.promised_at_s for o in routed], dtype=np.int64).reshape(n),
         earliest_s=np.array(
             [o.deliver_after_s if o.deliver_after_s is not None else -NO_LIMIT for o in routed], dtype=np.int64
+        ).reshape(n),
+        # A carried order is on the bike: it is delivered whatever its deadline.
+        deadline_s=np.array(
+            [o.deadline_s if o.deadline_s is not None and o.id not in carrier else NO_LIMIT for o in routed],
+            dtype=np.int64,
         ).reshape(n),
         items=np.array([o.items for o in routed], dtype=np.int64).reshape(n),
         service_s=np.array([o.dropoff_service_s for o in routed], dtype=np.int64).reshape(n),

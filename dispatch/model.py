@@ -74,6 +74,9 @@ class Order:
     max_ride_s: int | None = None  # freshness: pickup departure to door
     # A scheduled order: the customer takes it no earlier than this (the rider waits).
     deliver_after_s: int | None = None
+    # The latest the drop-off may start: past it the order is not worth delivering (the
+    # customer has given up); an order that cannot make it is left out with a reason.
+    deadline_s: int | None = None
     # The rider it is assigned to in the plan being followed; moving it costs `reassign_cost`.
     assigned_rider_id: str | None = None
     committed: bool = False  # stays with assigned_rider_id (or is left out, with its reason)

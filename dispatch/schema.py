@@ -70,6 +70,11 @@ class OrderDoc(_Doc):
     deliver_after: AwareDatetime | None = Field(
         default=None, description="scheduled orders: the drop-off starts no earlier than this"
     )
+    deadline_at: AwareDatetime | None = Field(
+        default=None,
+        description="the drop-off starts no later than this, whatever the lateness weights; an order that "
+        "cannot make it is left out (reason past_deadline)",
+    )
     assigned_rider_id: NonEmptyId | None = Field(
         default=None, description="the rider it is assigned to in the plan being followed (re-dispatch)"
     )

@@ -207,6 +207,9 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                         out.append(Violation("late", f"order {oid} arrives {late_s} s after its promise (hard promises)", rid, oid))
                 else:
                     on_time += 1
+                if order.deadline_s is not None and oid not in carrier and start > order.deadline_s:
+                    out.append(Violation("deadline", f"order {oid} is delivered {plan.at(start)}, after its deadline "
+                                                     f"{plan.at(order.deadline_s)}", rid, oid))
                 if oid in picked_depart and order.max_ride_s is not None:
                     ride = start - picked_depart[oid]
                     if ride > order.max_ride_s:

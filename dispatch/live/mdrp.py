@@ -14,7 +14,8 @@ The scenario keeps the evaluator's rules exactly, in the contract's terms:
 - no pickup after a courier's off time, though it may still deliver what it carries: the
   couriers' shift end bounds their pickups (`shift_end_rule: "pickups"`);
 - couriers belong to no restaurant (a shared fleet) and may bundle any number of orders of one
-  restaurant; each order is promised at placement + the target click-to-door (40 minutes).
+  restaurant; each order is promised at placement + the target click-to-door (40 minutes), and
+  one that cannot be at the door by placement + the maximum click-to-door (90) is not delivered.
 
 Points are placed on WGS84 around an arbitrary origin (a local east-north projection) only
 because the contract speaks in degrees; every travel time comes from the matrix.
@@ -170,7 +171,8 @@ def mdrp_scenario(folder: str | Path, from_min: float | None = None, to_min: flo
         "orders": [
             {"id": o["id"], "store_id": o["restaurant"], "dropoff": _lat_lon(o["x"], o["y"]),
              "created_at": _iso(o["placement"]), "ready_at": _iso(o["ready"]),
-             "promised_at": _iso(o["placement"] + p.target_click_to_door_min), "items": 1,
+             "promised_at": _iso(o["placement"] + p.target_click_to_door_min),
+             "deadline_at": _iso(max(o["placement"] + p.max_click_to_door_min, o["ready"])), "items": 1,
              "dropoff_service_s": int(round(drop_half_s))}
             for o in sorted(orders, key=lambda o: (o["placement"], o["id"]))
         ],

@@ -111,12 +111,31 @@ class SimOptions:
     # A rider sent to a pickup it would wait at stays where it is until it must leave, so that
     # it is not committed to that pickup before it moves.
     just_in_time: bool = False
-    # The re-plans' objective weights beyond travel (see `Options`).
+    # The re-plans' objective weights (see `Options`).
+    travel_cost_per_s: int = 1
     click_to_door_cost_per_s: int = 0
     late_cost_per_s: int = 100
     late_steep_after_s: int = 0
     late_steep_cost_per_s: int = 0
     late_fixed_cost: int = 0
+
+
+def is_shared_fleet(scenario: dict) -> bool:
+    """Whether the scenario's riders belong to no store (a city's couriers shared by all)."""
+    riders = scenario.get("riders") or []
+    return bool(riders) and all(not r.get("store_id") for r in riders)
+
+
+# The live policies' defaults, per kind of operation (docs/SOLVER_NOTES.md, "Real days").
+STORE_DEFAULTS: dict = {}
+SHARED_FLEET_DEFAULTS: dict = {"hold_margin_s": None, "just_in_time": True, "click_to_door_cost_per_s": 3}
+
+
+def live_options(scenario: dict | None, policy: str = "rolling", shared_fleet: bool | None = None) -> SimOptions:
+    """The dispatcher's defaults for a scenario: a store with its own riders, or a city of
+    restaurants with shared couriers (`shared_fleet`, else read from the scenario)."""
+    shared = is_shared_fleet(scenario or {}) if shared_fleet is None else shared_fleet
+    return SimOptions(policy=policy, **(SHARED_FLEET_DEFAULTS if shared else STORE_DEFAULTS))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -268,6 +287,7 @@ class DaySimulator:
                     ready_at_s=o.ready_at_s - t,
                     promised_at_s=o.promised_at_s - t,
                     deliver_after_s=None if o.deliver_after_s is None else o.deliver_after_s - t,
+                    deadline_s=None if o.deadline_s is None else o.deadline_s - t,
                     assigned_rider_id=assigned,
                 )
             )
@@ -279,7 +299,7 @@ class DaySimulator:
             travel=opts.travel,
             seed=self.options.seed,
             max_iterations=self.options.max_iterations,
-            travel_cost_per_s=opts.travel_cost_per_s,
+            travel_cost_per_s=self.options.travel_cost_per_s,
             late_cost_per_s=self.options.late_cost_per_s,
             unassigned_cost=opts.unassigned_cost,
             reassign_cost=self.options.reassign_cost,
@@ -436,8 +456,13 @@ class DaySimulator:
 
     # ----- the day ---------------------------------------------------------------------
 
-    def _open_orders(self) -> list[str]:
-        return [oid for oid in sorted(self.revealed) if self.orders[oid].picked_s is None]
+    def _open_orders(self, t: int) -> list[str]:
+        """Orders revealed and not picked up yet, but those whose deadline has passed (given up)."""
+        return [
+            oid for oid in sorted(self.revealed)
+            if self.orders[oid].picked_s is None
+            and (self.orders[oid].order.deadline_s is None or self.orders[oid].order.deadline_s >= t)
+        ]
 
     def run(self) -> SimResult:
         """Simulate from the first shift or order until every order is delivered or the day is over."""
@@ -458,9 +483,10 @@ class DaySimulator:
             if policy == "greedy":
                 self._greedy(t)
             elif policy == "rolling":
-                waiting = [oid for oid in self._open_orders() if self.orders[oid].rider_id is None]
+                open_now = self._open_orders(t)
+                waiting = [oid for oid in open_now if self.orders[oid].rider_id is None]
                 if self.changed or (waiting and t - self.last_plan_at >= REFRESH_S):
-                    self._replan(t, self._open_orders(), everything_committed=False)
+                    self._replan(t, open_now, everything_committed=False)
             elif t % self.interval_s == 0 or t - self.last_plan_at >= self.interval_s:
                 wave = sorted(oid for oid in self.pending_wave if self.orders[oid].picked_s is None)
                 if wave:

@@ -426,7 +426,7 @@ def _regret_insert(
 
 def hard_latest(inst: Instance) -> np.ndarray:
     """Latest drop-off start per order when promises are kept (carried orders are never pushed)."""
-    return np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s).astype(np.int64)
+    return np.minimum(np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s), inst.deadline_s).astype(np.int64)
 
 
 def recreate(
@@ -447,7 +447,7 @@ def recreate(
         left = _regret_insert(states, left, latest, latest[left_arr], weight[left_arr], deadline)
         if left:
             # Phase 3: serving beats any lateness, so let the rest push others later too.
-            unbounded = np.full(inst.n_orders, NO_LIMIT, dtype=np.int64)
+            unbounded = inst.deadline_s.copy()
             for st in states:
                 st.refresh(unbounded)
             left = _insert_exactly(inst, states, left, unbounded, deadline)
@@ -481,7 +481,7 @@ def search_limits(inst: Instance, routes: list[list[Stop]], left: list[int]) -> 
 
     Hard promises stay hard. With soft ones, nobody planned may get later than their promise
     or than they already are, an order left out may be placed late, and lateness is priced;
-    unless the objective prices time, and with it every push, when nothing is bounded.
+    unless the objective prices time, and with it every push, when only deadlines bound.
     """
     latest = hard_latest(inst)
     if inst.problem.options.lateness == "hard":
@@ -489,13 +489,14 @@ def search_limits(inst: Instance, routes: list[list[Stop]], left: list[int]) -> 
     weight = (inst.priority * inst.problem.options.late_cost_per_s).astype(float)
     if inst.problem.options.prices_time:
         # Every insertion prices the delay it causes to the stops after it: the search may
-        # trade one order's lateness for another's, and no order needs a bound.
-        return np.full(inst.n_orders, NO_LIMIT, dtype=np.int64), weight
+        # trade one order's lateness for another's, and no order needs a bound but its deadline.
+        return inst.deadline_s.copy(), weight
     for r, stops in enumerate(routes):
         for stop, start in zip(stops, schedule_route(inst, r, stops).start):
             if stop[0] == DROP:
                 latest[stop[1]] = max(latest[stop[1]], start)
-    latest[np.array(left, dtype=np.int64)] = NO_LIMIT
+    left_arr = np.array(left, dtype=np.int64)
+    latest[left_arr] = inst.deadline_s[left_arr]
     return latest, weight
 
 

@@ -107,6 +107,8 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
             late = max(0, start - int(inst.promised_s[k]))
             if late and inst.hard_promise[k]:
                 sched.violation = sched.violation or "late"
+            if start > int(inst.deadline_s[k]):
+                sched.violation = sched.violation or "deadline"
             sched.late_s += late
             sched.time_cost += int(drop_time_costs(inst, k, start))
             if k in picked_at and start - picked_at[k] > int(inst.max_ride_s[k]):
