@@ -78,15 +78,15 @@ def anchors() -> dict[str, dict[str, dict]]:
     return out
 
 
-def _simulate_day(day: str, policy: str, options: dict) -> dict:
+def _simulate_day(day: str, policy: str, options: dict, travel: str) -> dict:
     """One (day, policy) in a worker process: the scenario, the simulation, the figures."""
     from dispatch.solver import warm_up
 
     warm_up()
-    scenario = mdrp_scenario(data_dir() / day)
+    scenario = mdrp_scenario(data_dir() / day, travel_minutes=travel)
     sim = replace(live_options(scenario, policy), **options)
     metrics = simulate(scenario, sim).metrics
-    return {"day": day, "policy": policy, "options": _settings(sim), "metrics": metrics}
+    return {"day": day, "policy": policy, "travel": travel, "options": _settings(sim), "metrics": metrics}
 
 
 def _settings(sim: SimOptions) -> dict:
@@ -103,9 +103,12 @@ def run_realdays(
     results_path: Path,
     workers: int,
     progress: Callable[[str], None],
+    travel: str = "ceil",
 ) -> dict:
     """Simulate every (day, policy) not already in `results_path` with the same settings, in
-    `workers` processes; write each result as it finishes; return the whole results document."""
+    `workers` processes; write each result as it finishes; return the whole results document.
+
+    `travel`: the evaluator's ceil'd travel minutes, or "exact" (see `mdrp_scenario`)."""
     unknown = [p for p in policies if p not in POLICIES]
     if unknown:
         raise ValueError(f"policies: {unknown} unknown; choose among {', '.join(POLICIES)}")
@@ -115,7 +118,7 @@ def run_realdays(
     for day in days:
         for policy in policies:
             wanted = _settings(replace(live_options(None, policy, shared_fleet=True), **options))
-            if any(r["day"] == day and r["policy"] == policy and r["options"] == wanted for r in rows):
+            if any(_same(r, day, policy, travel) and r["options"] == wanted for r in rows):
                 progress(f"realdays: {day} {policy} (kept from {results_path.name})")
                 continue
             todo.append((day, policy))
@@ -126,11 +129,11 @@ def run_realdays(
         results_path.write_text(json.dumps(doc, indent=1) + "\n")
 
     with ProcessPoolExecutor(max(1, workers)) as pool:
-        futures = {pool.submit(_simulate_day, day, policy, options): (day, policy) for day, policy in todo}
+        futures = {pool.submit(_simulate_day, day, policy, options, travel): (day, policy) for day, policy in todo}
         for future in as_completed(futures):
             day, policy = futures[future]
             row = future.result()
-            rows[:] = [r for r in rows if not (r["day"] == day and r["policy"] == policy)] + [row]
+            rows[:] = [r for r in rows if not _same(r, day, policy, travel)] + [row]
             save()
             m = row["metrics"]
             progress(f"realdays: {day} {policy}: {m['ctd_mean_min']:.1f} min, "
@@ -139,10 +142,14 @@ def run_realdays(
     return doc
 
 
-def summarise(doc: dict, days: list[str] | None = None) -> dict:
+def _same(row: dict, day: str, policy: str, travel: str) -> bool:
+    return row["day"] == day and row["policy"] == policy and row.get("travel", "ceil") == travel
+
+
+def summarise(doc: dict, days: list[str] | None = None, travel: str = "ceil") -> dict:
     """Per day and on average: ours (each policy) against the anchors; the worst day."""
     published = anchors()
-    rows = [r for r in doc.get("rows", []) if days is None or r["day"] in days]
+    rows = [r for r in doc.get("rows", []) if (days is None or r["day"] in days) and r.get("travel", "ceil") == travel]
     by_day: dict[str, dict] = {}
     for r in rows:
         by_day.setdefault(r["day"], {})[r["policy"]] = {k: r["metrics"][k] for k in FIGURES + ("orders", "replan_ms_p95")}

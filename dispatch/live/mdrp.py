@@ -117,9 +117,20 @@ def _iso(minutes: float) -> str:
     return (EPOCH + timedelta(minutes=minutes)).isoformat(timespec="seconds")
 
 
-def mdrp_scenario(folder: str | Path, from_min: float | None = None, to_min: float | None = None) -> dict:
+TRAVEL_MINUTES = ("ceil", "exact")
+
+
+def mdrp_scenario(
+    folder: str | Path, from_min: float | None = None, to_min: float | None = None, travel_minutes: str = "ceil"
+) -> dict:
     """The day (or the orders placed in [from_min, to_min) and the couriers on shift then) as a
-    day scenario document for `simulate`."""
+    day scenario document for `simulate`.
+
+    `travel_minutes="ceil"` is the evaluator's rule; "exact" keeps the fractional minutes (to
+    the second), the footing the published policies' figures imply (see docs/SOLVER_NOTES.md).
+    """
+    if travel_minutes not in TRAVEL_MINUTES:
+        raise ValueError(f"travel_minutes must be one of {TRAVEL_MINUTES}, not {travel_minutes!r}")
     day = read_mdrp(folder)
     p = day.parameters
     lo = -math.inf if from_min is None else from_min
@@ -151,7 +162,8 @@ def mdrp_scenario(folder: str | Path, from_min: float | None = None, to_min: flo
     xy = np.array(list(points), dtype=float).reshape(-1, 2)
     into = np.array([half or 0.0 for half in points.values()])
     metres = np.hypot(xy[:, None, 0] - xy[None, :, 0], xy[:, None, 1] - xy[None, :, 1])
-    durations = 60 * np.ceil(metres / p.metres_per_minute) + into[None, :]
+    minutes = metres / p.metres_per_minute
+    durations = np.rint(60 * (np.ceil(minutes) if travel_minutes == "ceil" else minutes) + into[None, :])
 
     radius = max((math.dist(day.restaurants[o["restaurant"]], (o["x"], o["y"])) for o in orders), default=0.0)
     first = min([o["placement"] for o in orders] + [c["on"] for c in couriers], default=0.0)
