@@ -61,6 +61,7 @@ class RiderState:
     carrying: set[str] = field(default_factory=set)
     travel_m: float = 0.0
     done: list[SimStop] = field(default_factory=list)  # the stops it made, in order
+    idle_at: Location | None = None  # where it was last left idle with nowhere to ride to
 
 
 @dataclass(slots=True)
@@ -111,6 +112,8 @@ class SimOptions:
     # A rider sent to a pickup it would wait at stays where it is until it must leave, so that
     # it is not committed to that pickup before it moves.
     just_in_time: bool = False
+    # An idle courier of a shared fleet rides to the nearest store to wait for work there.
+    reposition: bool = False
     # The re-plans' objective weights (see `Options`).
     travel_cost_per_s: int = 1
     click_to_door_cost_per_s: int = 0
@@ -186,6 +189,7 @@ class DaySimulator:
             while rs.stops and rs.stops[0].depart_s <= t:
                 stop = rs.stops.pop(0)
                 rs.done.append(stop)
+                rs.idle_at = None
                 rs.travel_m += self.meter.distance_m(rs.position, stop.location)
                 rs.position, rs.at_s = stop.location, stop.depart_s
                 if stop.kind == "pickup":
@@ -198,9 +202,20 @@ class DaySimulator:
                     rs.carrying.discard(oid)
                     self.changed = True
             on_shift = rs.rider.shift_end_s is None or rs.at_s < rs.rider.shift_end_s
-            if not rs.stops and on_shift and rs.home is not None and rs.position != rs.home.location:
-                back = rs.at_s + self._travel(rs.rider, rs.position, rs.home.location)
-                rs.stops.append(SimStop("return", rs.home.location, back, back, back, store_id=rs.home.id))
+            if rs.stops or not on_shift or rs.idle_at == rs.position:
+                continue
+            target = rs.home if rs.home is not None else self._reposition_target(rs)
+            if target is not None and rs.position != target.location:
+                back = rs.at_s + self._travel(rs.rider, rs.position, target.location)
+                rs.stops.append(SimStop("return", target.location, back, back, back, store_id=target.id))
+            else:
+                rs.idle_at = rs.position
+
+    def _reposition_target(self, rs: RiderState) -> Store | None:
+        """Where an idle shared courier waits for work: the nearest store, when repositioning."""
+        if not self.options.reposition:
+            return None
+        return min(self.problem.stores, key=lambda s: self._travel(rs.rider, rs.position, s.location))
 
     def _committed(self, rs: RiderState, t: int, everything: bool) -> list[SimStop]:
         """The stops a re-plan must keep: the one the rider is riding to, and everything up to a
@@ -250,7 +265,7 @@ class DaySimulator:
             if committed:
                 where, free = committed[-1].location, committed[-1].depart_s
             elif rs.stops and rs.stops[0].kind == "return":
-                where, free = rs.home.location, rs.stops[0].arrive_s  # riding back to the store
+                where, free = rs.stops[0].location, rs.stops[0].arrive_s  # riding back to a store
             else:
                 where, free = rs.position, max(rs.at_s, t)
             free = max(free, t, rs.rider.available_at_s)

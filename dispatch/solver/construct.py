@@ -208,6 +208,7 @@ class RouteState:
         moved = np.where((assigned >= 0) & (assigned != r), float(inst.problem.options.reassign_cost), 0.0)
 
         opts = inst.problem.options
+        travel_cost = float(opts.travel_cost_per_s)
         clock_weight = (inst.priority[cand] * opts.click_to_door_cost_per_s).astype(float)
 
         def consider(cost, ok, start_o, k, i, push_cost=None):
@@ -242,7 +243,7 @@ class RouteState:
             if inst.shift_end_pickups[r]:
                 ok &= start_p <= int(inst.shift_end_s[r])
             pushed = self._push_cost(i, self.end, push) if opts.prices_time else None
-            consider(to_store + ride + leg_cost, ok, start_o, NEW_TRIP, i, pushed)
+            consider((to_store + ride + leg_cost) * travel_cost, ok, start_o, NEW_TRIP, i, pushed)
 
         # Join trip t: the drop-off goes between i-1 and i, after the trip's pickup p.
         for t, trip in enumerate(self.trips):
@@ -272,7 +273,7 @@ class RouteState:
                 if opts.prices_time:
                     # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.
                     pushed = self._push_cost(p + 1, i, delta0) + self._push_cost(i, self.end, push)
-                consider(tt[prev_pt, op] + leg_cost, ok, start_o, JOIN, i, pushed)
+                consider((tt[prev_pt, op] + leg_cost) * travel_cost, ok, start_o, JOIN, i, pushed)
         return best, kind, where
 
     def _pickup_index(self, t: int) -> int:

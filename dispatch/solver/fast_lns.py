@@ -322,7 +322,7 @@ def _evaluate(k, r, routes, prob, cache):
         leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
         if push > fts[r, i]:
             continue
-        cost = to_store + ride + leg_cost + moved
+        cost = (to_store + ride + leg_cost) * travel_cost + moved
         cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
         if price_push:
             cost += _push_cost(r, i, e, push, kind, val, arr, st, o_created, o_promised, ctd_w, late_w, fixed_w,
@@ -369,7 +369,7 @@ def _evaluate(k, r, routes, prob, cache):
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = _tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost + moved
+            cost = (_tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost) * travel_cost + moved
             cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
             if price_push:
                 # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.

@@ -150,3 +150,21 @@ def test_no_pickup_after_the_shift_end_even_for_gig_couriers():
     problem = problem_from_document(doc)
     causes = {v.cause for v in validate_plan(problem, served.to_document())}
     assert "shift_end" in causes
+
+
+def test_weights_scaled_together_give_the_same_plan():
+    """Only the weights' ratios matter: every weight times 7 gives the same routes and 7 times
+    the objective (insertions once priced travel at 1 whatever travel_per_s said)."""
+    from dispatch.generate import generate_problem
+
+    doc = generate_problem(40, 6, seed=3, on_road=2)
+    doc["options"].update(max_iterations=300)
+    base = {"travel_per_s": 1, "click_to_door_per_s": 2, "late_per_s": 20, "late_fixed": 300, "reassign": 0}
+    plans = []
+    for factor in (1, 7):
+        doc["options"]["weights"] = {k: v * factor for k, v in base.items()}
+        _, plan = solved(doc)
+        plans.append(plan)
+    routes = [[(r.rider_id, [s.order_id for s in r.stops]) for r in p.routes] for p in plans]
+    assert routes[0] == routes[1]
+    assert plans[1].metrics.objective == 7 * plans[0].metrics.objective
