@@ -207,3 +207,65 @@ def plot_against_foodmatch(summary: dict, path: Path) -> Path | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def lower_bound(day: str, travel: str = "ceil") -> dict:
+    """What no policy can beat on a day: each order picked up the moment it is ready and ridden
+    straight to the door (mean click-to-door and share over the target, minutes)."""
+    import math
+
+    from dispatch.live.mdrp import read_mdrp
+
+    d = read_mdrp(data_dir() / day)
+    p = d.parameters
+    ctd = []
+    for o in d.orders:
+        ride = math.dist(d.restaurants[o["restaurant"]], (o["x"], o["y"])) / p.metres_per_minute
+        ride = math.ceil(ride) if travel == "ceil" else ride
+        ctd.append(o["ready"] - o["placement"] + p.pickup_service_min / 2 + ride + p.dropoff_service_min / 2)
+    over = sum(1 for c in ctd if c > p.target_click_to_door_min)
+    return {"ctd_mean_min": round(sum(ctd) / len(ctd), 2), "share_over_target": round(over / len(ctd), 4)}
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def report_section(doc: dict, folder: Path, title: str = "6. Real days: Grubhub's meal-delivery days") -> list[str]:
+    """REPORT.md's section: per day ours against the published policies, the means, the plot."""
+    parts = [f"## {title}", ""]
+    for travel, label in (("ceil", "the evaluator's rules (travel minutes rounded up)"),
+                          ("exact", "fractional travel minutes (the footing FoodMatch's figures imply)")):
+        summary = summarise(doc, travel=travel)
+        if not summary["days"]:
+            continue
+        bounds = {d: lower_bound(d, travel) for d in summary["days"]}
+        policies = [p for p in POLICIES if any(p in e for e in summary["days"].values())]
+        parts += [f"### On {label}", "",
+                  "Mean click-to-door (min) / share of delivered orders over 40 min / delivered, per day. "
+                  "`bound`: each order picked up when ready and ridden straight to the door.", ""]
+        header = ["day", *policies, "FoodMatch", "Reyes et al.", "bound"]
+        rows = []
+        for day, e in summary["days"].items():
+            cells = [f"{e[p]['ctd_mean_min']:.2f} / {_pct(e[p]['share_ctd_over_target_of_delivered'])} / {e[p]['delivered']}"
+                     if p in e else "–" for p in [*policies, "foodmatch", "reyes2018"]]
+            b = bounds[day]
+            rows.append([day, *cells, f"{b['ctd_mean_min']:.2f} / {_pct(b['share_over_target'])}"])
+        mean = summary["mean"]
+        rows.append(["**mean**", *[f"{mean[p]['ctd_mean_min']:.2f} / {_pct(mean[p]['share_ctd_over_target_of_delivered'])}"
+                                   if p in mean else "–" for p in [*policies, "foodmatch", "reyes2018"]], ""])
+        parts += ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        parts += ["| " + " | ".join(r) + " |" for r in rows]
+        ahead = summary["ahead_of_foodmatch"]
+        if ahead:
+            both = sum(1 for a in ahead.values() if all(a.values()))
+            parts += ["", f"Rolling against FoodMatch over {len(ahead)} days: delivered at least as many on "
+                      f"{sum(a['delivered'] for a in ahead.values())}, lower mean click-to-door on "
+                      f"{sum(a['ctd_mean'] for a in ahead.values())}, lower share over 40 min on "
+                      f"{sum(a['share_over_40'] for a in ahead.values())}, all three on {both}; "
+                      f"worst day (mean click-to-door against FoodMatch's): {summary['worst_day']}."]
+        png = plot_against_foodmatch(summary, folder / f"realdays_{travel}.png")
+        if png is not None:
+            parts += ["", f"![ours against FoodMatch per day]({png.name})"]
+        parts.append("")
+    return parts
