@@ -119,7 +119,7 @@ def print_headline(results: dict) -> None:
 @app.command()
 def run(
     full: Annotated[bool, typer.Option("--full", help="every size, seed, budget and instance")] = False,
-    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live, realdays")] = "scaling,peers,solomon,live",
+    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live, realdays")] = "scaling,peers,solomon,live,realdays",
     peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp,vroom",
     out: Annotated[Path, typer.Option(help="folder for the result files and REPORT.md")] = RESULTS,
     days: Annotated[Optional[str], typer.Option(help="realdays: days by name or pattern (all, quick, 0o50*, ...)")] = None,

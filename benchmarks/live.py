@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from typing import Callable
 
 import numpy as np
@@ -18,7 +19,7 @@ from dispatch import problem_from_document, solve
 from dispatch.generate import generate_problem
 from dispatch.live import quote_order
 from dispatch.live.scenario import generate_day
-from dispatch.live.simulate import POLICIES, SimOptions, fleet_sweep, simulate
+from dispatch.live.simulate import POLICIES, fleet_sweep, live_options, simulate
 from dispatch.model import Location
 
 from benchmarks.common import percentile
@@ -71,12 +72,13 @@ def day(riders: int, seed: int, budget_s: float, sweep: bool, target: float, pro
     }
     for policy in POLICIES:
         progress(f"live: day, {policy}")
-        out["policies"][policy] = simulate(scenario, SimOptions(policy=policy, budget_s=budget_s, riders=riders)).metrics
+        options = replace(live_options(scenario, policy), budget_s=budget_s, riders=riders)
+        out["policies"][policy] = simulate(scenario, options).metrics
     if sweep:
         out["fleet_sweep"] = {}
         for policy in POLICIES:
             progress(f"live: fleet sweep, {policy}")
-            result = fleet_sweep(scenario, SimOptions(policy=policy, budget_s=budget_s), target)
+            result = fleet_sweep(scenario, replace(live_options(scenario, policy), budget_s=budget_s), target)
             result["tried"] = {str(n): rate for n, rate in result["tried"].items()}
             out["fleet_sweep"][policy] = result
     return out

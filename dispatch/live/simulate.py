@@ -129,14 +129,22 @@ def is_shared_fleet(scenario: dict) -> bool:
     return bool(riders) and all(not r.get("store_id") for r in riders)
 
 
-# The live policies' defaults, per kind of operation (docs/SOLVER_NOTES.md, "Real days").
-STORE_DEFAULTS: dict = {}
-SHARED_FLEET_DEFAULTS: dict = {"hold_margin_s": None, "just_in_time": True, "click_to_door_cost_per_s": 3}
+# The rolling dispatcher's defaults per kind of operation, measured (docs/SOLVER_NOTES.md, "Real
+# days"): a store with its own riders, and a city of restaurants whose couriers all share.
+STORE_DEFAULTS: dict = {"click_to_door_cost_per_s": 1, "hold_margin_s": None}
+SHARED_FLEET_DEFAULTS: dict = {
+    "click_to_door_cost_per_s": 10, "travel_cost_per_s": 1, "late_cost_per_s": 3, "late_fixed_cost": 1500,
+    "reassign_cost": 300, "hold_margin_s": None, "just_in_time": True,
+}
 
 
 def live_options(scenario: dict | None, policy: str = "rolling", shared_fleet: bool | None = None) -> SimOptions:
     """The dispatcher's defaults for a scenario: a store with its own riders, or a city of
-    restaurants with shared couriers (`shared_fleet`, else read from the scenario)."""
+    restaurants with shared couriers (`shared_fleet`, else read from the scenario). Greedy and
+    batch are baselines as stores run them (nearest free rider; waves for the fewest
+    rider-minutes) and keep the plain defaults."""
+    if policy != "rolling":
+        return SimOptions(policy=policy)
     shared = is_shared_fleet(scenario or {}) if shared_fleet is None else shared_fleet
     return SimOptions(policy=policy, **(SHARED_FLEET_DEFAULTS if shared else STORE_DEFAULTS))
 
