@@ -25,6 +25,8 @@ MAX_SEED = 2**31 - 1
 # A work limit beyond what any budget can use: 3600 s at the fastest rate measured (~130k
 # iterations a second on store problems) is 4.7e8.
 MAX_ITERATIONS = 10**9
+# The geometry object, then a MultiPolygon's polygons, rings, positions and numbers.
+MAX_GEOFENCE_DEPTH = 5
 
 
 def _storable(value: str) -> str:
@@ -42,6 +44,23 @@ def _time_text(value: Any) -> Any:
     raise PydanticCustomError(
         "datetime_format", "must be an ISO 8601 time with a UTC offset, such as 2026-11-23T10:00:00+08:00"
     )
+
+
+def _geofence_depth(value: dict) -> dict:
+    # Checked without recursion, before anything walks the geometry (a fence nested 900 deep
+    # broke serialisation); foreign members may nest as deep as the coordinates.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_GEOFENCE_DEPTH:
+            raise PydanticCustomError(
+                "geofence_depth",
+                "nests more than {limit} levels deep; a GeoJSON MultiPolygon needs {limit}",
+                {"limit": MAX_GEOFENCE_DEPTH},
+            )
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
 
 
 def _time_in_range(value: datetime) -> datetime:
@@ -72,7 +91,7 @@ class StoreDoc(_Doc):
     location: LocationDoc
     # Up to half the Earth's circumference: a disc that holds every point (Solomon's depots).
     service_radius_m: float = Field(default=3000.0, gt=0, le=2.0e7, allow_inf_nan=False)
-    geofence: dict | None = None
+    geofence: Annotated[dict, AfterValidator(_geofence_depth)] | None = None
     pickup_service_s: int = Field(default=60, ge=0, le=3600)
 
 

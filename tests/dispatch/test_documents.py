@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from dispatch import InvalidProblem, problem_from_document
-from tests.dispatch.builders import document, order, rider, store, t
+from tests.dispatch.builders import at, document, order, rider, store, t
 
 
 def base() -> dict:
@@ -159,3 +159,49 @@ def test_integral_floats_are_still_numbers_for_float_fields():
     doc["riders"][0]["speed_mps"] = 4
     doc["orders"][0]["dropoff"]["lat"] = round(doc["orders"][0]["dropoff"]["lat"])  # an int, far away
     assert problem_from_document(doc).riders[0].speed_mps == 4.0
+
+
+def _matrix_doc(**travel) -> dict:
+    doc = document(orders=[order("O1", 500, 0)])
+    points = [doc["stores"][0]["location"], doc["orders"][0]["dropoff"]]
+    doc["options"]["travel"] = {"model": "matrix", "locations": points, "durations_s": [[0, 60], [60, 0]], **travel}
+    return doc
+
+
+@pytest.mark.parametrize(
+    "travel, field",
+    [
+        ({"durations_s": [[0, 60], [60]]}, "options.travel.durations_s"),
+        ({"durations_s": [[0, 60], [60, 0, 5]]}, "options.travel.durations_s"),
+        ({"distances_m": [[0, 60], []]}, "options.travel.distances_m"),
+        ({"durations_s": [[0, 1e300], [60, 0]]}, "options.travel.durations_s"),
+        ({"distances_m": [[0, 1e300], [60, 0]]}, "options.travel.distances_m"),
+    ],
+)
+def test_a_ragged_or_unbounded_matrix_is_refused_naming_it(travel, field):
+    """Rows of different lengths, or legs longer than the horizon (seconds) or the Earth (metres),
+    are one error on the matrix, not a crash while building arrays."""
+    with pytest.raises(InvalidProblem) as info:
+        problem_from_document(_matrix_doc(**travel))
+    assert info.value.field == field
+
+
+def _square(east: float, north: float, size: float) -> list:
+    corners = [at(east, north), at(east + size, north), at(east + size, north + size), at(east, north + size)]
+    ring = [[c["lon"], c["lat"]] for c in corners]
+    return [ring + [ring[0]]]
+
+
+def test_a_geofence_nested_too_deep_is_refused_and_a_multipolygon_is_not():
+    """A fence nested 900 arrays deep (or a foreign member nesting past a MultiPolygon's depth) is
+    a field error on the geofence; a real MultiPolygon, as deep as GeoJSON goes, is accepted."""
+    deep: list = [0, 0]
+    for _level in range(900):
+        deep = [deep]
+    for fence in ({"type": "Polygon", "coordinates": deep},
+                  {"type": "Polygon", "coordinates": _square(-2000, -2000, 4000), "extra": [[[[[1]]]]]}):
+        err = broken(lambda d, fence=fence: d["stores"][0].update(geofence=fence))
+        assert (err.errors[0].field, err.errors[0].code) == ("stores[0].geofence", "geofence_depth")
+    doc = base()
+    doc["stores"][0]["geofence"] = {"type": "MultiPolygon", "coordinates": [_square(-2000, -2000, 4000), _square(3000, 3000, 500)]}
+    assert problem_from_document(doc).stores[0].geofence["type"] == "MultiPolygon"
