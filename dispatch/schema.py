@@ -212,3 +212,67 @@ class ProblemDoc(_Doc):
         description="re-dispatch: the routes being followed, a warm start for the search (riders and orders "
         "no longer in the problem are skipped)",
     )
+
+
+class _PlanPart(BaseModel):
+    # A plan document read back (to check it): the fields the validator reads are typed and
+    # bounded; others, and fields a service adds (`store_id`, `excluded`), are not read.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class PlanStopDoc(_PlanPart):
+    """A timed stop of a plan: a pickup of `order_ids` at `store_id`, or the drop-off of `order_id`."""
+
+    kind: Literal["pickup", "dropoff"]
+    location: LocationDoc | None = None
+    arrive_at: Time
+    depart_at: Time
+    store_id: NonEmptyId | None = None
+    order_ids: list[NonEmptyId] = Field(default_factory=list)
+    order_id: NonEmptyId | None = None
+    late_s: int | None = Field(default=0, ge=0, le=10**9)
+
+
+class PlanRouteDoc(_PlanPart):
+    """One rider's route in a plan."""
+
+    rider_id: NonEmptyId
+    stops: list[PlanStopDoc] = Field(default_factory=list)
+    distance_m: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    duration_s: int = Field(default=0, ge=-(10**12), le=10**12)
+    travel_s: int = Field(default=0, ge=-(10**12), le=10**12)
+    start_at: Time | None = None
+    end_at: Time | None = None
+
+
+class PlanUnassignedDoc(_PlanPart):
+    """An order left out of every route, with its reason."""
+
+    order_id: NonEmptyId
+    reason: str = Field(max_length=200)
+    detail: str = Field(default="", max_length=10_000)
+
+
+class PlanMetricsDoc(_PlanPart):
+    """The totals a plan states about itself."""
+
+    orders: int = Field(default=0, ge=0, le=10**9)
+    assigned: int = Field(default=0, ge=0, le=10**9)
+    on_time: int = Field(default=0, ge=0, le=10**9)
+    late: int = Field(default=0, ge=0, le=10**9)
+    total_distance_m: float = Field(default=0.0, ge=0, le=1e15, allow_inf_nan=False)
+    total_travel_s: int = Field(default=0, ge=0, le=10**15)
+    solve_ms: int = Field(default=0, ge=0, le=10**12)
+    late_s_total: int = Field(default=0, ge=0, le=10**15)
+    riders_used: int = Field(default=0, ge=0, le=10**9)
+    objective: int = Field(default=0, ge=-(10**30), le=10**30)
+
+
+class PlanDoc(_PlanPart):
+    """A plan document as the validator reads it (a partial one, `{"routes": [], "unassigned": []}`, fits)."""
+
+    plan_id: str = Field(default="", max_length=200)
+    status: str = Field(default="feasible", max_length=50)
+    routes: list[PlanRouteDoc] = Field(default_factory=list)
+    unassigned: list[PlanUnassignedDoc] = Field(default_factory=list)
+    metrics: PlanMetricsDoc | None = Field(default_factory=PlanMetricsDoc)
