@@ -6,7 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from api.dispatching import Redispatcher
@@ -17,6 +17,11 @@ from dispatch.errors import FieldError, InvalidProblem
 
 def _session(request: Request) -> Iterator[Session]:
     with request.app.state.sessions() as session:
+        yield session
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.reads() as session:
         yield session
 
 
@@ -38,10 +43,12 @@ def utc_now() -> datetime:
 
 
 Db = Annotated[Session, Depends(_session)]
+ReadDb = Annotated[Session, Depends(_read_session)]  # a session that only reads (no SQLite write lock)
+# An id in a path: what an id in a body may be (no control characters: PostgreSQL refuses NUL).
+PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\u0000-\u001F\u007F]+$")]
 Solver = Annotated[SolverPool, Depends(_solver)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Redispatch = Annotated[Redispatcher, Depends(_redispatcher)]
-
 
 
 def check_time_limit(time_limit_s: float, settings: Settings, field: str = "options.time_limit_s") -> None:
