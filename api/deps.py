@@ -13,6 +13,7 @@ from api.dispatching import Redispatcher
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.errors import FieldError, InvalidProblem
+from dispatch.schema import OptionsDoc
 
 
 def _session(request: Request) -> Iterator[Session]:
@@ -51,19 +52,23 @@ AppSettings = Annotated[Settings, Depends(_settings)]
 Redispatch = Annotated[Redispatcher, Depends(_redispatcher)]
 
 
-def check_time_limit(time_limit_s: float, settings: Settings, field: str = "options.time_limit_s") -> None:
-    """422 if a solve asks for more time than this service grants."""
-    if time_limit_s > settings.max_time_limit_s:
+def service_options(options: OptionsDoc, settings: Settings, field: str = "options.time_limit_s") -> OptionsDoc:
+    """The options a solve runs with here: 422 if they ask for more time than this service grants;
+    left to its default, the time limit is that default or the service's maximum, if lower."""
+    if "time_limit_s" not in options.model_fields_set:
+        return options.model_copy(update={"time_limit_s": min(options.time_limit_s, settings.max_time_limit_s)})
+    if options.time_limit_s > settings.max_time_limit_s:
         raise InvalidProblem(
             [
                 FieldError(
                     field,
-                    f"is {time_limit_s:g} s; this service allows at most {settings.max_time_limit_s:g} s "
+                    f"is {options.time_limit_s:g} s; this service allows at most {settings.max_time_limit_s:g} s "
                     "(DISPATCH_MAX_TIME_LIMIT_S)",
                     code="time_limit_too_long",
                 )
             ]
         )
+    return options
 
 
 def same_id(path_id: str, body_id: str, field: str = "id") -> None:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Body
 
 from api import examples, repository
 from api.auth import OrderSystem
-from api.deps import AppSettings, Db, PathId, ReadDb, Solver, check_time_limit, utc_now
+from api.deps import AppSettings, Db, PathId, ReadDb, Solver, service_options, utc_now
 from api.json_body import StrictJsonRoute
 from api.openapi import errors
 from api.schemas import ValidateRequest, ValidationReport, ViolationPublic
@@ -35,7 +35,7 @@ def create_plan(
     settings: AppSettings,
 ) -> dict[str, Any]:
     """Solve the contract's problem document and return (and store) the contract's plan document."""
-    check_time_limit(problem.options.time_limit_s, settings)
+    problem = problem.model_copy(update={"options": service_options(problem.options, settings)})
     problem_from_document(problem)  # cross-field rules: a 422 here, before a worker is taken
     document = problem.model_dump(mode="json")
     plan = solver.run(solve_document, document, time_limit_s=problem.options.time_limit_s)

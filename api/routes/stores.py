@@ -10,7 +10,7 @@ from fastapi import APIRouter, Body, Query, Response
 from api import dispatching, examples, repository
 from api.auth import OrderSystem
 from api.db import read_transaction
-from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, check_time_limit, same_id, utc_now
+from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, same_id, service_options, utc_now
 from api.json_body import StrictJsonRoute
 from api.openapi import errors
 from api.errors import NotFound
@@ -149,10 +149,8 @@ def dispatch_store(
     Two dispatches of one store racing each other never both win: the later one gets a 409.
     """
     body = body or DispatchRequest()
-    check_time_limit(body.options.time_limit_s, settings)
-    return dispatching.dispatch_store(
-        db, solver, store_id, body.options, body.plan_time or utc_now(), utc_now, body.commit_lead_s
-    )
+    options = service_options(body.options, settings)
+    return dispatching.dispatch_store(db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s)
 
 
 @router.put(
@@ -172,7 +170,7 @@ def put_redispatch(
     and at least every `every_s` seconds while it has orders to plan; all off by default.
     Each re-plan is a store dispatch with `options` (carried orders stay, a rider's current
     drop-off stays first, the version check applies). Send all triggers off to stop."""
-    check_time_limit(policy.options.time_limit_s, settings, field="options.time_limit_s")
+    policy = policy.model_copy(update={"options": service_options(policy.options, settings)})
     check_options(policy.options)  # a matrix that cannot be read would fail every re-plan
     with db.begin():
         row = repository.get_store(db, store_id)

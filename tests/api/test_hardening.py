@@ -213,3 +213,17 @@ def test_openapi_declares_every_status_a_route_can_answer(settings_for):
         if name.startswith("OptionsDoc"):
             assert schema["properties"]["time_limit_s"]["maximum"] == 7.5
     assert "ErrorBody" in spec["components"]["schemas"]
+
+
+def test_a_default_time_limit_above_the_service_maximum_is_lowered_not_refused(settings_for):
+    """With DISPATCH_MAX_TIME_LIMIT_S below the contract's 1 s default, a request that leaves the
+    limit out is planned with the service's maximum; one that asks for more is still a 422."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(settings_for(max_time_limit_s=0.5))) as client:
+        seed_store(client, riders=("R1",), orders=("O1",))
+        assert client.post("/v1/stores/S1/dispatch", json={"plan_time": at(0)}, headers=ORDER_SYSTEM).status_code == 200
+        too_long = client.post("/v1/stores/S1/dispatch", json={"plan_time": at(0), "options": {"time_limit_s": 0.6}}, headers=ORDER_SYSTEM)
+        assert too_long.status_code == 422 and _strict(too_long.text)["detail"][0]["type"] == "time_limit_too_long"

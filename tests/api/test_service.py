@@ -64,6 +64,30 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _start(env: dict, port: int, log: Path | None = None) -> subprocess.Popen:
+    """`uvicorn api.main:app` on a loopback port, its output to `log` (or a pipe)."""
+    out = open(log, "wb") if log is not None else subprocess.PIPE  # noqa: SIM115 - the process owns it
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = 60) -> None:
+    """Wait until /readyz answers 200; fail the test if the process exits or takes too long."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.stdout.read().decode() if proc.stdout is not None and proc.poll() is not None else ""
+            pytest.fail(f"uvicorn did not become ready: {out[-2000:]}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def server(tmp_path):
     """`uvicorn api.main:app` in its own process on a free loopback port, default (process) pool."""
@@ -74,23 +98,10 @@ def server(tmp_path):
         "DISPATCH_API_KEYS": json.dumps(KEYS),
         "DISPATCH_SOLVER_WORKERS": "1",
     }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    proc = _start(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.poll() is not None else ""
-                pytest.fail(f"uvicorn did not become ready: {out[-2000:]}")
-            time.sleep(0.2)
+        _wait_ready(proc, base)
         yield base
     finally:
         proc.terminate()
@@ -157,13 +168,6 @@ def test_a_solve_past_its_limit_is_cut_off_and_its_worker_replaced():
         pool.close(wait_s=10)
 
 
-def _start(env: dict, port: int) -> subprocess.Popen:
-    return subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
-
-
 def test_sigterm_stops_accepting_lets_the_running_solve_finish_and_exits(tmp_path):
     """Graceful shutdown of a real uvicorn: after SIGTERM new connections are refused, the solve
     under way answers its plan (within its 3 s limit), the app shuts down (workers stopped) and
@@ -180,15 +184,7 @@ def test_sigterm_stops_accepting_lets_the_running_solve_finish_and_exits(tmp_pat
     proc = _start(env, port)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert proc.poll() is None and time.monotonic() < deadline, "uvicorn did not become ready"
-            time.sleep(0.2)
+        _wait_ready(proc, base)
         with httpx.Client(base_url=base, timeout=60) as http:  # the worker is warm before the test solve
             assert http.post("/v1/plans", json=problem(), headers=ORDER_SYSTEM).status_code == 201
         answer: dict = {}
