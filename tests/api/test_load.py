@@ -8,14 +8,14 @@ import sqlite3
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
 from fastapi.testclient import TestClient
 
 from api import repository
 from api.main import create_app
 from api.schemas import RiderPut
+from api.settings import Settings
 from dispatch.schema import StoreDoc
-from tests.api.conftest import ORDER_SYSTEM
+from tests.api.conftest import KEYS, ORDER_SYSTEM
 from tests.api.helpers import T0, rider, seed_store, store
 
 
@@ -31,15 +31,15 @@ def test_a_hundred_concurrent_reads_are_all_answered(settings_for):
         assert all(a.headers.get("retry-after") == "2" for a in answers if a.status_code == 503)
 
 
-def test_reads_do_not_wait_for_a_writer_and_a_locked_write_is_a_503(settings_for, database_url):
+def test_reads_do_not_wait_for_a_writer_and_a_locked_write_is_a_503(tmp_path):
     """On SQLite a read begins DEFERRED (no write lock): with another process holding the write
     lock, a GET answers at once, and a write that cannot get the lock within db_timeout_s is a
     503 with Retry-After, not a 500."""
-    if not database_url.startswith("sqlite"):
-        pytest.skip("SQLite's write lock")
-    with TestClient(create_app(settings_for(db_timeout_s=0.5))) as client:
+    path = tmp_path / "dispatch.db"
+    settings = Settings(database_url=f"sqlite:///{path}", api_keys=KEYS, solver_pool="thread", db_timeout_s=0.5)
+    with TestClient(create_app(settings)) as client:
         seed_store(client, riders=(), orders=())
-        holder = sqlite3.connect(database_url.removeprefix("sqlite:///"), isolation_level=None)
+        holder = sqlite3.connect(path, isolation_level=None)
         holder.execute("BEGIN IMMEDIATE")
         try:
             assert client.get("/v1/stores/S1", headers=ORDER_SYSTEM).status_code == 200
