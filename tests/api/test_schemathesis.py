@@ -10,7 +10,6 @@ deeper one) and derandomised, so `make test` runs the same requests every time.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections import Counter
@@ -37,9 +36,8 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
     unsupported_method,
 )
 
-from tests.api.conftest import KEYS  # noqa: E402
 from tests.api.helpers import at, order, problem, rider, store  # noqa: E402
-from tests.api.test_service import ROOT, _free_port, _start, _wait_ready  # noqa: E402
+from tests.api.test_service import _free_port, _start, _wait_ready, served_env  # noqa: E402
 
 EXAMPLES = int(os.environ.get("DISPATCH_FUZZ_EXAMPLES", "15"))
 ROLES = {"order_system": "os-key", "rider": "r1-key", "admin": "admin-key"}
@@ -86,14 +84,7 @@ def _seed(base: str) -> None:
 def served(database_url, tmp_path):
     """A uvicorn process on the test database: two solver workers, solves of at most 0.3 s."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DISPATCH_DATABASE_URL": database_url,
-        "DISPATCH_API_KEYS": json.dumps(KEYS),
-        "DISPATCH_SOLVER_WORKERS": "2",
-        "DISPATCH_MAX_TIME_LIMIT_S": "0.3",
-        "DISPATCH_REDISPATCH_TICK_S": "0",
-    }
+    env = served_env(database_url, solver_workers=2, max_time_limit_s=0.3, redispatch_tick_s=0)
     proc = _start(env, port, log=tmp_path / "server.log")
     base = f"http://127.0.0.1:{port}"
     try:

@@ -64,6 +64,12 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def served_env(database_url: str, **settings) -> dict:
+    """The environment of a served app: the test database and keys, and `settings` as DISPATCH_*."""
+    extra = {f"DISPATCH_{name.upper()}": str(value) for name, value in settings.items()}
+    return {**os.environ, "DISPATCH_DATABASE_URL": database_url, "DISPATCH_API_KEYS": json.dumps(KEYS), **extra}
+
+
 def _start(env: dict, port: int, log: Path | None = None) -> subprocess.Popen:
     """`uvicorn api.main:app` on a loopback port, its output to `log` (or a pipe)."""
     out = open(log, "wb") if log is not None else subprocess.PIPE  # noqa: SIM115 - the process owns it
@@ -92,13 +98,7 @@ def _wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = 60) -> Non
 def server(tmp_path):
     """`uvicorn api.main:app` in its own process on a free loopback port, default (process) pool."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "DISPATCH_API_KEYS": json.dumps(KEYS),
-        "DISPATCH_SOLVER_WORKERS": "1",
-    }
-    proc = _start(env, port)
+    proc = _start(served_env(f"sqlite:///{tmp_path / 'served.db'}", solver_workers=1), port)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(proc, base)
@@ -175,13 +175,7 @@ def test_sigterm_stops_accepting_lets_the_running_solve_finish_and_exits(tmp_pat
     import signal
 
     port = _free_port()
-    env = {
-        **os.environ,
-        "DISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "DISPATCH_API_KEYS": json.dumps(KEYS),
-        "DISPATCH_SOLVER_WORKERS": "1",
-    }
-    proc = _start(env, port)
+    proc = _start(served_env(f"sqlite:///{tmp_path / 'served.db'}", solver_workers=1), port)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(proc, base)
