@@ -18,6 +18,7 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
+from pydantic import ValidationError
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
@@ -66,7 +67,7 @@ def dispatch_store(
 
 def policy_of(row: StoreRow) -> RedispatchPolicy | None:
     """The store's automatic re-dispatch policy, if it has one."""
-    return RedispatchPolicy.model_validate(row.redispatch) if row.redispatch else None
+    return repository.read_document(RedispatchPolicy, row.redispatch) if row.redispatch else None
 
 
 def _has_work(db: Session, store_id: str) -> bool:
@@ -182,7 +183,13 @@ class Redispatcher:
         outcome: dict[str, Any] = {"at": self.now().isoformat(), "trigger": trigger}
         with self.sessions() as db:
             try:
-                plan = dispatch_store(db, self.solver, store_id, policy.options, self.now(), self.now, policy.commit_lead_s)
+                # A policy stored before a rule was tightened is read as it is; solving with it
+                # needs it to pass today's rules (else this re-plan fails, and says why).
+                options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
+                plan = dispatch_store(db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s)
+            except ValidationError as exc:
+                log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
+                outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
             except (Conflict, ServiceBusy, SolveTimeout) as exc:
                 # Another dispatch won (409), the pool is full (503) or slow (504): the next
                 # trigger or tick plans again.

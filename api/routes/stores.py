@@ -28,7 +28,7 @@ router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=StrictJsonR
 def store_public(row: StoreRow) -> StorePublic:
     """The public view of a stored store."""
     return StorePublic(
-        store=StoreDoc.model_validate(row.document),
+        store=repository.read_document(StoreDoc, row.document),
         current_plan_id=row.current_plan_id,
         dispatch_version=row.dispatch_version,
         updated_at=row.updated_at,
@@ -46,7 +46,7 @@ def _utc(at: datetime | None) -> datetime | None:
 def order_public(row: OrderRow) -> OrderPublic:
     """The public view of a stored order (the service's timestamps in UTC)."""
     return OrderPublic(
-        order=OrderDoc.model_validate(row.document),
+        order=repository.read_document(OrderDoc, row.document),
         status=row.status,
         rider_id=row.rider_id,
         submitted_at=_utc(row.submitted_at),
@@ -107,7 +107,7 @@ def submit_order(
     With the store's `redispatch.on_new_order`, a new order re-plans the store after the answer.
     """
     with db.begin():
-        store = StoreDoc.model_validate(repository.get_store(db, store_id).document)
+        store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
     response.status_code = 201 if created else 200

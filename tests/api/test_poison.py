@@ -107,3 +107,32 @@ def test_a_policy_with_a_matrix_that_cannot_be_read_is_refused(client):
     ragged = {"model": "matrix", "locations": [{"lat": 31.23, "lon": 121.47}] * 2, "durations_s": [[0, 1], [1]]}
     answer = client.put("/v1/stores/S1/redispatch", json={"options": {"travel": ragged}}, headers=ORDER_SYSTEM)
     assert answer.status_code == 422 and answer.json()["detail"][0]["field"] == "options.travel.durations_s"
+
+
+def test_records_stored_before_a_rule_was_tightened_are_read_shown_and_left_out(client):
+    """An order of 10^12 items and a policy with a work limit of 10^12, written before today's
+    bounds: reading them answers 200 with what is stored (no 500), a dispatch leaves the order
+    out naming `items`, it can still be cancelled, and a re-plan with the policy is recorded as
+    failed with the rule it breaks."""
+    from sqlalchemy import update
+
+    from api.tables import OrderRow, StoreRow
+
+    seed_store(client, riders=("R1",), orders=("O1", "O2"))
+    with client.app.state.sessions() as db, db.begin():
+        row = db.get(OrderRow, "O2")
+        row.document = {**row.document, "items": 10**12}
+        policy = {"on_new_order": True, "options": {**FAST, "max_iterations": 10**12}}
+        db.execute(update(StoreRow).where(StoreRow.id == "S1").values(redispatch=policy))
+    read = client.get("/v1/orders/O2", headers=ORDER_SYSTEM)
+    assert read.status_code == 200 and read.json()["order"]["items"] == 10**12
+    assert client.get("/v1/stores/S1/orders", headers=ORDER_SYSTEM).status_code == 200
+    assert client.get("/v1/stores/S1", headers=ORDER_SYSTEM).status_code == 200
+    plan = _dispatch(client, 0)
+    assert _planned(plan) == {"O1"} and [(e["id"], e["field"]) for e in plan["excluded"]] == [("O2", "items")]
+    assert client.post("/v1/orders/O2/events", json={"type": "cancelled", "at": at(1)}, headers=ORDER_SYSTEM).status_code == 200
+    client.app.state.redispatcher.now = lambda: T0 + timedelta(minutes=2)
+    client.post("/v1/stores/S1/orders", json=order("O3", 300, -1500), headers=ORDER_SYSTEM)
+    assert client.app.state.redispatcher.wait_idle(60)
+    last = client.get("/v1/stores/S1", headers=ORDER_SYSTEM).json()["last_redispatch"]
+    assert last["outcome"] == "failed" and "policy" in last["detail"], last
