@@ -204,6 +204,13 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"))
         return JSONResponse(error_body(exc.status_code, code, message), exc.status_code, headers=headers)
 
+    @app.exception_handler(Exception)
+    async def _fault(_request: Request, exc: Exception) -> JSONResponse:
+        # A fault of the service (never meant to happen): logged with its traceback, answered in
+        # the error shape rather than as plain text.
+        log.error("unhandled error", exc_info=exc)
+        return JSONResponse(error_body(500, "internal", f"a fault in the service ({type(exc).__name__}); it was logged"), 500)
+
     @app.exception_handler(PoolTimeout)
     async def _no_connection(request: Request, _exc: PoolTimeout) -> JSONResponse:
         # Every database connection is in use: a moment's overload, not a fault.

@@ -80,11 +80,15 @@ class Admission:
             await self.app(scope, receive, send)
             return
         state = scope["app"].state
-        try:
-            await asyncio.wait_for(state.admission.acquire(), state.settings.queue_wait_s)
-        except asyncio.TimeoutError:
-            await self._refuse(send, state.settings)
-            return
+        gate = state.admission
+        if gate.locked():  # every place taken: wait for one, a bounded time
+            try:
+                await asyncio.wait_for(gate.acquire(), state.settings.queue_wait_s)
+            except asyncio.TimeoutError:
+                await self._refuse(send, state.settings)
+                return
+        else:
+            await gate.acquire()
         try:
             await self.app(scope, receive, send)
         finally:

@@ -64,7 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
         app.state.solver = SolverPool(
-            cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s
+            cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
+            max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
         )
         app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.

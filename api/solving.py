@@ -96,11 +96,15 @@ class _Worker:
 class SolverPool:
     """A fixed number of solver workers plus a bounded queue in front of them."""
 
-    def __init__(self, kind: str, workers: int, queue_size: int, retry_after_s: int, margin_s: float = 5.0):
+    def __init__(
+        self, kind: str, workers: int, queue_size: int, retry_after_s: int, margin_s: float = 5.0, max_wait_s: float = 15.0
+    ):
         self.kind = kind
         self.workers = workers
         self.retry_after_s = retry_after_s
         self.margin_s = margin_s
+        # A queued solve waits for a worker at most as long as the longest solve may run.
+        self.max_wait_s = max_wait_s
         self._slots = threading.BoundedSemaphore(workers + queue_size)
         self._closing = threading.Event()
         self._threads: ThreadPoolExecutor | None = None
@@ -118,29 +122,29 @@ class SolverPool:
 
     def run(self, fn: Callable[..., Any], *args: Any, time_limit_s: float) -> Any:
         """Run `fn(*args)` on a worker and wait for it: 503 if no slot is free, 504 (and the
-        worker replaced) if it has not answered `margin_s` after `time_limit_s`."""
+        worker replaced) if it has not answered `margin_s` after `time_limit_s` (counted from
+        when a worker took it: a queued solve first waits for one, at most `max_wait_s`)."""
         if self._closing.is_set():
             raise self._busy("the service is shutting down; retry on another replica or shortly")
         if not self._slots.acquire(blocking=False):
             raise self._busy(f"all {self.workers} solver workers are busy and the queue is full; retry shortly")
         try:
-            deadline = time.monotonic() + time_limit_s + self.margin_s
             if self._threads is not None:
                 try:
-                    return self._threads.submit(fn, *args).result(timeout=deadline - time.monotonic())
+                    return self._threads.submit(fn, *args).result(timeout=self.max_wait_s + time_limit_s + self.margin_s)
                 except FutureTimeout:
                     raise SolveTimeout("the solve did not finish in time") from None
-            return self._run_in_process(fn, args, deadline)
+            return self._run_in_process(fn, args, time_limit_s + self.margin_s)
         finally:
             self._slots.release()
 
-    def _run_in_process(self, fn: Callable[..., Any], args: tuple, deadline: float) -> Any:
+    def _run_in_process(self, fn: Callable[..., Any], args: tuple, allowed_s: float) -> Any:
         try:
-            worker = self._idle.get(timeout=max(0.0, deadline - time.monotonic()))
+            worker = self._idle.get(timeout=self.max_wait_s)
         except queue.Empty:
-            raise SolveTimeout("no solver worker became free before the solve's time was up") from None
+            raise SolveTimeout(f"no solver worker became free within {self.max_wait_s:g} s") from None
         try:
-            outcome = worker.call(fn, args, deadline - time.monotonic())
+            outcome = worker.call(fn, args, allowed_s)
         except (EOFError, OSError, BrokenPipeError):
             # The process died under the solve (out of memory, a crash): a fresh one replaces it.
             log.error("a solver worker died (exit code %s); replacing it", worker.process.exitcode)
