@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
@@ -26,6 +26,8 @@ from benchmarks.best_known import search_best_known
 from benchmarks.byo import run_byo
 from benchmarks.common import RESULTS, write_result
 from benchmarks.live import run_live
+from benchmarks.realdays import available_days, run_realdays, select_days
+from benchmarks.realdays import data_dir as realdays_dir
 from benchmarks.peers import peer_available
 from benchmarks.report import headline, load_results, spread_summary, spread_table, write_report
 from benchmarks.solomon import QUICK, run_solomon
@@ -46,11 +48,13 @@ QUICK_PLAN = {
     "scaling": {"sizes": "10x2,30x5,100x15,300x40", "seeds": "1", "budgets": "0.1,0.5,1"},
     "peers": {"sizes": "100x15,300x40", "seeds": "1", "budgets": "0.1,1"},
     "solomon": {"instances": ",".join(QUICK), "budgets": "1"},
+    "realdays": {"days": "quick", "policies": "rolling"},
 }
 FULL_PLAN = {
     "scaling": {"sizes": "10x2,30x5,60x8,100x15,200x25,300x40,500x60", "seeds": "1,2,3", "budgets": "0.1,0.5,1,2,5"},
     "peers": {"sizes": "30x5,60x8,100x15,200x25,300x40", "seeds": "1,2,3", "budgets": "0.1,0.5,1,2,5"},
     "solomon": {"instances": "all", "budgets": "1,5"},
+    "realdays": {"days": "all", "policies": "rolling,greedy,batch"},
 }
 
 
@@ -93,6 +97,8 @@ def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
         n += len(names) * len(_floats(p["budgets"])) * (1 + len(peers))
     if "live" in suites:
         n += (10 if plan is FULL_PLAN else 5) + (20 if plan is FULL_PLAN else 6) + 3 + 3
+    if "realdays" in suites:
+        n += len(plan["realdays"]["days_list"]) * len(plan["realdays"]["policies"].split(","))
     return n
 
 
@@ -114,17 +120,35 @@ def print_headline(results: dict) -> None:
 @app.command()
 def run(
     full: Annotated[bool, typer.Option("--full", help="every size, seed, budget and instance")] = False,
-    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live")] = "scaling,peers,solomon,live",
+    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live, realdays")] = "scaling,peers,solomon,live",
     peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp,vroom",
     out: Annotated[Path, typer.Option(help="folder for the result files and REPORT.md")] = RESULTS,
+    days: Annotated[Optional[str], typer.Option(help="realdays: days by name or pattern (all, quick, 0o50*, ...)")] = None,
+    policies: Annotated[Optional[str], typer.Option(help="realdays: rolling, greedy, batch (comma separated)")] = None,
+    workers: Annotated[int, typer.Option(min=1, help="realdays: days simulated in parallel processes")] = 2,
+    travel: Annotated[str, typer.Option(help="realdays: ceil (the evaluator's rule) or exact travel minutes")] = "ceil",
 ) -> None:
     """Run the suites (quick by default), write their results and REPORT.md, print the headline."""
     from dispatch.solver import warm_up
 
     warm_up()  # compile or load the search once, outside any measured solve
-    plan = FULL_PLAN if full else QUICK_PLAN
-    command = "python -m benchmarks run" + (" --full" if full else "") + ("" if suites == "scaling,peers,solomon,live" else f" --suites {suites}")
+    plan = {k: dict(v) for k, v in (FULL_PLAN if full else QUICK_PLAN).items()}
     chosen = [s for s in suites.split(",") if s]
+    if "realdays" in chosen:
+        if not available_days():
+            console.print(f"[yellow]realdays skipped: no MDRP days in {realdays_dir()} (set DISPATCH_MDRP_DIR)[/yellow]")
+            chosen.remove("realdays")
+        else:
+            try:
+                plan["realdays"]["days_list"] = select_days(days or plan["realdays"]["days"])
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint="--days") from None
+            plan["realdays"]["policies"] = policies or plan["realdays"]["policies"]
+            if travel not in ("ceil", "exact"):
+                raise typer.BadParameter("ceil or exact", param_hint="--travel")
+    if not chosen:
+        return
+    command = "python -m benchmarks " + " ".join(sys.argv[1:])
     peer_list = [p for p in peers.split(",") if p]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console) as bar:
         task = bar.add_task("starting", total=_steps(plan, chosen, peer_list))
@@ -144,6 +168,13 @@ def run(
             write_result("solomon", {"command": command, **run_solomon(names, _floats(p["budgets"]), peer_list, progress)}, out)
         if "live" in chosen:
             write_result("live", {"command": command, **run_live(full, progress)}, out)
+        if "realdays" in chosen:
+            p = plan["realdays"]
+            # Resumable: each finished day is in the file at once, and a rerun skips it.
+            run_realdays(p["days_list"], p["policies"].split(","), {}, out / "realdays.json", workers, progress, travel)
+            doc = json.loads((out / "realdays.json").read_text())
+            kept = {k: v for k, v in doc.items() if k not in ("suite", "measured_at", "machine", "command")}
+            write_result("realdays", {"command": command, **kept}, out)
     results = load_results(out)
     report = write_report(results, out)
     print_headline(results)

@@ -18,7 +18,7 @@ SOLVER_NAMES = {"ours": "ours", "pyvrp": "PyVRP", "vroom": "VROOM"}
 def load_results(folder: Path = RESULTS) -> dict[str, dict]:
     """Suite name -> its result document, for every result file present."""
     out = {}
-    for name in ("scaling", "peers", "solomon", "live", "byo", "spread"):
+    for name in ("scaling", "peers", "solomon", "live", "byo", "spread", "realdays"):
         path = folder / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text())
@@ -73,6 +73,18 @@ def headline(results: dict[str, dict]) -> tuple[list[str], list[list[str]]]:
         sizes = ", ".join(f"{s} {_fmt(first[s], 0)}" for s in scaling["sizes"])
         rows.append([f"first valid plan, ms (median): {sizes}", "", "", "", ""])
         rows.append([f"budget overrun, ms: p99 {_fmt(scaling['overrun_ms_p99'])}, max {_fmt(scaling['overrun_ms_max'])}", "", "", "", ""])
+    realdays = results.get("realdays")
+    if realdays:
+        from benchmarks.realdays import summarise
+
+        summary = summarise(realdays)
+        ours, fm = summary["mean"].get("rolling"), summary["mean"].get("foodmatch")
+        if ours and fm:
+            both = sum(1 for a in summary["ahead_of_foodmatch"].values() if all(a.values()))
+            rows.append([
+                f"real days ({len(summary['days'])}, evaluator's rules): mean click-to-door ours {ours['ctd_mean_min']:.2f} "
+                f"min, FoodMatch {fm['ctd_mean_min']:.2f}; over 40 min ours {100 * ours['share_ctd_over_target_of_delivered']:.1f}%, "
+                f"FoodMatch {100 * fm['share_ctd_over_target_of_delivered']:.1f}%; ahead on both on {both} days", "", "", "", ""])
     live = results.get("live")
     if live:
         rp, q = live["replan"], live["quote"]
@@ -336,6 +348,11 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
                 spread_summary(one),
                 "",
             ]
+    realdays = results.get("realdays")
+    if realdays:
+        from benchmarks.realdays import report_section
+
+        parts += report_section(realdays, folder)
     path = folder / "REPORT.md"
     path.write_text("\n".join(parts))
     return path

@@ -246,19 +246,16 @@ def generate(
         sys.stdout.write(text + "\n")
 
 
-if __name__ == "__main__":
-    app()
-
-
 @app.command()
 def simulate(
-    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.json", help="a day scenario (generate --day)")],
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.json", help="a day scenario (generate --day, import-mdrp)")],
     policy: Annotated[str, typer.Option(help="rolling, greedy, batch, or all (side by side)")] = "rolling",
     interval: Annotated[Optional[int], typer.Option(min=1, help="Seconds between decisions (default: rolling 60, batch 600, greedy 15)")] = None,
-    budget: Annotated[float, typer.Option(min=0.01, help="Time limit of each re-plan, seconds")] = 0.2,
-    commit_lead: Annotated[int, typer.Option(min=0, help="A pickup this close (s) stays with its rider")] = 120,
-    reassign_cost: Annotated[int, typer.Option(min=0, help="Rider-seconds charged for moving an uncommitted order")] = 300,
-    hold_margin: Annotated[int, typer.Option(min=-1, help="Rolling: hold a waiting wave while its promises keep this slack, s (-1: never hold)")] = 600,
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Time limit of each re-plan, seconds [default: 0.2]")] = None,
+    commit_lead: Annotated[Optional[int], typer.Option(min=0, help="A pickup this close (s) stays with its rider")] = None,
+    reassign_cost: Annotated[Optional[int], typer.Option(min=0, help="Cost of moving an uncommitted order to another rider")] = None,
+    hold_margin: Annotated[Optional[int], typer.Option(min=-1, help="Rolling: hold a waiting wave while its promises keep this slack, s (-1: never hold)")] = None,
+    click_to_door_cost: Annotated[Optional[int], typer.Option(min=0, help="Re-plans' cost per second of click-to-door, every order")] = None,
     riders: Annotated[Optional[int], typer.Option(min=1, help="Use only the first n riders of each store")] = None,
     closed_routes: Annotated[bool, typer.Option("--closed-routes", help="Re-plans count each rider's ride back to the store")] = False,
     warm_start: Annotated[bool, typer.Option("--warm-start/--no-warm-start", help="Re-plans start from the routes riders follow")] = True,
@@ -267,11 +264,14 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
     out: Annotated[Optional[Path], typer.Option(help="Metrics JSON; a .md summary and a .png timeline go beside it")] = None,
 ) -> None:
-    """Simulate a day: orders appear over time, riders follow the dispatcher's plans; print the KPIs."""
+    """Simulate a day: orders appear over time, riders follow the dispatcher's plans; print the KPIs.
+
+    The dispatcher's settings default to those measured for the kind of day: a store with its own
+    riders, or a city of restaurants with shared couriers (docs/SOLVER_NOTES.md); options override."""
     from dataclasses import replace as dc_replace
 
     from dispatch.live.report import plot_timeline, summary_markdown
-    from dispatch.live.simulate import POLICIES, SimOptions, fleet_sweep as sweep, simulate as run_day
+    from dispatch.live.simulate import POLICIES, fleet_sweep as sweep, live_options, simulate as run_day
 
     policies = list(POLICIES) if policy == "all" else [policy]
     if any(p not in POLICIES for p in policies):
@@ -288,13 +288,17 @@ def simulate(
             err_console.print(f"[red]invalid scenario: {err}[/red]")
         raise typer.Exit(2) from None
     _warm_up()
-    base = SimOptions(
-        budget_s=budget, commit_lead_s=commit_lead, reassign_cost=reassign_cost, riders=riders, seed=seed,
-        hold_margin_s=None if hold_margin < 0 else hold_margin, return_to_store=closed_routes, warm_start=warm_start,
-    )
+    given = {
+        "budget_s": budget, "commit_lead_s": commit_lead, "reassign_cost": reassign_cost,
+        "click_to_door_cost_per_s": click_to_door_cost,
+    }
+    overrides = {k: v for k, v in given.items() if v is not None}
+    if hold_margin is not None:
+        overrides["hold_margin_s"] = hold_margin if hold_margin >= 0 else None
+    overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval)
     results, sweeps = [], []
     for name in policies:
-        opts = dc_replace(base, policy=name, interval_s=interval)
+        opts = dc_replace(live_options(scenario, name), **overrides)
         err_console.print(f"simulating {name} ...")
         results.append(run_day(scenario, opts))
         if fleet_sweep:
@@ -321,3 +325,38 @@ def simulate(
         out.with_suffix(".md").write_text(summary_markdown(results, f"Simulated day: {scenario_path.name}", sweeps))
         plot_timeline(results, out.with_suffix(".png"))
         err_console.print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+
+
+@app.command("import-mdrp")
+def import_mdrp(
+    folder: Annotated[Path, typer.Argument(metavar="FOLDER", help="an MDRP instance folder (orders.txt, couriers.txt, ...)")],
+    out: Annotated[Path, typer.Option(help="Where to write the day scenario (JSON)")],
+    from_min: Annotated[Optional[float], typer.Option(help="Keep orders placed from this minute of the day")] = None,
+    to_min: Annotated[Optional[float], typer.Option(help="... up to (not including) this minute")] = None,
+    travel_minutes: Annotated[str, typer.Option(help="ceil (the evaluator's rule) or exact (fractional minutes)")] = "ceil",
+) -> None:
+    """Turn a Grubhub meal-delivery day (MDRP instance) into a day scenario timed as the official evaluator."""
+    from dispatch.live.mdrp import TRAVEL_MINUTES, mdrp_scenario
+
+    if travel_minutes not in TRAVEL_MINUTES:
+        err_console.print(f"[red]--travel-minutes must be one of {', '.join(TRAVEL_MINUTES)}[/red]")
+        raise typer.Exit(2)
+    if from_min is not None and to_min is not None and to_min <= from_min:
+        err_console.print("[red]--to-min must be after --from-min[/red]")
+        raise typer.Exit(2)
+    try:
+        scenario = mdrp_scenario(folder, from_min, to_min, travel_minutes)
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(scenario) + "\n")
+    err_console.print(
+        f"wrote {out}: {len(scenario['orders'])} orders, {len(scenario['riders'])} couriers, "
+        f"{len(scenario['stores'])} restaurants"
+    )
+
+
+if __name__ == "__main__":
+    app()

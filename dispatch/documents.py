@@ -116,6 +116,11 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         deliver_after = _seconds(o.deliver_after, epoch) if o.deliver_after is not None else None
         if deliver_after is not None and deliver_after > promised:
             errors.append(FieldError(f"orders[{o.id}].deliver_after", "is after promised_at", o.id))
+        deadline = _seconds(o.deadline_at, epoch) if o.deadline_at is not None else None
+        if deadline is not None and deadline < max(ready, deliver_after or ready):
+            errors.append(FieldError(f"orders[{o.id}].deadline_at", "is before ready_at or deliver_after", o.id))
+        if deadline is not None and abs(deadline) > MAX_HORIZON_S:
+            errors.append(FieldError(f"orders[{o.id}].deadline_at", "is more than 7 days from plan_time", o.id))
         for name, value in (("created_at", created), ("ready_at", ready), ("promised_at", promised)):
             if abs(value) > MAX_HORIZON_S:
                 errors.append(
@@ -134,6 +139,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 priority=int(o.priority),
                 max_ride_s=o.max_ride_s,
                 deliver_after_s=deliver_after,
+                deadline_s=deadline,
                 assigned_rider_id=o.assigned_rider_id,
                 committed=bool(o.committed),
             )
@@ -186,6 +192,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 carrying=tuple(r.carrying),
                 store_id=r.store_id,
                 heading_to=r.heading_to,
+                shift_end_rule=r.shift_end_rule or doc.options.shift_end_rule,
             )
         )
 
@@ -214,6 +221,10 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         late_cost_per_s=int(opt.weights.late_per_s),
         unassigned_cost=int(opt.weights.unassigned),
         reassign_cost=int(opt.weights.reassign),
+        click_to_door_cost_per_s=int(opt.weights.click_to_door_per_s),
+        late_steep_after_s=int(opt.weights.late_steep_after_s),
+        late_steep_cost_per_s=int(opt.weights.late_steep_per_s),
+        late_fixed_cost=int(opt.weights.late_fixed),
     )
     problem = Problem(
         plan_time=epoch,

@@ -23,9 +23,11 @@ class Instance:
     problem: Problem
     orders: tuple[Order, ...]  # the orders to route (inside the area, known store)
     order_store: np.ndarray  # store index of each order
+    created_s: np.ndarray
     ready_s: np.ndarray
     promised_s: np.ndarray
     earliest_s: np.ndarray  # earliest drop-off start (scheduled orders), -NO_LIMIT where none
+    deadline_s: np.ndarray  # latest drop-off start whatever the weights, NO_LIMIT where none or carried
     items: np.ndarray
     service_s: np.ndarray
     priority: np.ndarray
@@ -37,6 +39,7 @@ class Instance:
     pickup_service_s: np.ndarray  # per store
     available_s: np.ndarray  # per rider
     shift_end_s: np.ndarray  # per rider, NO_LIMIT where none
+    shift_end_pickups: np.ndarray  # per rider, bool: the shift end bounds its pickups, not its route
     capacity: np.ndarray
     max_orders: np.ndarray
     home_store: np.ndarray  # store index, or -1
@@ -124,10 +127,16 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         problem=problem,
         orders=tuple(routed),
         order_store=np.array([store_idx[o.store_id] for o in routed], dtype=np.int64),
+        created_s=np.array([o.created_at_s for o in routed], dtype=np.int64).reshape(n),
         ready_s=np.array([o.ready_at_s for o in routed], dtype=np.int64).reshape(n),
         promised_s=np.array([o.promised_at_s for o in routed], dtype=np.int64).reshape(n),
         earliest_s=np.array(
             [o.deliver_after_s if o.deliver_after_s is not None else -NO_LIMIT for o in routed], dtype=np.int64
+        ).reshape(n),
+        # A carried order is on the bike: it is delivered whatever its deadline.
+        deadline_s=np.array(
+            [o.deadline_s if o.deadline_s is not None and o.id not in carrier else NO_LIMIT for o in routed],
+            dtype=np.int64,
         ).reshape(n),
         items=np.array([o.items for o in routed], dtype=np.int64).reshape(n),
         service_s=np.array([o.dropoff_service_s for o in routed], dtype=np.int64).reshape(n),
@@ -149,6 +158,7 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         shift_end_s=np.array(
             [r.shift_end_s if r.shift_end_s is not None else NO_LIMIT for r in problem.riders], dtype=np.int64
         ),
+        shift_end_pickups=np.array([r.shift_end_rule == "pickups" for r in problem.riders], dtype=bool),
         capacity=np.array([r.capacity_items for r in problem.riders], dtype=np.int64),
         max_orders=np.array([r.max_orders for r in problem.riders], dtype=np.int64),
         home_store=np.array(

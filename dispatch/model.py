@@ -17,6 +17,9 @@ import numpy as np
 DEFAULT_SERVICE_RADIUS_M = 3000.0
 DEFAULT_PROMISE_S = 3600
 Lateness = Literal["soft", "hard"]
+# What a shift end bounds: the whole route ("route": the rider is back, done, by then) or only
+# the pickups ("pickups": gig couriers take nothing new after it but deliver what is on board).
+ShiftEndRule = Literal["route", "pickups"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +55,7 @@ class Rider:
     carrying: tuple[str, ...] = ()
     store_id: str | None = None  # home store: where a closed route returns
     heading_to: str | None = None  # a carried order being ridden to now: its drop-off stays first
+    shift_end_rule: ShiftEndRule = "route"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,9 @@ class Order:
     max_ride_s: int | None = None  # freshness: pickup departure to door
     # A scheduled order: the customer takes it no earlier than this (the rider waits).
     deliver_after_s: int | None = None
+    # The latest the drop-off may start: past it the order is not worth delivering (the
+    # customer has given up); an order that cannot make it is left out with a reason.
+    deadline_s: int | None = None
     # The rider it is assigned to in the plan being followed; moving it costs `reassign_cost`.
     assigned_rider_id: str | None = None
     committed: bool = False  # stays with assigned_rider_id (or is left out, with its reason)
@@ -108,6 +115,22 @@ class Options:
     late_cost_per_s: int = 100
     unassigned_cost: int = 10_000_000  # per priority unit; more than any lateness
     reassign_cost: int = 0  # per order planned on another rider than its assigned_rider_id
+    # The customer's clock: per second from created_at to the drop-off, for every order (per
+    # priority unit), so that an earlier door is worth something once a promise is kept.
+    click_to_door_cost_per_s: int = 0
+    # Lateness that grows with how late: past promised_at + late_steep_after_s, this much more
+    # per second (per priority unit), so that an order already late is not left to rot.
+    late_steep_after_s: int = 0
+    late_steep_cost_per_s: int = 0
+    # Once per order delivered after its promise (per priority unit): a broken promise counts
+    # whatever how late, so the plan breaks as few as it can.
+    late_fixed_cost: int = 0
+
+    @property
+    def prices_time(self) -> bool:
+        """Whether the objective prices drop-off times beyond plain lateness (then every
+        insertion prices the delay it causes to the drop-offs after it)."""
+        return self.click_to_door_cost_per_s > 0 or self.late_steep_cost_per_s > 0 or self.late_fixed_cost > 0
 
 
 @dataclass(frozen=True, eq=False)

@@ -24,6 +24,7 @@ REASONS = {
     "max_ride_exceeded": "no rider can bring it from the store to the door within its max_ride_s",
     "fleet_busy": "a rider could deliver it alone, but not together with the orders planned first",
     "time_limit_reached": "the time budget ran out before the order could be planned",
+    "past_deadline": "no rider can deliver it before its deadline_at",
 }
 
 

@@ -110,6 +110,11 @@ class RiderDoc(_Doc):
     store_id: NonEmptyId | None = None
     # The carried order whose drop-off the rider is riding to now: the plan keeps it first.
     heading_to: NonEmptyId | None = None
+    shift_end_rule: Literal["route", "pickups"] | None = Field(
+        default=None,
+        description="what shift_end bounds: 'route' (the route ends by then) or 'pickups' (no pickup after it, "
+        "orders on board are still delivered); default options.shift_end_rule",
+    )
 
 
 class OrderDoc(_Doc):
@@ -127,6 +132,11 @@ class OrderDoc(_Doc):
     max_ride_s: int | None = Field(default=None, gt=0, le=24 * 3600)
     deliver_after: Time | None = Field(
         default=None, description="scheduled orders: the drop-off starts no earlier than this"
+    )
+    deadline_at: Time | None = Field(
+        default=None,
+        description="the drop-off starts no later than this, whatever the lateness weights; an order that "
+        "cannot make it is left out (reason past_deadline)",
     )
     assigned_rider_id: NonEmptyId | None = Field(
         default=None, description="the rider it is assigned to in the plan being followed (re-dispatch)"
@@ -161,6 +171,16 @@ class WeightsDoc(_Doc):
     late_per_s: int = Field(default=100, ge=0, le=100_000)
     unassigned: int = Field(default=10_000_000, ge=1, le=10**12)
     reassign: int = Field(default=0, ge=0, le=10**6)
+    click_to_door_per_s: int = Field(
+        default=0, ge=0, le=100_000, description="per second from created_at to the drop-off, every order"
+    )
+    late_steep_after_s: int = Field(
+        default=0, ge=0, le=7 * 24 * 3600, description="lateness past this many seconds costs late_steep_per_s more"
+    )
+    late_steep_per_s: int = Field(default=0, ge=0, le=100_000, description="extra cost per second late past late_steep_after_s")
+    late_fixed: int = Field(
+        default=0, ge=0, le=10**9, description="once per order delivered after its promise, whatever how late"
+    )
 
 
 class OptionsDoc(_Doc):
@@ -173,6 +193,9 @@ class OptionsDoc(_Doc):
         default_factory=HaversineTravelDoc
     )
     seed: int = Field(default=0, ge=0, le=MAX_SEED)
+    shift_end_rule: Literal["route", "pickups"] = Field(
+        default="route", description="what a rider's shift_end bounds unless the rider says: the whole route or the pickups"
+    )
     max_iterations: int | None = Field(
         default=None, ge=0, le=MAX_ITERATIONS, description="a work limit as well as the clock: whichever comes first"
     )

@@ -158,6 +158,14 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                     load += order.items
                     count += 1
                 depart = ready + store.pickup_service_s
+                if rider.shift_end_rule == "pickups" and rider.shift_end_s is not None and ready > rider.shift_end_s:
+                    out.append(
+                        Violation(
+                            "shift_end",
+                            f"pickup at {store.id} starts {plan.at(ready)}, after the shift end {plan.at(rider.shift_end_s)}",
+                            rid,
+                        )
+                    )
                 for oid in stop.order_ids:
                     picked_depart[oid] = depart
                 check_times(stop, arrive, depart, f"pickup at {store.id}")
@@ -199,6 +207,9 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                         out.append(Violation("late", f"order {oid} arrives {late_s} s after its promise (hard promises)", rid, oid))
                 else:
                     on_time += 1
+                if order.deadline_s is not None and oid not in carrier and start > order.deadline_s:
+                    out.append(Violation("deadline", f"order {oid} is delivered {plan.at(start)}, after its deadline "
+                                                     f"{plan.at(order.deadline_s)}", rid, oid))
                 if oid in picked_depart and order.max_ride_s is not None:
                     ride = start - picked_depart[oid]
                     if ride > order.max_ride_s:
@@ -222,7 +233,8 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                 distance += meter.distance_m(at, back.location)
                 travel += leg
                 end = t + leg
-        if has_pickup and rider.shift_end_s is not None and end > rider.shift_end_s:
+        ends_route = rider.shift_end_rule == "route"
+        if ends_route and has_pickup and rider.shift_end_s is not None and end > rider.shift_end_s:
             out.append(Violation("shift_end", f"route ends {plan.at(end)}, after the shift end {plan.at(rider.shift_end_s)}", rid))
         if abs(route.travel_s - travel) > TIME_TOLERANCE_S * max(1, len(route.stops)):
             out.append(Violation("travel_mismatch", f"route travel_s {route.travel_s}, the rules give {travel}", rid))
@@ -261,3 +273,73 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
     if plan.status != status:
         out.append(Violation("status_mismatch", f"status is {plan.status!r}, the plan is {status!r}"))
     return out
+
+
+# Reasons for orders refused before solving: outside the objective, which prices routed orders.
+_REFUSED_BEFORE_SOLVING = frozenset({"outside_service_area", "unknown_store"})
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectiveTerms:
+    """A plan's objective, term by term, in cost units (see `Options` for the weights)."""
+
+    travel: int
+    click_to_door: int
+    late: int
+    late_fixed: int
+    late_steep: int
+    reassign: int
+    unassigned: int
+
+    @property
+    def total(self) -> int:
+        """The sum of the terms: what the solver minimises."""
+        return (
+            self.travel + self.click_to_door + self.late + self.late_fixed + self.late_steep + self.reassign
+            + self.unassigned
+        )
+
+    def as_dict(self) -> dict[str, int]:
+        """The terms and their total by name."""
+        return {
+            "travel": self.travel, "click_to_door": self.click_to_door, "late": self.late,
+            "late_fixed": self.late_fixed, "late_steep": self.late_steep, "reassign": self.reassign, "unassigned": self.unassigned, "total": self.total,
+        }
+
+
+def objective_terms(problem: Problem, plan: Plan | dict) -> ObjectiveTerms:
+    """The objective of a plan term by term, from its stated times (meaningful once
+    `validate_plan` accepts them): travel, the customers' clock (created_at to the drop-off),
+    lateness past the promise (per second and once per order), lateness past the steep
+    threshold, moves, orders left out."""
+    if isinstance(plan, dict):
+        plan = plan_from_document(plan, problem.plan_time)
+    opts = problem.options
+    orders = problem.order_index
+    travel = clock = late = broken = steep = moved = 0
+    for route in plan.routes:
+        travel += route.travel_s
+        for stop in route.stops:
+            order = orders.get(stop.order_id or "") if stop.kind == "dropoff" else None
+            if order is None:
+                continue
+            service = order.dropoff_service_s
+            start = stop.depart_s - service
+            late_s = max(0, start - order.promised_at_s)
+            clock += (start - order.created_at_s) * order.priority
+            late += late_s * order.priority
+            broken += (late_s > 0) * order.priority
+            steep += max(0, late_s - opts.late_steep_after_s) * order.priority
+            moved += order.assigned_rider_id is not None and order.assigned_rider_id != route.rider_id
+    left = sum(
+        orders[u.order_id].priority for u in plan.unassigned if u.order_id in orders and u.reason not in _REFUSED_BEFORE_SOLVING
+    )
+    return ObjectiveTerms(
+        travel=travel * opts.travel_cost_per_s,
+        click_to_door=clock * opts.click_to_door_cost_per_s,
+        late=late * opts.late_cost_per_s,
+        late_fixed=broken * opts.late_fixed_cost,
+        late_steep=steep * opts.late_steep_cost_per_s,
+        reassign=moved * opts.reassign_cost,
+        unassigned=left * opts.unassigned_cost,
+    )

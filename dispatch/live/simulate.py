@@ -54,13 +54,14 @@ class RiderState:
     """A rider during the day: where it last was, what it carries, the stops ahead of it."""
 
     rider: Rider
-    home: Store
+    home: Store | None  # where it rides back to between waves; None: a shared courier stays put
     position: Location
     at_s: int  # when it left `position` (or will be free there)
     stops: list[SimStop] = field(default_factory=list)
     carrying: set[str] = field(default_factory=set)
     travel_m: float = 0.0
     done: list[SimStop] = field(default_factory=list)  # the stops it made, in order
+    idle_at: Location | None = None  # where it was last left idle with nowhere to ride to
 
 
 @dataclass(slots=True)
@@ -108,6 +109,36 @@ class SimOptions:
     # Re-plans count the ride back to the store (closed routes). Riders do ride back between
     # waves, so this plans fewer kilometres; open routes keep more promises with a small fleet.
     return_to_store: bool = False
+    # A rider sent to a pickup it would wait at stays where it is until it must leave, so that
+    # it is not committed to that pickup before it moves.
+    just_in_time: bool = False
+    # An idle courier of a shared fleet rides to the nearest store to wait for work there.
+    reposition: bool = False
+    # The re-plans' objective weights (see `Options`).
+    travel_cost_per_s: int = 1
+    click_to_door_cost_per_s: int = 0
+    late_cost_per_s: int = 100
+    late_steep_after_s: int = 0
+    late_steep_cost_per_s: int = 0
+    late_fixed_cost: int = 0
+
+
+def is_shared_fleet(scenario: dict) -> bool:
+    """Whether the scenario's riders belong to no store (a city's couriers shared by all)."""
+    riders = scenario.get("riders") or []
+    return bool(riders) and all(not r.get("store_id") for r in riders)
+
+
+# The live policies' defaults, per kind of operation (docs/SOLVER_NOTES.md, "Real days").
+STORE_DEFAULTS: dict = {}
+SHARED_FLEET_DEFAULTS: dict = {"hold_margin_s": None, "just_in_time": True, "click_to_door_cost_per_s": 3}
+
+
+def live_options(scenario: dict | None, policy: str = "rolling", shared_fleet: bool | None = None) -> SimOptions:
+    """The dispatcher's defaults for a scenario: a store with its own riders, or a city of
+    restaurants with shared couriers (`shared_fleet`, else read from the scenario)."""
+    shared = is_shared_fleet(scenario or {}) if shared_fleet is None else shared_fleet
+    return SimOptions(policy=policy, **(SHARED_FLEET_DEFAULTS if shared else STORE_DEFAULTS))
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -135,7 +166,8 @@ class DaySimulator:
             if options.riders is None or per_store[r.store_id] <= options.riders:
                 chosen.append(r)
         self.riders = {
-            r.id: RiderState(r, stores[r.store_id or p.stores[0].id], r.location, r.available_at_s) for r in chosen
+            r.id: RiderState(r, stores.get(r.store_id) if r.store_id else None, r.location, r.available_at_s)
+            for r in chosen
         }
         self.orders = {o.id: OrderState(o) for o in p.orders}
         self.revealed: set[str] = set()
@@ -157,6 +189,7 @@ class DaySimulator:
             while rs.stops and rs.stops[0].depart_s <= t:
                 stop = rs.stops.pop(0)
                 rs.done.append(stop)
+                rs.idle_at = None
                 rs.travel_m += self.meter.distance_m(rs.position, stop.location)
                 rs.position, rs.at_s = stop.location, stop.depart_s
                 if stop.kind == "pickup":
@@ -169,9 +202,20 @@ class DaySimulator:
                     rs.carrying.discard(oid)
                     self.changed = True
             on_shift = rs.rider.shift_end_s is None or rs.at_s < rs.rider.shift_end_s
-            if not rs.stops and on_shift and rs.position != rs.home.location:
-                back = rs.at_s + self._travel(rs.rider, rs.position, rs.home.location)
-                rs.stops.append(SimStop("return", rs.home.location, back, back, back, store_id=rs.home.id))
+            if rs.stops or not on_shift or rs.idle_at == rs.position:
+                continue
+            target = rs.home if rs.home is not None else self._reposition_target(rs)
+            if target is not None and rs.position != target.location:
+                back = rs.at_s + self._travel(rs.rider, rs.position, target.location)
+                rs.stops.append(SimStop("return", target.location, back, back, back, store_id=target.id))
+            else:
+                rs.idle_at = rs.position
+
+    def _reposition_target(self, rs: RiderState) -> Store | None:
+        """Where an idle shared courier waits for work: the nearest store, when repositioning."""
+        if not self.options.reposition:
+            return None
+        return min(self.problem.stores, key=lambda s: self._travel(rs.rider, rs.position, s.location))
 
     def _committed(self, rs: RiderState, t: int, everything: bool) -> list[SimStop]:
         """The stops a re-plan must keep: the one the rider is riding to, and everything up to a
@@ -184,7 +228,7 @@ class DaySimulator:
             return []  # waiting at the store with slack to spare: its wave stays open
         keep = 0
         for j, stop in enumerate(rs.stops):
-            riding_to_it = j == 0 and stop.arrive_s > t
+            riding_to_it = j == 0 and stop.arrive_s > t and t >= self._leaves_s(rs, stop)
             if riding_to_it or stop.start_s <= t + self.options.commit_lead_s:
                 keep = j + 1
         return rs.stops[:keep]
@@ -221,7 +265,7 @@ class DaySimulator:
             if committed:
                 where, free = committed[-1].location, committed[-1].depart_s
             elif rs.stops and rs.stops[0].kind == "return":
-                where, free = rs.home.location, rs.stops[0].arrive_s  # riding back to the store
+                where, free = rs.stops[0].location, rs.stops[0].arrive_s  # riding back to a store
             else:
                 where, free = rs.position, max(rs.at_s, t)
             free = max(free, t, rs.rider.available_at_s)
@@ -258,6 +302,7 @@ class DaySimulator:
                     ready_at_s=o.ready_at_s - t,
                     promised_at_s=o.promised_at_s - t,
                     deliver_after_s=None if o.deliver_after_s is None else o.deliver_after_s - t,
+                    deadline_s=None if o.deadline_s is None else o.deadline_s - t,
                     assigned_rider_id=assigned,
                 )
             )
@@ -269,10 +314,14 @@ class DaySimulator:
             travel=opts.travel,
             seed=self.options.seed,
             max_iterations=self.options.max_iterations,
-            travel_cost_per_s=opts.travel_cost_per_s,
-            late_cost_per_s=opts.late_cost_per_s,
+            travel_cost_per_s=self.options.travel_cost_per_s,
+            late_cost_per_s=self.options.late_cost_per_s,
             unassigned_cost=opts.unassigned_cost,
             reassign_cost=self.options.reassign_cost,
+            click_to_door_cost_per_s=self.options.click_to_door_cost_per_s,
+            late_steep_after_s=self.options.late_steep_after_s,
+            late_steep_cost_per_s=self.options.late_steep_cost_per_s,
+            late_fixed_cost=self.options.late_fixed_cost,
         )
         problem = Problem(
             plan_time=p.at(t),
@@ -309,6 +358,8 @@ class DaySimulator:
                 if s.kind == "dropoff" and s.order_id in todo:
                     new_rider[s.order_id] = route.rider_id
             if not kept.get(route.rider_id):
+                if self.options.just_in_time:
+                    self._leave_just_in_time(rs)
                 self._hold(rs, t)
         for oid in todo:
             state = self.orders[oid]
@@ -347,44 +398,72 @@ class DaySimulator:
         ]
 
     def _greedy(self, t: int) -> None:
-        """Each ready order, oldest first, to the nearest free rider of its store, alone."""
+        """Each ready order, oldest first, to the free rider that reaches its store first (a
+        store's own riders, or any shared courier), who leaves with it alone."""
         waiting = sorted(
             (s for oid, s in self.orders.items() if oid in self.revealed and s.rider_id is None and s.order.ready_at_s <= t),
             key=lambda s: (s.order.ready_at_s, s.order.id),
         )
         for state in waiting:
             o = state.order
+            store = self.problem.store(o.store_id)
+            if store is None:
+                continue
             best = None
             for rs in self.riders.values():
-                if rs.home.id != o.store_id or any(s.kind != "return" for s in rs.stops):
+                if (rs.home is not None and rs.home.id != o.store_id) or any(s.kind != "return" for s in rs.stops):
                     continue
-                if t < rs.rider.available_at_s or (rs.rider.shift_end_s is not None and t >= rs.rider.shift_end_s):
+                if t < rs.rider.available_at_s:
                     continue
                 where = rs.position if not rs.stops else self._position(rs, t)
-                arrive = t + self._travel(rs.rider, where, rs.home.location)
+                arrive = t + self._travel(rs.rider, where, store.location)
+                if not self._may_pick_up(rs.rider, t, max(arrive, o.ready_at_s)):
+                    continue
                 if best is None or arrive < best[0]:
                     best = (arrive, rs, where)
             if best is None:
-                return  # nobody free: the rest wait too
+                continue  # nobody free for this store now: it waits for the next decision
             arrive, rs, where = best
             if rs.stops:  # interrupt the ride back: count what was ridden so far
                 rs.travel_m += self.meter.distance_m(rs.position, where)
                 rs.position, rs.at_s, rs.stops = where, t, []
             start = max(arrive, o.ready_at_s)
-            depart = start + rs.home.pickup_service_s
-            at_door = depart + self._travel(rs.rider, rs.home.location, o.dropoff)
+            depart = start + store.pickup_service_s
+            at_door = depart + self._travel(rs.rider, store.location, o.dropoff)
             begin = at_door if o.deliver_after_s is None else max(at_door, o.deliver_after_s)
             rs.stops = [
-                SimStop("pickup", rs.home.location, arrive, start, depart, (o.id,), rs.home.id),
+                SimStop("pickup", store.location, arrive, start, depart, (o.id,), store.id),
                 SimStop("dropoff", o.dropoff, at_door, begin, begin + o.dropoff_service_s, (o.id,)),
             ]
             state.rider_id = rs.rider.id
 
+    @staticmethod
+    def _may_pick_up(rider: Rider, t: int, pickup_s: int) -> bool:
+        """Whether a rider's shift lets it start a new trip now with its pickup at `pickup_s`."""
+        if rider.shift_end_s is None:
+            return True
+        if rider.shift_end_rule == "pickups":
+            return pickup_s <= rider.shift_end_s
+        return t < rider.shift_end_s
+
+    def _leaves_s(self, rs: RiderState, stop: SimStop) -> int:
+        """When a rider leaves where it is for its first stop (it may wait there first)."""
+        return max(rs.at_s, stop.arrive_s - self._travel(rs.rider, rs.position, stop.location))
+
+    def _leave_just_in_time(self, rs: RiderState) -> None:
+        """A rider whose first stop is a pickup it would wait at stays where it is and leaves so as
+        to arrive as the orders are ready: until it leaves, the next re-plan may still give it
+        other work."""
+        first = rs.stops[0] if rs.stops else None
+        if first is not None and first.kind == "pickup" and first.arrive_s < first.start_s:
+            first.arrive_s = first.start_s
+
     def _position(self, rs: RiderState, t: int) -> Location:
         """Where a rider riding its first stop is at `t` (straight-line interpolation)."""
         stop = rs.stops[0]
-        span = max(1, stop.arrive_s - rs.at_s)
-        f = min(1.0, max(0.0, (t - rs.at_s) / span))
+        left = self._leaves_s(rs, stop)
+        span = max(1, stop.arrive_s - left)
+        f = min(1.0, max(0.0, (t - left) / span))
         return Location(
             lat=rs.position.lat + f * (stop.location.lat - rs.position.lat),
             lon=rs.position.lon + f * (stop.location.lon - rs.position.lon),
@@ -392,8 +471,13 @@ class DaySimulator:
 
     # ----- the day ---------------------------------------------------------------------
 
-    def _open_orders(self) -> list[str]:
-        return [oid for oid in sorted(self.revealed) if self.orders[oid].picked_s is None]
+    def _open_orders(self, t: int) -> list[str]:
+        """Orders revealed and not picked up yet, but those whose deadline has passed (given up)."""
+        return [
+            oid for oid in sorted(self.revealed)
+            if self.orders[oid].picked_s is None
+            and (self.orders[oid].order.deadline_s is None or self.orders[oid].order.deadline_s >= t)
+        ]
 
     def run(self) -> SimResult:
         """Simulate from the first shift or order until every order is delivered or the day is over."""
@@ -414,9 +498,10 @@ class DaySimulator:
             if policy == "greedy":
                 self._greedy(t)
             elif policy == "rolling":
-                waiting = [oid for oid in self._open_orders() if self.orders[oid].rider_id is None]
+                open_now = self._open_orders(t)
+                waiting = [oid for oid in open_now if self.orders[oid].rider_id is None]
                 if self.changed or (waiting and t - self.last_plan_at >= REFRESH_S):
-                    self._replan(t, self._open_orders(), everything_committed=False)
+                    self._replan(t, open_now, everything_committed=False)
             elif t % self.interval_s == 0 or t - self.last_plan_at >= self.interval_s:
                 wave = sorted(oid for oid in self.pending_wave if self.orders[oid].picked_s is None)
                 if wave:
@@ -450,6 +535,7 @@ class DaySimulator:
         on_time = [s for s in delivered if s.delivered_s <= s.order.promised_at_s]
         click_to_door = [s.delivered_s - s.order.created_at_s for s in delivered]
         lateness = [max(0, s.delivered_s - s.order.promised_at_s) for s in delivered]
+        ready_to_pickup = [s.picked_s - s.order.ready_at_s for s in delivered if s.picked_s is not None]
         shift_h = sum(
             max(0, (rs.rider.shift_end_s or rs.at_s) - rs.rider.available_at_s) / 3600 for rs in self.riders.values()
         )
@@ -463,6 +549,18 @@ class DaySimulator:
             "click_to_door_p90_s": round(_percentile(click_to_door, 90), 1),
             "late_mean_s": round(float(np.mean(lateness)), 1) if delivered else 0.0,
             "orders_per_rider_hour": round(len(delivered) / shift_h, 3) if shift_h else 0.0,
+            # The official MDRP evaluator's figures, under its names (anchors.csv's columns):
+            # click-to-door = drop-off start - created_at; over target = later than the promise
+            # (on MDRP days every promise is the 40-minute target); ready-to-pickup = pickup
+            # start - ready_at; orders per scheduled courier-hour.
+            "ctd_mean_min": round(float(np.mean(click_to_door)) / 60, 2) if delivered else 0.0,
+            "ctd_p90_min": round(_percentile(click_to_door, 90) / 60, 2),
+            "share_ctd_over_target_of_delivered": (
+                round((len(delivered) - len(on_time)) / len(delivered), 4) if delivered else 0.0
+            ),
+            "rtp_mean_min": round(float(np.mean(ready_to_pickup)) / 60, 2) if ready_to_pickup else 0.0,
+            "orders_per_courier_hour": round(len(delivered) / shift_h, 3) if shift_h else 0.0,
+            "courier_hours": round(shift_h, 1),
             "rider_travel_km": round(sum(rs.travel_m for rs in self.riders.values()) / 1000, 2),
             "reassignments": self.reassignments,
             "replans": len(self.replan_ms),

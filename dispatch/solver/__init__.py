@@ -9,7 +9,7 @@ import time
 import numpy as np
 
 from dispatch.geofence import store_area
-from dispatch.instance import Instance, build_instance
+from dispatch.instance import NO_LIMIT, Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
 from dispatch.solver.construct import (
@@ -336,6 +336,8 @@ def _forbid_new_orders(inst: Instance, routes: list[list[Stop]]) -> set[int]:
     """Riders whose carried orders alone run past their shift: they take nothing new."""
     out = set()
     for r in range(inst.n_riders):
+        if inst.shift_end_pickups[r]:
+            continue  # its shift end bounds pickups only: what it carries may end after it
         carried_only = [s for s in routes[r] if s[0] == DROP and inst.carried_by[s[1]] == r]
         if carried_only and schedule_route(inst, r, carried_only).end_s > int(inst.shift_end_s[r]):
             out.add(r)
@@ -398,7 +400,12 @@ def solve(problem: Problem) -> Plan:
         # (six hard Solomon instances at 5 s: mean gap 3.0% with OR-Tools first, 1.6% without).
         # Its model has no reassignment cost either: a re-dispatch that prices moves skips it.
         stable = opts.reassign_cost > 0 and bool(np.any(inst.assigned_to >= 0))
-        if (reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S) and not inst.windowed and not stable:
+        # Nor does it price the customers' clock or steep lateness, or know deadlines and shift
+        # ends that bound pickups.
+        modelled = (
+            not opts.prices_time and not bool(inst.shift_end_pickups.any()) and not bool(np.any(inst.deadline_s < NO_LIMIT))
+        )
+        if (reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S) and not inst.windowed and not stable and modelled:
             ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
             start_routes = routes
             kill_at = ortools_deadline + _KILL_MARGIN_S

@@ -17,6 +17,7 @@ from functools import lru_cache
 import numpy as np
 
 from dispatch.instance import Instance
+from dispatch.solver.routes import drop_time_costs
 
 EXACT_UP_TO = 7  # 7! = 5 040 sequences: well under a millisecond vectorised
 
@@ -30,19 +31,19 @@ def _costs(inst: Instance, r: int, sequences: np.ndarray) -> np.ndarray:
     at = np.full(n_seq, inst.n_stores + r, dtype=np.int64)
     t = np.full(n_seq, int(inst.available_s[r]), dtype=np.int64)
     travel = np.zeros(n_seq, dtype=np.int64)
-    late = np.zeros(n_seq, dtype=np.int64)
+    timing = np.zeros(n_seq, dtype=np.int64)
     for col in range(sequences.shape[1]):
         k = sequences[:, col]
         leg = tt[at, base + k]
         travel += leg
         start = np.maximum(t + leg, inst.earliest_s[k])
-        late += np.maximum(0, start - inst.promised_s[k]) * inst.priority[k]
+        timing += drop_time_costs(inst, k, start)
         t = start + inst.service_s[k]
         at = base + k
     if inst.return_to_store:
         home = int(inst.home_store[r]) if inst.home_store[r] >= 0 else int(inst.order_store[sequences[0, 0]])
         travel += tt[at, home]
-    return travel * float(opts.travel_cost_per_s) + late * float(opts.late_cost_per_s)
+    return travel * float(opts.travel_cost_per_s) + timing.astype(float)
 
 
 def _improve_by_moves(inst: Instance, r: int, seq: list[int], fixed: int = 0) -> list[int]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from dispatch.instance import NO_LIMIT, Instance
-from dispatch.solver.routes import DROP, PICKUP, Stop, schedule_route
+from dispatch.solver.routes import DROP, PICKUP, Stop, drop_time_costs, schedule_route
 
 INF = float("inf")
 JOIN = 0  # add the order to an existing trip of its store
@@ -81,6 +81,7 @@ class RouteState:
         trip_of = np.full(n_idx, -1, dtype=np.int64)
         pickup_of = np.full(n_idx, -1, dtype=np.int64)  # index of the trip's pickup stop
         is_pickup = np.zeros(n_idx, dtype=bool)
+        order_at = np.full(n_idx, -1, dtype=np.int64)  # the order a drop-off stop delivers
         pt[0] = inst.rider_point(r)
         arr[0] = start[0] = dep[0] = int(inst.available_s[r])
         i = 1
@@ -91,9 +92,12 @@ class RouteState:
                 p = i
                 trip_of[i] = t
                 is_pickup[i] = True
+                if inst.shift_end_pickups[r]:
+                    latest[i] = int(inst.shift_end_s[r])  # the shift end bounds each pickup
                 i += 1
             for k in trip.orders:
                 pt[i] = inst.order_point(k)
+                order_at[i] = k
                 latest[i] = latest_of[k]
                 trip_of[i] = t
                 pickup_of[i] = p
@@ -103,7 +107,7 @@ class RouteState:
         dep[1 : m + 1] = sched.depart
         end = n_idx - 1
         arr[end] = start[end] = dep[end] = sched.end_s
-        latest[end] = int(inst.shift_end_s[r])
+        latest[end] = NO_LIMIT if inst.shift_end_pickups[r] else int(inst.shift_end_s[r])
         for j in range(1, m + 1):
             p = pickup_of[j]
             if p > 0:
@@ -128,6 +132,7 @@ class RouteState:
         self.pt, self.arr, self.start, self.dep = pt, arr, start, dep
         self.latest, self.rs, self.fts, self.old_leg = latest, rs, fts, old_leg
         self.trip_of, self.pickup_of, self.is_pickup, self.end = trip_of, pickup_of, is_pickup, end
+        self.order_at, self.wait = order_at, wait
         self.trip_load = [
             (self.carried_load if t.store < 0 else int(inst.items[t.orders].sum()) if t.orders else 0)
             for t in self.trips
@@ -147,6 +152,21 @@ class RouteState:
         push = dep_o + leg - self.arr[i]
         return leg - self.old_leg[i], push, push <= self.fts[i]
 
+    def _push_cost(self, j0: int, j1: int, push: np.ndarray) -> np.ndarray:
+        """Added cost, per candidate, of arriving `push` seconds later at stop j0, for the
+        drop-offs j0..j1-1 (a wait on the way absorbs its share of the push)."""
+        cost = np.zeros(len(push))
+        push = push.astype(np.int64)
+        for j in range(j0, j1):
+            push = np.maximum(0, push - self.wait[j])
+            if not push.any():
+                break
+            k = int(self.order_at[j])
+            if k >= 0:
+                s0 = int(self.start[j])
+                cost += drop_time_costs(self.inst, k, s0 + push) - drop_time_costs(self.inst, k, s0)
+        return cost
+
     def evaluate(
         self,
         cand: np.ndarray,
@@ -156,8 +176,10 @@ class RouteState:
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Best insertion of each candidate order into this route: (cost, kind, position).
 
-        Lateness is priced from `cand_promised` (default: the orders' promises) when
-        `late_weight` is given; a quote prices the whole delivery time this way.
+        With `late_weight` (a search's), the drop-off time is priced as the objective prices it
+        (the customer's clock and lateness); without, only the customer's clock (promises kept).
+        With `cand_promised` too (a quote), every second past it is priced at `late_weight`.
+        When the objective prices time, so is the delay the insertion causes to later stops.
         """
         inst, tt = self.inst, self.tt
         n = len(cand)
@@ -185,11 +207,21 @@ class RouteState:
         assigned = inst.assigned_to[cand]
         moved = np.where((assigned >= 0) & (assigned != r), float(inst.problem.options.reassign_cost), 0.0)
 
-        def consider(cost, ok, start_o, k, i):
+        opts = inst.problem.options
+        travel_cost = float(opts.travel_cost_per_s)
+        clock_weight = (inst.priority[cand] * opts.click_to_door_cost_per_s).astype(float)
+
+        def consider(cost, ok, start_o, k, i, push_cost=None):
             """Keep, per candidate, the cheapest feasible option seen so far."""
-            if late_weight is not None:
-                promised = inst.promised_s[cand] if cand_promised is None else cand_promised
-                cost = cost + late_weight * np.maximum(0, start_o - promised)
+            if late_weight is not None and cand_promised is not None:
+                # A quote: every second of the delivery is priced with `late_weight`.
+                cost = cost + late_weight * np.maximum(0, start_o - cand_promised)
+            elif late_weight is not None:
+                cost = cost + drop_time_costs(inst, cand, start_o)
+            else:  # promises kept (phase 1): only the customer's clock
+                cost = cost + clock_weight * (start_o - inst.created_s[cand])
+            if push_cost is not None:
+                cost = cost + push_cost
             cost = np.where(ok, cost + moved, INF)
             better = cost < best
             if better.any():
@@ -206,9 +238,12 @@ class RouteState:
             start_p = np.maximum(prev_dep + to_store, ready)
             ride = tt[sp, op]
             start_o = np.maximum(start_p + ps + ride, earliest)
-            leg_cost, _, fits = self._tail(i, op, start_o + svc, end_pt)
+            leg_cost, push, fits = self._tail(i, op, start_o + svc, end_pt)
             ok = fits & (start_o <= cand_latest) & (start_o - (start_p + ps) <= max_ride) & fits_alone
-            consider(to_store + ride + leg_cost, ok, start_o, NEW_TRIP, i)
+            if inst.shift_end_pickups[r]:
+                ok &= start_p <= int(inst.shift_end_s[r])
+            pushed = self._push_cost(i, self.end, push) if opts.prices_time else None
+            consider((to_store + ride + leg_cost) * travel_cost, ok, start_o, NEW_TRIP, i, pushed)
 
         # Join trip t: the drop-off goes between i-1 and i, after the trip's pickup p.
         for t, trip in enumerate(self.trips):
@@ -223,7 +258,7 @@ class RouteState:
                 continue
             p = self._pickup_index(t)
             delta0 = np.maximum(0, ready - self.start[p])
-            pre_slack = NO_LIMIT
+            pre_slack = int(self.latest[p] - self.start[p])  # a shift end that bounds pickups
             for i in range(p + 1, p + len(trip.orders) + 2):
                 if i - 1 > p:
                     pre_slack = min(pre_slack, int(self.latest[i - 1] - self.start[i - 1]))
@@ -234,7 +269,11 @@ class RouteState:
                 ok &= start_o - (self.dep[p] + delta0) <= max_ride
                 if i <= p + len(trip.orders):  # a later drop of this trip is pushed
                     ok &= push - delta0 <= self.rs[i]
-                consider(tt[prev_pt, op] + leg_cost, ok, start_o, JOIN, i)
+                pushed = None
+                if opts.prices_time:
+                    # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.
+                    pushed = self._push_cost(p + 1, i, delta0) + self._push_cost(i, self.end, push)
+                consider((tt[prev_pt, op] + leg_cost) * travel_cost, ok, start_o, JOIN, i, pushed)
         return best, kind, where
 
     def _pickup_index(self, t: int) -> int:
@@ -388,7 +427,7 @@ def _regret_insert(
 
 def hard_latest(inst: Instance) -> np.ndarray:
     """Latest drop-off start per order when promises are kept (carried orders are never pushed)."""
-    return np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s).astype(np.int64)
+    return np.minimum(np.where(inst.carried_by >= 0, NO_LIMIT, inst.promised_s), inst.deadline_s).astype(np.int64)
 
 
 def recreate(
@@ -409,7 +448,7 @@ def recreate(
         left = _regret_insert(states, left, latest, latest[left_arr], weight[left_arr], deadline)
         if left:
             # Phase 3: serving beats any lateness, so let the rest push others later too.
-            unbounded = np.full(inst.n_orders, NO_LIMIT, dtype=np.int64)
+            unbounded = inst.deadline_s.copy()
             for st in states:
                 st.refresh(unbounded)
             left = _insert_exactly(inst, states, left, unbounded, deadline)
@@ -442,17 +481,23 @@ def search_limits(inst: Instance, routes: list[list[Stop]], left: list[int]) -> 
     """Latest start per order and lateness weight for improving a plan.
 
     Hard promises stay hard. With soft ones, nobody planned may get later than their promise
-    or than they already are, an order left out may be placed late, and lateness is priced.
+    or than they already are, an order left out may be placed late, and lateness is priced;
+    unless the objective prices time, and with it every push, when only deadlines bound.
     """
     latest = hard_latest(inst)
     if inst.problem.options.lateness == "hard":
         return latest, np.zeros(inst.n_orders)
+    weight = (inst.priority * inst.problem.options.late_cost_per_s).astype(float)
+    if inst.problem.options.prices_time:
+        # Every insertion prices the delay it causes to the stops after it: the search may
+        # trade one order's lateness for another's, and no order needs a bound but its deadline.
+        return inst.deadline_s.copy(), weight
     for r, stops in enumerate(routes):
         for stop, start in zip(stops, schedule_route(inst, r, stops).start):
             if stop[0] == DROP:
                 latest[stop[1]] = max(latest[stop[1]], start)
-    latest[np.array(left, dtype=np.int64)] = NO_LIMIT
-    weight = (inst.priority * inst.problem.options.late_cost_per_s).astype(float)
+    left_arr = np.array(left, dtype=np.int64)
+    latest[left_arr] = inst.deadline_s[left_arr]
     return latest, weight
 
 

@@ -113,12 +113,46 @@ def _tt(tt, dist, spd, c, a, b):
 
 
 @njit(**LEAF)
+def _time_cost(k, start, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w):
+    """What order k's drop-off starting at `start` costs: the customer's clock and lateness
+    (as `routes.drop_time_costs`, with the search's lateness weight)."""
+    cost = ctd_w[k] * (start - o_created[k])
+    late = start - o_promised[k]
+    if late > 0:
+        cost += late_w[k] * late + fixed_w[k]
+        if late > steep_after:
+            cost += steep_w[k] * (late - steep_after)
+    return cost
+
+
+@njit(**LEAF)
+def _push_cost(r, j0, j1, push, kind, val, arr, st, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after,
+               steep_w):
+    """Added cost of arriving `push` seconds later at stop j0 of route r, for the drop-offs
+    j0..j1-1 (a wait on the way absorbs its share of the push)."""
+    cost = 0.0
+    j = j0
+    while j < j1 and push > 0:
+        push -= st[r, j] - arr[r, j]
+        if push <= 0:
+            break
+        if kind[r, j - 1] == DROPK:
+            k = val[r, j - 1]
+            s0 = st[r, j]
+            cost += (_time_cost(k, s0 + push, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+                     - _time_cost(k, s0, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w))
+        j += 1
+    return cost
+
+
+@njit(**LEAF)
 def _refresh(r, routes, prob, cache):
     """Exact schedule and slack arrays of route r; returns False if it breaks a rule."""
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -132,6 +166,7 @@ def _refresh(r, routes, prob, cache):
     at = start_pt[r]
     travel = 0
     late_sum = 0.0
+    time_sum = 0.0  # the customers' clock and steep lateness, already weighted
     moved = 0
     ok = True
     has_pick = False
@@ -165,7 +200,10 @@ def _refresh(r, routes, prob, cache):
             arr[r, i] = a
             st[r, i] = s0
             dep[r, i] = d0
-            lat[r, i] = BIG
+            # A shift end that bounds pickups is each pickup's latest start.
+            lat[r, i] = shift_end[r] if gig[r] else BIG
+            if s0 > lat[r, i]:
+                ok = False
             pk[r, i] = i
             travel += _tt(tt, dist, spd, c, at, p_pt)
             t = d0
@@ -186,6 +224,10 @@ def _refresh(r, routes, prob, cache):
             late = s0 - o_promised[k]
             if late > 0:
                 late_sum += late * o_prio[k]
+                time_sum += fixed_w[k]
+                if late > steep_after:
+                    time_sum += steep_w[k] * (late - steep_after)
+            time_sum += ctd_w[k] * (s0 - o_created[k])
             if o_assigned[k] >= 0 and o_assigned[k] != r:
                 moved += 1
             if cur_p > 0 and s0 - dep[r, cur_p] > o_maxride[k]:
@@ -206,10 +248,10 @@ def _refresh(r, routes, prob, cache):
     arr[r, e] = end_t
     st[r, e] = end_t
     dep[r, e] = end_t
-    lat[r, e] = shift_end[r]
-    if has_pick and end_t > shift_end[r]:
+    lat[r, e] = BIG if gig[r] else shift_end[r]
+    if has_pick and end_t > lat[r, e]:
         ok = False
-    fts[r, e] = shift_end[r] - end_t
+    fts[r, e] = lat[r, e] - end_t
     for i in range(L, 0, -1):
         wait = st[r, i] - arr[r, i]
         m = lat[r, i] - st[r, i]
@@ -224,7 +266,7 @@ def _refresh(r, routes, prob, cache):
                 rs[r, i] = rs[r, i + 1]
     for i in range(1, L + 1):
         old_leg[r, i] = _tt(tt, dist, spd, c, pt[r, i - 1], pt[r, i])
-    route_cost[r] = travel * travel_cost + late_sum * late_cost + moved * reassign_cost
+    route_cost[r] = travel * travel_cost + late_sum * late_cost + time_sum + moved * reassign_cost
     return ok
 
 
@@ -244,7 +286,8 @@ def _evaluate(k, r, routes, prob, cache):
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -268,6 +311,8 @@ def _evaluate(k, r, routes, prob, cache):
         sp = dep[r, prev] + to_store
         if o_ready[k] > sp:
             sp = o_ready[k]
+        if gig[r] and sp > shift_end[r]:
+            continue
         ride = _tt(tt, dist, spd, c, s, op)
         so = sp + ps[s] + ride
         if so < o_earliest[k]:
@@ -277,10 +322,11 @@ def _evaluate(k, r, routes, prob, cache):
         leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
         if push > fts[r, i]:
             continue
-        cost = to_store + ride + leg_cost + moved
-        late = so - o_promised[k]
-        if late > 0:
-            cost += late_w[k] * late
+        cost = (to_store + ride + leg_cost) * travel_cost + moved
+        cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+        if price_push:
+            cost += _push_cost(r, i, e, push, kind, val, arr, st, o_created, o_promised, ctd_w, late_w, fixed_w,
+                               steep_after, steep_w)
         if cost < best:
             best = cost
             bkind = 1
@@ -298,7 +344,7 @@ def _evaluate(k, r, routes, prob, cache):
         delta0 = o_ready[k] - st[r, p]
         if delta0 < 0:
             delta0 = 0
-        pre = BIG
+        pre = lat[r, p] - st[r, p]  # a later pickup must keep a shift end that bounds pickups
         for i in range(p + 1, q + 2):
             if i - 1 > p:
                 m = lat[r, i - 1] - st[r, i - 1]
@@ -323,10 +369,14 @@ def _evaluate(k, r, routes, prob, cache):
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = _tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost + moved
-            late = so - o_promised[k]
-            if late > 0:
-                cost += late_w[k] * late
+            cost = (_tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost) * travel_cost + moved
+            cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+            if price_push:
+                # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.
+                cost += _push_cost(r, p + 1, i, delta0, kind, val, arr, st, o_created, o_promised, ctd_w, late_w,
+                                   fixed_w, steep_after, steep_w)
+                cost += _push_cost(r, i, e, push, kind, val, arr, st, o_created, o_promised, ctd_w, late_w,
+                                   fixed_w, steep_after, steep_w)
             if cost < best:
                 best = cost
                 bkind = 0
@@ -500,7 +550,8 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
-     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group) = prob
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -969,6 +1020,9 @@ def _build_tables(inst: Instance) -> _Tables:
         float(opts.travel_cost_per_s), neighbours, dist, spd,
         inst.earliest_s.astype(np.int64), inst.assigned_to.astype(np.int64), float(opts.reassign_cost),
         inst.locked_to.astype(np.int64), near, group,
+        inst.created_s.astype(np.int64), (inst.priority * opts.click_to_door_cost_per_s).astype(np.float64),
+        (inst.priority * opts.late_fixed_cost).astype(np.float64), int(opts.late_steep_after_s), (inst.priority * opts.late_steep_cost_per_s).astype(np.float64),
+        bool(opts.prices_time), inst.shift_end_pickups.astype(np.bool_),
     )
     return _Tables(drop_cost, prob, group)
 

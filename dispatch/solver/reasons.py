@@ -22,17 +22,21 @@ def _solo_trip(inst: Instance, orders: np.ndarray) -> dict[str, np.ndarray]:
     start_o = np.zeros((R, n), dtype=np.int64)
     end = np.zeros((R, n), dtype=np.int64)
     ride = np.zeros((R, n), dtype=np.int64)
+    pickup = np.zeros((R, n), dtype=np.int64)
     for r in range(R):
         tt = inst.travel_s_of_rider[r]
         at_store = inst.available_s[r] + tt[inst.rider_point(r), store]
-        depart = np.maximum(at_store, inst.ready_s[orders]) + inst.pickup_service_s[store]
+        pickup[r] = np.maximum(at_store, inst.ready_s[orders])
+        depart = pickup[r] + inst.pickup_service_s[store]
         ride[r] = tt[store, op]
         start_o[r] = np.maximum(depart + ride[r], inst.earliest_s[orders])  # scheduled orders wait
         end[r] = start_o[r] + inst.service_s[orders]
         if inst.return_to_store:
             back = np.full(n, inst.home_store[r]) if inst.home_store[r] >= 0 else store
             end[r] += tt[op, back]
-    return {"start_o": start_o, "end": end, "ride": ride}
+    # What a shift end bounds: the route's end, or (gig couriers) the pickup.
+    bounded = np.where(inst.shift_end_pickups[:, None], pickup, end)
+    return {"start_o": start_o, "end": end, "ride": ride, "bounded": bounded}
 
 
 def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
@@ -48,16 +52,18 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
     solo = _solo_trip(inst, todo)
     cap_ok = inst.items[todo][None, :] <= inst.capacity[:, None]
     ride_ok = solo["ride"] <= inst.max_ride_s[todo][None, :]
-    shift_ok = solo["end"] <= inst.shift_end_s[:, None]
+    shift_ok = solo["bounded"] <= inst.shift_end_s[:, None]
     on_time = solo["start_o"] <= inst.promised_s[todo][None, :]
+    in_time = solo["start_o"] <= inst.deadline_s[todo][None, :]
     hard = inst.hard_promise[todo]
     # Column masks for every order at once; the per-order loop below runs only for orders that
     # fail (it ran for every order: 2 ms of a 0.1 s budget at 300 orders).
     by_cap = cap_ok.any(axis=0)
     by_ride = (cap_ok & ride_ok).any(axis=0)
     by_shift = (cap_ok & ride_ok & shift_ok).any(axis=0)
-    by_time = (cap_ok & ride_ok & shift_ok & on_time).any(axis=0) | ~hard
-    for c in np.flatnonzero(~(by_cap & by_ride & by_shift & by_time)):
+    by_deadline = (cap_ok & ride_ok & shift_ok & in_time).any(axis=0)
+    by_time = (cap_ok & ride_ok & shift_ok & in_time & on_time).any(axis=0) | ~hard
+    for c in np.flatnonzero(~(by_cap & by_ride & by_shift & by_deadline & by_time)):
         k = int(todo[c])
         if not by_cap[c]:
             out[k] = (
@@ -74,8 +80,15 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
             ok = cap_ok[:, c] & ride_ok[:, c]
             out[k] = (
                 "no_rider_available",
-                f"the earliest a rider could finish it is {_clock(inst, int(solo['end'][ok, c].min()))}, "
-                "after every shift ends",
+                f"the earliest a rider could finish it (or, where a shift end bounds pickups, pick it up) is "
+                f"{_clock(inst, int(solo['bounded'][ok, c].min()))}, after every shift ends",
+            )
+        elif not by_deadline[c]:
+            ok = cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c]
+            out[k] = (
+                "past_deadline",
+                f"the earliest possible delivery is {_clock(inst, int(solo['start_o'][ok, c].min()))}, after its "
+                f"deadline {_clock(inst, int(inst.deadline_s[k]))}",
             )
         else:
             ok = cap_ok[:, c] & ride_ok[:, c] & shift_ok[:, c]

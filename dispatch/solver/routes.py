@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from dispatch.instance import NO_LIMIT, Instance
 
 PICKUP = 0
@@ -27,7 +29,7 @@ class RouteSchedule:
     end_s: int = 0  # last departure, or arrival back at the store for closed routes
     travel_s: int = 0
     late_s: int = 0  # summed over drops
-    late_weighted_s: int = 0  # summed over drops, times priority
+    time_cost: int = 0  # what the drop-off times cost, summed over drops (see `drop_time_costs`)
     reassigned: int = 0  # drops of orders assigned to another rider in the plan being followed
     violation: str | None = None
 
@@ -73,6 +75,8 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
             ready = max(int(inst.ready_s[k]) for k in ks)
             start = max(arrive, ready)
             depart = start + int(inst.pickup_service_s[s])
+            if inst.shift_end_pickups[r] and start > int(inst.shift_end_s[r]):
+                sched.violation = sched.violation or "shift_end"
             for k in ks:
                 if inst.carried_by[k] >= 0 or k in on_board or k in delivered or int(inst.order_store[k]) != s:
                     sched.violation = sched.violation or f"bad pickup of order {k}"
@@ -103,8 +107,10 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
             late = max(0, start - int(inst.promised_s[k]))
             if late and inst.hard_promise[k]:
                 sched.violation = sched.violation or "late"
+            if start > int(inst.deadline_s[k]):
+                sched.violation = sched.violation or "deadline"
             sched.late_s += late
-            sched.late_weighted_s += late * int(inst.priority[k])
+            sched.time_cost += int(drop_time_costs(inst, k, start))
             if k in picked_at and start - picked_at[k] > int(inst.max_ride_s[k]):
                 sched.violation = sched.violation or "max_ride"
         sched.travel_s += int(tt[at, point])
@@ -121,18 +127,30 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
         sched.travel_s += int(tt[at, back])
         end = t + int(tt[at, back])
     sched.end_s = end
-    if has_pickup and inst.shift_end_s[r] < NO_LIMIT and end > int(inst.shift_end_s[r]):
+    ends_route = not inst.shift_end_pickups[r]
+    if ends_route and has_pickup and inst.shift_end_s[r] < NO_LIMIT and end > int(inst.shift_end_s[r]):
         sched.violation = sched.violation or "shift_end"
     return sched
 
 
 def route_cost(inst: Instance, sched: RouteSchedule) -> int:
-    """The objective contribution of one timed route (travel and lateness, in cost units)."""
+    """The objective contribution of one timed route (travel, the customers' time, lateness and
+    moves, in cost units)."""
     opts = inst.problem.options
-    return (
-        sched.travel_s * opts.travel_cost_per_s
-        + sched.late_weighted_s * opts.late_cost_per_s
-        + sched.reassigned * opts.reassign_cost
+    return sched.travel_s * opts.travel_cost_per_s + sched.time_cost + sched.reassigned * opts.reassign_cost
+
+
+def drop_time_costs(inst: Instance, k, start):
+    """What order k's drop-off starting at `start` costs (each of them: k and start may be
+    arrays): the customer's clock from created_at, and lateness past the promise, once and per
+    second, steeper past the steep threshold; per priority unit."""
+    opts = inst.problem.options
+    late = np.maximum(0, start - inst.promised_s[k])
+    return inst.priority[k] * (
+        opts.click_to_door_cost_per_s * (start - inst.created_s[k])
+        + opts.late_cost_per_s * late
+        + opts.late_fixed_cost * (late > 0)
+        + opts.late_steep_cost_per_s * np.maximum(0, late - opts.late_steep_after_s)
     )
 
 

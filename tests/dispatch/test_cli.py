@@ -70,3 +70,55 @@ def test_quote_answers_with_a_promise_or_a_reason(tmp_path):
     assert answer["feasible"] is True and answer["rider_id"] and answer["promise_at"] >= answer["eta"]
     far = runner.invoke(app, ["quote", str(problem), "--store", "S1", "--lat", str(store["lat"] + 0.1), "--lon", str(store["lon"])])
     assert json.loads(far.stdout)["reason"] == "outside_service_area"
+
+
+def _entry_points() -> list[list[str]]:
+    """The console script `o2o-dispatch` and `python -m dispatch.cli`."""
+    import sys
+    from pathlib import Path
+
+    script = Path(sys.executable).with_name("o2o-dispatch")
+    assert script.exists(), "the package is not installed with its console script"
+    return [[str(script)], [sys.executable, "-m", "dispatch.cli"]]
+
+
+def test_every_command_answers_through_both_entry_points():
+    """Each command is registered for both the console script and `python -m dispatch.cli`."""
+    import subprocess
+
+    names = sorted(c.name or c.callback.__name__.replace("_", "-") for c in app.registered_commands)
+    assert {"simulate", "import-mdrp", "solve", "demo"} <= set(names)
+    for entry in _entry_points():
+        listing = subprocess.run(entry + ["--help"], capture_output=True, text=True, timeout=60)
+        assert listing.returncode == 0, listing.stderr
+        for name in names:
+            run = subprocess.run(entry + [name, "--help"], capture_output=True, text=True, timeout=60)
+            assert run.returncode == 0 and "Usage" in run.stdout, (entry, name, run.stderr)
+
+
+def test_generate_runs_the_same_through_both_entry_points(tmp_path):
+    """The same command gives the same document through either entry point."""
+    import subprocess
+
+    outputs = []
+    for i, entry in enumerate(_entry_points()):
+        path = tmp_path / f"p{i}.json"
+        run = subprocess.run(entry + ["generate", "--orders", "5", "--riders", "2", "--seed", "4", "--out", str(path)],
+                             capture_output=True, text=True, timeout=120)
+        assert run.returncode == 0, run.stderr
+        outputs.append(json.loads(path.read_text()))
+    assert outputs[0] == outputs[1]
+
+
+def test_import_mdrp_then_simulate(tmp_path):
+    """A Grubhub-format day becomes a scenario the simulator replays with the evaluator's figures."""
+    from tests.dispatch.test_mdrp import write_day
+
+    scenario = tmp_path / "day.json"
+    result = runner.invoke(app, ["import-mdrp", str(write_day(tmp_path / "mdrp")), "--out", str(scenario)])
+    assert result.exit_code == 0, result.output
+    result = runner.invoke(app, ["simulate", str(scenario), "--policy", "greedy"])
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ctd_mean_min"] == 26.0
+    bad = runner.invoke(app, ["import-mdrp", str(tmp_path), "--out", str(scenario)])
+    assert bad.exit_code == 2 and "orders.txt" in bad.stderr

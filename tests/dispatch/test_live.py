@@ -144,3 +144,23 @@ def test_re_plans_start_from_the_routes_being_followed(monkeypatch):
         assert result.metrics["delivered"] == result.metrics["orders"]
         followed = [stops for routes in seen for _rider, stops in routes if stops]
         assert bool(followed) == warm
+
+
+def _shared_fleet_day() -> dict:
+    """Two stores 4.2 km apart whose riders belong to neither: couriers shared by both."""
+    day = generate_day(riders=3, seed=4, stores=2, base_orders_per_hour=6, hours=(11.5, 13.0))
+    for r in day["riders"]:
+        del r["store_id"]
+    return day
+
+
+@pytest.mark.parametrize("policy", ["rolling", "greedy", "batch"])
+def test_every_policy_delivers_with_a_shared_fleet(policy):
+    """Riders with no home store serve orders of both stores, and stay where they finish."""
+    day = _shared_fleet_day()
+    sim = DaySimulator(day, SimOptions(policy=policy, **FAST))
+    result = sim.run()
+    assert result.metrics["delivered"] == result.metrics["orders"] > 10
+    served = {s.store_id for rs in sim.riders.values() for s in rs.done if s.kind == "pickup"}
+    assert served == {"S1", "S2"}
+    assert all(s.kind != "return" for rs in sim.riders.values() for s in rs.done)

@@ -293,8 +293,6 @@ def test_alike_idle_riders_share_a_group_and_bound_riders_stand_alone(compiled_s
     """Idle riders are interchangeable only when everything that prices an insertion is equal."""
     import dataclasses
 
-    import numpy as np
-
     problem = problem_from_document(generate_problem(20, 5, seed=2, lateness="hard", equal_speeds=True, on_road=1))
     riders = list(problem.riders)
     carrying = [r for r, rider in enumerate(riders) if rider.carrying]
@@ -302,10 +300,7 @@ def test_alike_idle_riders_share_a_group_and_bound_riders_stand_alone(compiled_s
     riders[free[-1]] = dataclasses.replace(riders[free[-1]], capacity_items=riders[free[-1]].capacity_items + 5)
     problem = dataclasses.replace(problem, riders=tuple(riders))
     inst = build_instance(problem, split_by_area(problem)[0])
-    search = compiled_search.CompiledRuinRecreate(
-        inst, [[] for _ in range(inst.n_riders)], list(range(inst.n_orders)), 0, hard_latest(inst), np.zeros(inst.n_orders)
-    )
-    group = search.prob[-1]
+    group = compiled_search._tables(inst).idle_group
     same_start = [r for r in free[:-1] if riders[r].location == riders[free[0]].location]
     assert len(same_start) >= 2 and len({int(group[r]) for r in same_start}) == 1
     assert group[free[-1]] != group[free[0]]  # a different capacity
