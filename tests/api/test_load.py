@@ -84,7 +84,7 @@ def test_two_requests_creating_one_store_and_one_rider_race_to_one_create(client
         first.flush()  # the row is written, not committed: the second request cannot see it
         outcome: dict = {}
 
-        def second() -> None:
+        def second(put=put, make=make, outcome=outcome) -> None:
             with sessions() as db, db.begin():
                 outcome["created"] = put(db, make(20))
 
