@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 from pydantic import ValidationError
 from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api import repository
@@ -84,8 +85,18 @@ class Redispatcher:
     (so the request's transaction is closed and the answer is not held up by a solve).
     """
 
-    def __init__(self, sessions: Callable[[], Session], solver: SolverPool, now: Callable[[], datetime], threads: int = 2):
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        solver: SolverPool,
+        now: Callable[[], datetime],
+        threads: int = 2,
+        reads: Callable[[], Session] | None = None,
+    ):
         self.sessions = sessions
+        # Policies and due stores are read without SQLite's write lock (they were read with it,
+        # and under load a trigger's read timed out behind the writers).
+        self.reads = reads or sessions
         self.solver = solver
         self.now = now
         self._lock = threading.Lock()
@@ -148,13 +159,16 @@ class Redispatcher:
         try:
             if self.wants(store_id, trigger):
                 self.request(store_id, trigger)
+        except OperationalError as exc:
+            # The database did not answer in time (a moment's overload): the next trigger or tick plans.
+            log.warning("re-dispatch of store %s on %s skipped: the database did not answer (%s)", store_id, trigger, exc.orig)
         except Exception:
             log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
 
     def due(self, at: datetime) -> list[str]:
         """Stores whose `every_s` has passed since their last dispatch and that have orders to plan."""
         out = []
-        with self.sessions() as db:
+        with self.reads() as db:
             for row in db.scalars(select(StoreRow).where(StoreRow.redispatch.is_not(None)).order_by(StoreRow.id)):
                 policy = policy_of(row)
                 if policy is None or policy.every_s is None:
@@ -172,7 +186,7 @@ class Redispatcher:
         return stores
 
     def _policy(self, store_id: str) -> RedispatchPolicy | None:
-        with self.sessions() as db:
+        with self.reads() as db:
             row = db.get(StoreRow, store_id)
             return policy_of(row) if row is not None else None
 

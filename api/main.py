@@ -67,7 +67,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
             max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
         )
-        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now)
+        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now, reads=app.state.reads)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None

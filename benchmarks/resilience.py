@@ -143,9 +143,16 @@ class Server:
                 self.proc.kill()
                 self.proc.wait(30)
 
-    def tracebacks(self) -> int:
-        """Tracebacks the server wrote to its log (each a fault, whatever the client saw)."""
-        return self.log.read_text(errors="replace").count("Traceback") if self.log.exists() else 0
+    def tracebacks(self) -> list[str]:
+        """Each traceback the server wrote to its log (a fault, whatever the client saw), as the
+        message logged with it and the exception it ended in."""
+        lines = self.log.read_text(errors="replace").splitlines() if self.log.exists() else []
+        out = []
+        for i, line in enumerate(lines):
+            if line.startswith("Traceback"):
+                end = next((j for j in range(i + 1, len(lines)) if lines[j] and not lines[j].startswith((" ", "Traceback"))), i)
+                out.append(f"{lines[i - 1] if i else ''} -> {lines[end]}")
+        return out
 
 
 def _point(rng: random.Random) -> dict:
@@ -619,7 +626,8 @@ def markdown(doc: dict) -> str:
                 f"{k['missing_after_restart']} orders missing, {k['pickup_lost_after_restart']} pickups lost.", ""]
         passed = sum(1 for p in db["poison"] if p["ok"])
         out += [f"Poison cases: {passed} of {len(db['poison'])} answered as they must; server tracebacks in the log: "
-                f"{db['server_tracebacks']}.", ""]
+                f"{len(db['server_tracebacks'])}.", ""]
+        out += [f"- `{t}`" for t in db["server_tracebacks"][:5]] + ([""] if db["server_tracebacks"] else [])
         out += _table(["case", "expected", "got", "seconds", "ok"],
                       [[p["case"], "/".join(map(str, p["expected"])), p["status"] if not isinstance(p["status"], dict) else _statuses(p["status"]),
                         p["seconds"], "yes" if p["ok"] else "**NO**"] for p in db["poison"]])

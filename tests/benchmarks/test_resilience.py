@@ -43,7 +43,7 @@ def test_the_report_has_a_row_per_level_and_names_a_skipped_database():
                        "kill9": {"killed_after_s": 5, "writers": 20, "acknowledged_orders": 10, "acknowledged_pickups": 5,
                                  "restart_to_ready_s": 3, "missing_after_restart": 0, "pickup_lost_after_restart": 0},
                        "poison": [{"case": "NaN", "expected": [422], "status": 422, "seconds": 0.01, "ok": True}],
-                       "server_tracebacks": 0}],
+                       "server_tracebacks": []}],
         "skipped": {"postgresql": "not reachable"},
     }
     text = markdown(doc)
