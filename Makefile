@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test serve bench bench-full sweep clean
+.PHONY: demo test fuzz serve bench bench-full resilience sweep clean
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(VENV)/.base
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
+# A deeper Schemathesis run than `make test`'s: more examples per operation, role and mode.
+fuzz: $(VENV)/.base
+	DISPATCH_FUZZ_EXAMPLES=$${DISPATCH_FUZZ_EXAMPLES:-150} $(BIN)/python -m pytest -s tests/api/test_schemathesis.py
+
 serve: $(VENV)/.base
 	$(BIN)/python -m api --host 127.0.0.1 --port 8000
 
@@ -30,6 +34,9 @@ bench: $(VENV)/.bench
 
 bench-full: $(VENV)/.bench
 	$(BIN)/python -m benchmarks run --full --out benchmarks/results/full
+
+resilience: $(VENV)/.base
+	$(BIN)/python -m benchmarks resilience
 
 sweep: $(VENV)/.base
 	$(BIN)/python -m benchmarks.sweep

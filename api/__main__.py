@@ -11,6 +11,8 @@ import typer
 import uvicorn
 from rich.console import Console
 
+from api.settings import Settings
+
 DEV_KEY_FILE = Path(".dispatch-dev-key")
 console = Console(stderr=True, soft_wrap=True)
 cli = typer.Typer(add_completion=False, help=__doc__)
@@ -41,7 +43,10 @@ def serve(
     database = os.environ.get("DISPATCH_DATABASE_URL", "sqlite:///./dispatch.db")
     console.print(f"Database: {database}")
     console.print(f"OpenAPI docs: http://{host}:{port}/docs   (schema: http://{host}:{port}/openapi.json)")
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers)
+    # SIGTERM: stop accepting, let running solves end within their limit (and margin), then exit.
+    cfg = Settings()
+    grace_s = int(cfg.max_time_limit_s + cfg.solve_margin_s) + 5
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, timeout_graceful_shutdown=grace_s)
 
 
 if __name__ == "__main__":

@@ -6,17 +6,23 @@ from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends, Path, Request
 from sqlalchemy.orm import Session
 
 from api.dispatching import Redispatcher
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.errors import FieldError, InvalidProblem
+from dispatch.schema import OptionsDoc
 
 
 def _session(request: Request) -> Iterator[Session]:
     with request.app.state.sessions() as session:
+        yield session
+
+
+def _read_session(request: Request) -> Iterator[Session]:
+    with request.app.state.reads() as session:
         yield session
 
 
@@ -38,25 +44,31 @@ def utc_now() -> datetime:
 
 
 Db = Annotated[Session, Depends(_session)]
+ReadDb = Annotated[Session, Depends(_read_session)]  # a session that only reads (no SQLite write lock)
+# An id in a path: what an id in a body may be (no control characters: PostgreSQL refuses NUL).
+PathId = Annotated[str, Path(min_length=1, max_length=200, pattern=r"^[^\u0000-\u001F\u007F]+$")]
 Solver = Annotated[SolverPool, Depends(_solver)]
 AppSettings = Annotated[Settings, Depends(_settings)]
 Redispatch = Annotated[Redispatcher, Depends(_redispatcher)]
 
 
-
-def check_time_limit(time_limit_s: float, settings: Settings, field: str = "options.time_limit_s") -> None:
-    """422 if a solve asks for more time than this service grants."""
-    if time_limit_s > settings.max_time_limit_s:
+def service_options(options: OptionsDoc, settings: Settings, field: str = "options.time_limit_s") -> OptionsDoc:
+    """The options a solve runs with here: 422 if they ask for more time than this service grants;
+    left to its default, the time limit is that default or the service's maximum, if lower."""
+    if "time_limit_s" not in options.model_fields_set:
+        return options.model_copy(update={"time_limit_s": min(options.time_limit_s, settings.max_time_limit_s)})
+    if options.time_limit_s > settings.max_time_limit_s:
         raise InvalidProblem(
             [
                 FieldError(
                     field,
-                    f"is {time_limit_s:g} s; this service allows at most {settings.max_time_limit_s:g} s "
+                    f"is {options.time_limit_s:g} s; this service allows at most {settings.max_time_limit_s:g} s "
                     "(DISPATCH_MAX_TIME_LIMIT_S)",
                     code="time_limit_too_long",
                 )
             ]
         )
+    return options
 
 
 def same_id(path_id: str, body_id: str, field: str = "id") -> None:

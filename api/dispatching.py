@@ -4,9 +4,10 @@ A store's `RedispatchPolicy` says when the service re-plans on its own: when an 
 accepted, when a rider reports or an order event is recorded, and at least every N seconds.
 Triggers of one store are coalesced: while its re-plan runs, further triggers mark it to run
 once more afterwards, so a burst of orders costs two solves, not one per order. A re-plan that
-loses a race with another dispatch (409), finds the solver pool full (503) or fails is logged
-and dropped; the next trigger or tick plans again. Nothing here solves: the core does, in the
-solver pool.
+loses a race with another dispatch (409), finds the solver pool full (503) or fails is logged,
+recorded on the store (`last_redispatch`) and dropped; the next trigger or tick plans again.
+Stored records that break a rule are left out of a dispatch (listed in the plan's `excluded`),
+so no single record stops a store. Nothing here solves: the core does, in the solver pool.
 """
 
 from __future__ import annotations
@@ -17,16 +18,18 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Callable
 
-from sqlalchemy import select
+from pydantic import ValidationError
+from sqlalchemy import select, update
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api import repository
-from api.errors import ApiError
+from api.errors import ApiError, Conflict, ServiceBusy, SolveTimeout
 from api.schemas import DEFAULT_COMMIT_LEAD_S, RedispatchPolicy
 from api.solving import SolverPool, solve_document
-from api.store_state import dispatch_problem
+from api.db import read_transaction
+from api.store_state import dispatch_problem, plannable
 from api.tables import OrderRow, StoreRow
-from dispatch.documents import problem_from_document
 from dispatch.errors import DispatchError
 from dispatch.schema import OptionsDoc
 
@@ -43,14 +46,20 @@ def dispatch_store(
     now: Callable[[], datetime],
     commit_lead_s: int = DEFAULT_COMMIT_LEAD_S,
 ) -> dict[str, Any]:
-    """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won)."""
-    with db.begin():
+    """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won).
+
+    Stored records that break a rule at `plan_time` are left out and listed in the plan's
+    `excluded`; the rest is planned.
+    """
+    with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem = dispatch_problem(snapshot, plan_time, options, current, commit_lead_s)
-    problem_from_document(problem)  # a 422 naming the field, before any solver time is spent
+    # A 422 here (the store or the options at fault) comes before any solver time is spent.
+    _, problem, excluded = plannable(dispatch_problem(snapshot, plan_time, options, current, commit_lead_s))
     plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s)
     plan["store_id"] = store_id
+    if excluded:
+        plan["excluded"] = excluded
     with db.begin():
         row = repository.new_plan(plan, problem, kind="dispatch", store_id=store_id, now=now())
         repository.commit_dispatch(db, store_id, snapshot.version, row)
@@ -59,7 +68,7 @@ def dispatch_store(
 
 def policy_of(row: StoreRow) -> RedispatchPolicy | None:
     """The store's automatic re-dispatch policy, if it has one."""
-    return RedispatchPolicy.model_validate(row.redispatch) if row.redispatch else None
+    return repository.read_document(RedispatchPolicy, row.redispatch) if row.redispatch else None
 
 
 def _has_work(db: Session, store_id: str) -> bool:
@@ -76,8 +85,18 @@ class Redispatcher:
     (so the request's transaction is closed and the answer is not held up by a solve).
     """
 
-    def __init__(self, sessions: Callable[[], Session], solver: SolverPool, now: Callable[[], datetime], threads: int = 2):
+    def __init__(
+        self,
+        sessions: Callable[[], Session],
+        solver: SolverPool,
+        now: Callable[[], datetime],
+        threads: int = 2,
+        reads: Callable[[], Session] | None = None,
+    ):
         self.sessions = sessions
+        # Policies and due stores are read without SQLite's write lock (they were read with it,
+        # and under load a trigger's read timed out behind the writers).
+        self.reads = reads or sessions
         self.solver = solver
         self.now = now
         self._lock = threading.Lock()
@@ -140,13 +159,16 @@ class Redispatcher:
         try:
             if self.wants(store_id, trigger):
                 self.request(store_id, trigger)
+        except OperationalError as exc:
+            # The database did not answer in time (a moment's overload): the next trigger or tick plans.
+            log.warning("re-dispatch of store %s on %s skipped: the database did not answer (%s)", store_id, trigger, exc.orig)
         except Exception:
             log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
 
     def due(self, at: datetime) -> list[str]:
         """Stores whose `every_s` has passed since their last dispatch and that have orders to plan."""
         out = []
-        with self.sessions() as db:
+        with self.reads() as db:
             for row in db.scalars(select(StoreRow).where(StoreRow.redispatch.is_not(None)).order_by(StoreRow.id)):
                 policy = policy_of(row)
                 if policy is None or policy.every_s is None:
@@ -164,7 +186,7 @@ class Redispatcher:
         return stores
 
     def _policy(self, store_id: str) -> RedispatchPolicy | None:
-        with self.sessions() as db:
+        with self.reads() as db:
             row = db.get(StoreRow, store_id)
             return policy_of(row) if row is not None else None
 
@@ -172,15 +194,36 @@ class Redispatcher:
         policy = self._policy(store_id)  # read afresh: it may have changed since the trigger
         if policy is None:
             return
+        outcome: dict[str, Any] = {"at": self.now().isoformat(), "trigger": trigger}
         with self.sessions() as db:
             try:
-                plan = dispatch_store(db, self.solver, store_id, policy.options, self.now(), self.now, policy.commit_lead_s)
-            except (ApiError, DispatchError) as exc:
-                # Another dispatch won (409), the pool is full (503), the state cannot be planned:
-                # the next trigger or tick plans again.
+                # A policy stored before a rule was tightened is read as it is; solving with it
+                # needs it to pass today's rules (else this re-plan fails, and says why).
+                options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
+                plan = dispatch_store(db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s)
+            except ValidationError as exc:
+                log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
+                outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
+            except (Conflict, ServiceBusy, SolveTimeout) as exc:
+                # Another dispatch won (409), the pool is full (503) or slow (504): the next
+                # trigger or tick plans again.
                 log.warning("re-dispatch of store %s on %s skipped: %s", store_id, trigger, exc)
-                return
-            except Exception:
+                outcome.update(outcome="skipped", detail=f"{exc}")
+            except (ApiError, DispatchError) as exc:
+                log.error("re-dispatch of store %s on %s failed: %s", store_id, trigger, exc)
+                outcome.update(outcome="failed", detail=f"{exc}")
+            except Exception as exc:
                 log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
-                return
-        log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
+                outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
+            else:
+                log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
+                outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
+        self._record(store_id, outcome)
+
+    def _record(self, store_id: str, outcome: dict[str, Any]) -> None:
+        """Keep what the re-plan did on the store, where GET /v1/stores/{id} shows it."""
+        try:
+            with self.sessions() as db, db.begin():
+                db.execute(update(StoreRow).where(StoreRow.id == store_id).values(last_redispatch=outcome))
+        except Exception:
+            log.exception("could not record the re-dispatch of store %s", store_id)

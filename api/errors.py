@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import logging
+import math
+import re
+from collections.abc import Sequence
+from http import HTTPStatus
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from api.json_body import BodyRefused
 from dispatch.errors import DispatchError, FieldError, InvalidPlan, InvalidProblem
 
 log = logging.getLogger("api")
@@ -74,6 +85,67 @@ class SolveTimeout(ApiError):
     code = "solve_timeout"
 
 
+class ErrorBody(BaseModel):
+    """The body of every error other than a validation error."""
+
+    detail: str = Field(description="a sentence saying what went wrong")
+    code: str = Field(description="machine-readable: unauthorized, forbidden, not_found, conflict, ...")
+    status: int = Field(description="the HTTP status, repeated")
+
+
+_CODES = {
+    400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 503: "busy", 504: "solve_timeout",
+}
+
+
+def _echo(value: Any) -> Any:
+    """A validation error's `input`, when it is a scalar JSON can carry (else left out)."""
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 10**300 else None
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, str):
+        text = value if len(value) <= 200 else value[:200] + "..."
+        return text.encode("utf-8", "replace").decode("utf-8")  # a lone surrogate becomes '?'
+    return None
+
+
+def validation_detail(errors: Sequence[Any]) -> list[dict]:
+    """Validation errors as JSON can always carry them: loc, msg, type, field, and the input
+    when it is a scalar (a NaN, a nested structure or a huge number is not echoed)."""
+    out = []
+    for err in errors:
+        loc = [part if isinstance(part, (str, int)) else str(part) for part in err.get("loc", ())]
+        item: dict[str, Any] = {"loc": loc, "msg": _echo(str(err.get("msg", ""))), "type": str(err.get("type", ""))}
+        item["field"] = ".".join(str(part) for part in loc[1:]) or (loc[0] if loc else "body")
+        echoed = _echo(err.get("input"))
+        if echoed is not None:
+            item["input"] = echoed
+        out.append(item)
+    return out
+
+
+def _allowed_methods(request: Request, named: str) -> str:
+    """Every method some operation answers on this path: Starlette names only the first route
+    it matched (`named`); the OpenAPI document knows them all."""
+    paths = request.app.openapi().get("paths", {})
+    if request.url.path in paths:  # a literal path (`/v1/plans/validate`) is its own resource
+        return ", ".join(sorted(m.upper() for m in paths[request.url.path]))
+    methods = {m.strip().upper() for m in named.split(",") if m.strip()}
+    for template, operations in paths.items():
+        pattern = "^" + re.sub(r"\\\{[^/]+?\\\}", "[^/]+", re.escape(template)) + "$"
+        if re.match(pattern, request.url.path):
+            methods |= {m.upper() for m in operations}
+    return ", ".join(sorted(methods))
+
+
+def _retry_after(request: Request) -> dict[str, str]:
+    return {"Retry-After": str(request.app.state.settings.retry_after_s)}
+
+
 def field_errors_detail(errors: list[FieldError], where: str = "body") -> list[dict]:
     """FieldErrors in the shape of FastAPI's validation errors: loc, msg, type (plus id and field)."""
     out = []
@@ -105,10 +177,49 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(InvalidPlan)
     async def _invalid_plan(_request: Request, exc: InvalidPlan) -> JSONResponse:
-        detail = [{"loc": ["body", "plan"], "msg": str(exc), "type": "invalid_plan", "field": "plan"}]
-        return JSONResponse({"detail": detail}, 422)
+        parts = [p for p in re.split(r"[.\[\]]", exc.field or "") if p]
+        loc = ["body", "plan", *(int(p) if p.isdigit() else p for p in parts)]
+        field = "plan" + (f".{exc.field}" if exc.field else "")
+        return JSONResponse({"detail": [{"loc": loc, "msg": str(exc), "type": "invalid_plan", "field": field}]}, 422)
 
     @app.exception_handler(DispatchError)
     async def _dispatch_error(_request: Request, exc: DispatchError) -> JSONResponse:
         log.error("dispatch core error: %s", exc)
         return JSONResponse(error_body(500, "dispatch_error", str(exc)), 500)
+
+    @app.exception_handler(RequestValidationError)
+    async def _request_invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": validation_detail(exc.errors())}, 422)
+
+    @app.exception_handler(BodyRefused)
+    async def _body_refused(_request: Request, exc: BodyRefused) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, 422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = _allowed_methods(request, headers.get("Allow", ""))
+        message = exc.detail if isinstance(exc.detail, str) else HTTPStatus(exc.status_code).phrase
+        code = _CODES.get(exc.status_code, HTTPStatus(exc.status_code).phrase.lower().replace(" ", "_"))
+        return JSONResponse(error_body(exc.status_code, code, message), exc.status_code, headers=headers)
+
+    @app.exception_handler(Exception)
+    async def _fault(_request: Request, exc: Exception) -> JSONResponse:
+        # A fault of the service (never meant to happen): logged with its traceback, answered in
+        # the error shape rather than as plain text.
+        log.error("unhandled error", exc_info=exc)
+        return JSONResponse(error_body(500, "internal", f"a fault in the service ({type(exc).__name__}); it was logged"), 500)
+
+    @app.exception_handler(PoolTimeout)
+    async def _no_connection(request: Request, _exc: PoolTimeout) -> JSONResponse:
+        # Every database connection is in use: a moment's overload, not a fault.
+        body = error_body(503, "busy", "every database connection is in use; retry shortly")
+        return JSONResponse(body, 503, headers=_retry_after(request))
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(request: Request, exc: OperationalError) -> JSONResponse:
+        # SQLite's "database is locked" after its busy timeout, or a server that does not answer.
+        log.warning("database unavailable: %s", exc.orig)
+        body = error_body(503, "database_unavailable", f"the database did not answer in time ({type(exc.orig).__name__}); retry shortly")
+        return JSONResponse(body, 503, headers=_retry_after(request))

@@ -1,7 +1,8 @@
-"""Refuse request bodies over the configured size before the app parses them."""
+"""Guards in front of the app: the body size limit, and the number of requests served at once."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 from api.errors import error_body
@@ -57,4 +58,50 @@ class BodySizeLimit:
         body = json.dumps(error_body(413, "payload_too_large", f"request body over {limit} bytes (DISPATCH_MAX_BODY_BYTES)")).encode()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
         await send({"type": "http.response.start", "status": 413, "headers": headers})
+        await send({"type": "http.response.body", "body": body})
+
+
+class Admission:
+    """ASGI middleware: at most `max_requests` requests inside the app at once; a request that
+    finds no place within `queue_wait_s` is answered 503 with Retry-After at once.
+
+    Without it, 40 or more concurrent requests queued for threads and database connections
+    with no bound and ended in 500s after 30-60 s. The probes are let through: they must answer
+    while the service is loaded.
+    """
+
+    EXEMPT = frozenset({"/healthz", "/readyz"})
+
+    def __init__(self, app):
+        self.app = app
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+            await self.app(scope, receive, send)
+            return
+        state = scope["app"].state
+        gate = state.admission
+        if gate.locked():  # every place taken: wait for one, a bounded time
+            try:
+                await asyncio.wait_for(gate.acquire(), state.settings.queue_wait_s)
+            except asyncio.TimeoutError:
+                await self._refuse(send, state.settings)
+                return
+        else:
+            await gate.acquire()
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            state.admission.release()
+
+    @staticmethod
+    async def _refuse(send, settings) -> None:
+        message = f"{settings.max_requests} requests are being served; retry after {settings.retry_after_s} s"
+        body = json.dumps(error_body(503, "busy", message)).encode()
+        headers = [
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(body)).encode()),
+            (b"retry-after", str(settings.retry_after_s).encode()),
+        ]
+        await send({"type": "http.response.start", "status": 503, "headers": headers})
         await send({"type": "http.response.body", "body": body})

@@ -6,6 +6,7 @@ import asyncio
 import logging
 from contextlib import asynccontextmanager, suppress
 
+import anyio.to_thread
 from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
@@ -13,7 +14,8 @@ from api.db import make_engine, migrate, session_factory
 from api.deps import utc_now
 from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
-from api.limits import BodySizeLimit
+from api.limits import Admission, BodySizeLimit
+from api.openapi import install_openapi
 from api.routes import health, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
@@ -28,6 +30,8 @@ Send `Authorization: Bearer <key>`; see docs/API.md for roles and error codes.
 
 
 log = logging.getLogger("api.redispatch")
+# Connections and threads beyond the requests': the re-plan threads (2) and the ticker, plus one.
+_BACKGROUND_CONNECTIONS = 4
 
 
 async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
@@ -47,13 +51,23 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings or Settings()
         cfg = app.state.settings
-        engine = make_engine(cfg.database_url)
+        # Every request inside the app, each re-plan thread and the ticker may hold a connection
+        # at once: the pool has room for all of them, so none waits for another.
+        engine = make_engine(cfg.database_url, pool_size=cfg.max_requests + _BACKGROUND_CONNECTIONS, timeout_s=cfg.db_timeout_s)
         if cfg.migrate_on_start:
             migrate(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
-        app.state.solver = SolverPool(cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s)
-        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now)
+        app.state.reads = session_factory(engine, read_only=True)
+        app.state.admission = asyncio.Semaphore(cfg.max_requests)
+        # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
+        limiter = anyio.to_thread.current_default_thread_limiter()
+        limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
+        app.state.solver = SolverPool(
+            cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
+            max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
+        )
+        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now, reads=app.state.reads)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -65,11 +79,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with suppress(asyncio.CancelledError):
                     await ticker
             app.state.redispatcher.close()
-            app.state.solver.close()
+            app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             engine.dispose()
 
     app = FastAPI(title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
     install_error_handlers(app)
+    install_openapi(app, settings)
+    # The body is read (and its size checked) before a request takes one of the places.
+    app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
     for module in (health, plans, stores, orders, riders):
         app.include_router(module.router)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api import examples
-from dispatch.schema import LocationDoc, NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc
+from dispatch.schema import LocationDoc, NonEmptyId, OptionsDoc, OrderDoc, RiderDoc, StoreDoc, Time
 
 OrderStatus = Literal["open", "picked_up", "delivered", "cancelled"]
 DEFAULT_COMMIT_LEAD_S = 120
@@ -25,13 +25,14 @@ EventType = Literal["picked_up", "delivered", "cancelled"]
 
 
 class _Body(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Strict as the contract's documents: `true` is not 1, and a time is an ISO 8601 string.
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class RedispatchPolicy(_Body):
     """When the service re-plans a store by itself; every trigger is off unless set."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [examples.REDISPATCH]})
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [examples.REDISPATCH]})
 
     on_new_order: bool = Field(default=False, description="re-plan when the store accepts a new order")
     on_rider_event: bool = Field(
@@ -46,6 +47,20 @@ class RedispatchPolicy(_Body):
     commit_lead_s: CommitLead = DEFAULT_COMMIT_LEAD_S
 
 
+class RedispatchOutcome(BaseModel):
+    """What the service's last automatic re-plan of a store did."""
+
+    at: datetime = Field(description="when it ran (UTC)")
+    trigger: Literal["new_order", "rider_event", "every_s"]
+    outcome: Literal["planned", "skipped", "failed"] = Field(
+        description="`planned`: a new current plan; `skipped`: another dispatch won or the solver was busy "
+        "(the next trigger plans again); `failed`: the store could not be planned (see detail)"
+    )
+    detail: str | None = None
+    plan_id: str | None = None
+    excluded: int = Field(default=0, description="stored records left out of the plan for breaking a rule")
+
+
 class StorePublic(BaseModel):
     """A store as the service keeps it."""
 
@@ -57,6 +72,7 @@ class StorePublic(BaseModel):
     updated_at: datetime
     dispatched_at: datetime | None = Field(default=None, description="when the current plan was committed")
     redispatch: RedispatchPolicy | None = Field(default=None, description="when the service re-plans by itself")
+    last_redispatch: RedispatchOutcome | None = Field(default=None, description="what its last automatic re-plan did")
 
 
 class RiderPut(RiderDoc):
@@ -97,7 +113,7 @@ class OrderEventIn(_Body):
     """Something that happened to an order."""
 
     type: EventType
-    at: AwareDatetime | None = Field(default=None, description="when it happened; default: now")
+    at: Time | None = Field(default=None, description="when it happened; default: now")
     rider_id: NonEmptyId | None = Field(
         default=None, description="the rider who picked up or delivered; a rider key implies its own"
     )
@@ -106,7 +122,7 @@ class OrderEventIn(_Body):
 class DispatchRequest(_Body):
     """Options of a store dispatch; everything is optional."""
 
-    plan_time: AwareDatetime | None = Field(
+    plan_time: Time | None = Field(
         default=None, description="plan as of this time (replays, tests); default: the service's now"
     )
     options: OptionsDoc = Field(default_factory=OptionsDoc)
@@ -117,12 +133,12 @@ class QuoteRequest(_Body):
     """An order not placed yet: where it goes, how big it is, when it would be packed."""
 
     dropoff: LocationDoc
-    items: int = Field(default=1, ge=0)
-    ready_at: AwareDatetime | None = Field(default=None, description="when it would be packed; default: `at`")
+    items: int = Field(default=1, ge=0, le=100_000)
+    ready_at: Time | None = Field(default=None, description="when it would be packed; default: `at`")
     dropoff_service_s: int = Field(default=60, ge=0, le=3600)
     max_promise_s: int = Field(default=3600, gt=0, le=24 * 3600, description="the longest promise the store gives")
     buffer_s: int = Field(default=0, ge=0, le=3600, description="safety margin added to the ETA")
-    at: AwareDatetime | None = Field(default=None, description="quote as of this time (replays); default: now")
+    at: Time | None = Field(default=None, description="quote as of this time (replays); default: now")
 
 
 class QuotePublic(BaseModel):

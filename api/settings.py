@@ -42,6 +42,13 @@ class Settings(BaseSettings):
     solver_queue: int = Field(default=2, ge=0, le=1000)
     solver_pool: Literal["process", "thread"] = "process"
     retry_after_s: int = Field(default=2, ge=1)
+    # A solve not back this long after its time limit is cut off (504) and its worker replaced.
+    solve_margin_s: float = Field(default=5.0, gt=0, le=600)
+    # Requests inside the app at once; more wait up to queue_wait_s for a place, then 503.
+    max_requests: int = Field(default=32, ge=1, le=1000)
+    queue_wait_s: float = Field(default=2.0, ge=0, le=60)
+    # Longest wait for a database connection or, on SQLite, for the write lock; then 503.
+    db_timeout_s: float = Field(default=5.0, gt=0, le=300)
     migrate_on_start: bool = True
     # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
     redispatch_tick_s: float = Field(default=5.0, ge=0)

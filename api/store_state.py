@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
 from api.repository import StoreSnapshot
 from api.schemas import DEFAULT_COMMIT_LEAD_S
 from api.tables import OrderRow, PlanRow
-from dispatch.model import Location
+from dispatch.documents import problem_from_document
+from dispatch.errors import FieldError, InvalidProblem
+from dispatch.model import Location, Problem
 from dispatch.schema import OptionsDoc
 from dispatch.travel import great_circle_m
 
@@ -168,3 +171,76 @@ def route_geojson(route: dict[str, Any], rider_location: dict) -> dict:
         props["sequence"] = seq
         features.append({"type": "Feature", "geometry": {"type": "Point", "coordinates": _position(stop["location"])}, "properties": props})
     return {"type": "FeatureCollection", "features": features}
+
+
+# `orders[O7].created_at`, `riders[3].speed_mps` -> ("orders", "O7"), ("riders", "3") and the rest.
+_RECORD_FIELD = re.compile(r"^(orders|riders)\[([^\]]*)\]\.?(.*)$")
+_MAX_ROUNDS = 5
+
+
+def _culprits(errors: list[FieldError]) -> dict[tuple[str, str], tuple[str, str]] | None:
+    """(kind, id) -> (field, reason) of the stored records the errors blame; None when one of
+    them is not a record's (the store itself, or the dispatch's options)."""
+    out: dict[tuple[str, str], tuple[str, str]] = {}
+    for err in errors:
+        match = _RECORD_FIELD.match(err.field)
+        if match is None and err.field in ("orders.id", "riders.id") and err.entity_id:
+            match_kind, record_id, field = err.field.split(".")[0], err.entity_id, "id"
+        elif match is not None:
+            match_kind, record_id, field = match.group(1), err.entity_id or match.group(2), match.group(3) or "(document)"
+        else:
+            return None
+        out.setdefault((match_kind, record_id), (field, err.reason))
+    return out
+
+
+def _without(problem: dict, culprits: dict[tuple[str, str], tuple[str, str]]) -> tuple[dict, list[dict]]:
+    """The problem document less the blamed records (a rider's carried orders go with it, and no
+    order stays assigned to a rider left out), and what was left out, with why."""
+    riders_out = {rid for kind, rid in culprits if kind == "riders"}
+    orders_out = {oid for kind, oid in culprits if kind == "orders"}
+    excluded = [
+        {"kind": kind[:-1], "id": rid, "field": field, "reason": reason} for (kind, rid), (field, reason) in culprits.items()
+    ]
+    for rider in problem["riders"]:
+        if rider["id"] in riders_out:
+            for oid in rider.get("carrying", []):
+                if oid not in orders_out:
+                    orders_out.add(oid)
+                    excluded.append({"kind": "order", "id": oid, "field": "(carried)", "reason": f"its rider {rider['id']} is left out"})
+    riders = []
+    for rider in problem["riders"]:
+        if rider["id"] in riders_out:
+            continue
+        carrying = [oid for oid in rider.get("carrying", []) if oid not in orders_out]
+        heading = rider.get("heading_to") if rider.get("heading_to") in carrying else None
+        riders.append({**rider, "carrying": carrying, "heading_to": heading})
+    orders = []
+    for order in problem["orders"]:
+        if order["id"] in orders_out:
+            continue
+        if order.get("assigned_rider_id") in riders_out:
+            order = {**order, "assigned_rider_id": None, "committed": False}
+        orders.append(order)
+    return {**problem, "riders": riders, "orders": orders}, excluded
+
+
+def plannable(problem: dict) -> tuple[Problem, dict, list[dict]]:
+    """The store's problem with every stored record that breaks a rule left out, so one record
+    never stops a store's dispatch: (problem, its document, what was left out and why).
+
+    An order created more than 7 days before the plan, a rider whose `available_at` is 30 days
+    ahead: each is left out with its field and reason, and the rest is planned. InvalidProblem
+    still stops the dispatch when the store itself or the dispatch's options are at fault.
+    """
+    excluded: list[dict] = []
+    for _ in range(_MAX_ROUNDS):
+        try:
+            return problem_from_document(problem), problem, excluded
+        except InvalidProblem as exc:
+            culprits = _culprits(exc.errors)
+            if not culprits:
+                raise
+            problem, left_out = _without(problem, culprits)
+            excluded += left_out
+    return problem_from_document(problem), problem, excluded

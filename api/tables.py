@@ -48,6 +48,8 @@ class StoreRow(Base):
     # the current plan was committed.
     redispatch: Mapped[dict | None] = mapped_column(JSON, nullable=True)
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # What the last automatic re-plan did (api.schemas.RedispatchOutcome).
+    last_redispatch: Mapped[dict | None] = mapped_column(JSON, nullable=True)
 
 
 class RiderRow(Base):

@@ -7,6 +7,7 @@
     python -m benchmarks best-known     # search the published store instances for better plans
     python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
     python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
+    python -m benchmarks resilience     # the HTTP service under load and faults, on SQLite and PostgreSQL
 """
 
 from __future__ import annotations
@@ -329,6 +330,27 @@ def spread(
         console.print(spread_summary(result))
     for peer, why in results[0]["peers_missing"].items():
         console.print(f"[yellow]{peer} skipped: {why}[/yellow]")
+
+
+@app.command()
+def resilience(
+    databases: Annotated[str, typer.Option(help="comma separated: sqlite, postgresql")] = "sqlite,postgresql",
+    levels: Annotated[str, typer.Option(help="concurrent clients of the ramp, comma separated")] = "1,10,50,100,200",
+    duration: Annotated[float, typer.Option(help="seconds of each ramp level")] = 10.0,
+    out: Annotated[Path, typer.Option(help="folder for resilience.json and resilience.md")] = RESULTS,
+) -> None:
+    """Load and faults against a real uvicorn: concurrency ramp, a burst of plans, kill -9, bad inputs."""
+    from benchmarks.resilience import markdown, run_resilience
+
+    with Progress(TextColumn("{task.description}"), TimeElapsedColumn(), console=console) as bar:
+        task = bar.add_task("starting")
+        payload = run_resilience([d for d in databases.split(",") if d], _ints(levels), duration,
+                                 lambda m: bar.update(task, description=m))
+    path = write_result("resilience", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), **payload}, out)
+    doc = json.loads(path.read_text())
+    (out / "resilience.md").write_text(markdown(doc) + "\n")
+    console.print(markdown(doc))
+    console.print(f"wrote {path} and {out / 'resilience.md'}")
 
 
 @app.command()

@@ -28,6 +28,9 @@ from dispatch.travel import matrix_index_of_points, problem_points
 
 # A day past the plan is far beyond any store's horizon; it keeps every time a small integer.
 MAX_HORIZON_S = 7 * 24 * 3600
+# One leg of a matrix: at most the horizon, and no longer than the Earth's circumference.
+MAX_LEG_S = MAX_HORIZON_S
+MAX_LEG_M = 4.1e7
 
 
 def _seconds(at: datetime, epoch: datetime) -> int:
@@ -246,26 +249,32 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
     return problem
 
 
+def _is_square(rows: list[list[float]], n: int) -> bool:
+    """Whether `rows` is an n x n matrix (a ragged one would not become an array)."""
+    return len(rows) == n and all(len(row) == n for row in rows)
+
+
 def _travel_options(doc: ProblemDoc, errors: list[FieldError]) -> TravelOptions:
     travel = doc.options.travel
     if not isinstance(travel, MatrixTravelDoc):
         return TravelOptions(model="haversine", detour_factor=float(travel.detour_factor))
     n = len(travel.locations)
     field = "options.travel"
-    durations = np.asarray(travel.durations_s, dtype=float) if travel.durations_s else np.zeros((0, 0))
-    if durations.shape != (n, n):
+    if not _is_square(travel.durations_s, n):
         errors.append(FieldError(f"{field}.durations_s", f"must be {n}x{n} (one row and column per location)"))
         return TravelOptions(model="matrix")
-    if not np.all(np.isfinite(durations)) or np.any(durations < 0):
-        errors.append(FieldError(f"{field}.durations_s", "must hold finite, non-negative seconds"))
+    durations = np.asarray(travel.durations_s, dtype=float)
+    if not np.all(np.isfinite(durations)) or np.any(durations < 0) or np.any(durations > MAX_LEG_S):
+        errors.append(FieldError(f"{field}.durations_s", f"must hold finite seconds from 0 to {MAX_LEG_S} (7 days)"))
+        return TravelOptions(model="matrix")
     distances = None
     if travel.distances_m is not None:
-        distances = np.asarray(travel.distances_m, dtype=float) if travel.distances_m else np.zeros((0, 0))
-        if distances.shape != (n, n):
+        if not _is_square(travel.distances_m, n):
             errors.append(FieldError(f"{field}.distances_m", f"must be {n}x{n} like durations_s"))
-            distances = None
-        elif not np.all(np.isfinite(distances)) or np.any(distances < 0):
-            errors.append(FieldError(f"{field}.distances_m", "must hold finite, non-negative metres"))
+        else:
+            distances = np.asarray(travel.distances_m, dtype=float)
+            if not np.all(np.isfinite(distances)) or np.any(distances < 0) or np.any(distances > MAX_LEG_M):
+                errors.append(FieldError(f"{field}.distances_m", f"must hold finite metres from 0 to {MAX_LEG_M:.0f}"))
     matrix = MatrixTravel(
         locations=tuple(_loc(p) for p in travel.locations),
         durations_s=np.rint(durations).astype(np.int64),

@@ -55,4 +55,12 @@ class InvalidProblem(DispatchError):
 
 
 class InvalidPlan(DispatchError):
-    """A plan document cannot be read at all (as opposed to a readable plan with violations)."""
+    """A plan document cannot be read at all (as opposed to a readable plan with violations);
+    `field` names where, as `routes[0].stops[2].late_s`, when one field is to blame."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
+
+    def __reduce__(self):
+        return (type(self), (str(self), self.field))

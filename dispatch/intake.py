@@ -14,7 +14,7 @@ from datetime import datetime
 from dispatch.documents import problem_from_document
 from dispatch.errors import FieldError, InvalidProblem
 from dispatch.geofence import store_area
-from dispatch.schema import OrderDoc, RiderDoc, StoreDoc
+from dispatch.schema import OptionsDoc, OrderDoc, RiderDoc, StoreDoc
 
 OUTSIDE_SERVICE_AREA = "outside_service_area"
 
@@ -44,6 +44,11 @@ def _check(document: dict, kind: str) -> None:
 def check_store(store: StoreDoc) -> None:
     """Raise InvalidProblem if the store's own fields break a rule (e.g. a bad geofence)."""
     _check({"plan_time": datetime.now().astimezone().isoformat(), "stores": [store.model_dump(mode="json")]}, "stores")
+
+
+def check_options(options: OptionsDoc) -> None:
+    """Raise InvalidProblem if solve options break a rule on their own (e.g. a ragged matrix)."""
+    _check({"plan_time": datetime.now().astimezone().isoformat(), "options": options.model_dump(mode="json")}, "options")
 
 
 def check_rider(store: StoreDoc, rider: RiderDoc) -> None:

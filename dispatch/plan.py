@@ -6,8 +6,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
+from pydantic import ValidationError
+
 from dispatch.errors import InvalidPlan
 from dispatch.model import Location
+from dispatch.schema import PlanDoc, PlanMetricsDoc
 
 PlanStatus = Literal["feasible", "partial", "infeasible"]
 
@@ -154,79 +157,72 @@ class Plan:
         }
 
 
-def _time_s(value: Any, epoch: datetime, where: str) -> int:
-    try:
-        t = datetime.fromisoformat(str(value))
-    except ValueError:
-        raise InvalidPlan(f"{where}: {value!r} is not an ISO 8601 time") from None
-    if t.tzinfo is None:
-        raise InvalidPlan(f"{where}: {value!r} has no UTC offset")
-    return int(round((t - epoch).total_seconds()))
+def _seconds(at: datetime, epoch: datetime) -> int:
+    return int(round((at - epoch).total_seconds()))
+
+
+def _where(loc: tuple[Any, ...]) -> str:
+    """pydantic's error location as `routes[0].stops[2].late_s`."""
+    out = ""
+    for step in loc:
+        out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else str(step))
+    return out or "(document)"
 
 
 def plan_from_document(doc: dict, plan_time: datetime) -> Plan:
-    """Read a plan document back (times relative to the problem's `plan_time`)."""
+    """Read a plan document back (times relative to the problem's `plan_time`); InvalidPlan,
+    naming the field, when it cannot be read."""
     if not isinstance(doc, dict):
         raise InvalidPlan("a plan document must be a JSON object")
     try:
-        routes = []
-        for ri, r in enumerate(doc.get("routes", [])):
-            stops = []
-            for si, s in enumerate(r.get("stops", [])):
-                where = f"routes[{ri}].stops[{si}]"
-                kind = s.get("kind")
-                if kind not in ("pickup", "dropoff"):
-                    raise InvalidPlan(f"{where}.kind: must be 'pickup' or 'dropoff', got {kind!r}")
-                loc = s.get("location") or {}
-                stops.append(
-                    PlannedStop(
-                        kind=kind,
-                        location=Location(float(loc.get("lat", 0.0)), float(loc.get("lon", 0.0))),
-                        arrive_s=_time_s(s.get("arrive_at"), plan_time, f"{where}.arrive_at"),
-                        depart_s=_time_s(s.get("depart_at"), plan_time, f"{where}.depart_at"),
-                        store_id=s.get("store_id"),
-                        order_ids=tuple(s.get("order_ids") or ()),
-                        order_id=s.get("order_id"),
-                        late_s=int(s.get("late_s", 0) or 0),
-                    )
-                )
-            start = stops[0].arrive_s if stops else 0
-            end = stops[-1].depart_s if stops else 0
-            routes.append(
-                PlannedRoute(
-                    rider_id=str(r.get("rider_id")),
-                    stops=tuple(stops),
-                    distance_m=float(r.get("distance_m", 0.0)),
-                    duration_s=int(r.get("duration_s", 0)),
-                    travel_s=int(r.get("travel_s", 0)),
-                    start_s=_time_s(r["start_at"], plan_time, f"routes[{ri}].start_at") if "start_at" in r else start,
-                    end_s=_time_s(r["end_at"], plan_time, f"routes[{ri}].end_at") if "end_at" in r else end,
-                )
+        parsed = PlanDoc.model_validate(doc)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        field = _where(tuple(first["loc"]))
+        raise InvalidPlan(f"{field}: {first['msg']}", field=field) from None
+    routes = []
+    for r in parsed.routes:
+        stops = tuple(
+            PlannedStop(
+                kind=s.kind,
+                location=Location(s.location.lat, s.location.lon) if s.location else Location(0.0, 0.0),
+                arrive_s=_seconds(s.arrive_at, plan_time),
+                depart_s=_seconds(s.depart_at, plan_time),
+                store_id=s.store_id,
+                order_ids=tuple(s.order_ids),
+                order_id=s.order_id,
+                late_s=s.late_s or 0,
             )
-        unassigned = tuple(
-            UnassignedOrder(str(u.get("order_id")), str(u.get("reason")), str(u.get("detail", "")))
-            for u in doc.get("unassigned", [])
+            for s in r.stops
         )
-        m = doc.get("metrics", {}) or {}
-        metrics = Metrics(
-            orders=int(m.get("orders", 0)),
-            assigned=int(m.get("assigned", 0)),
-            on_time=int(m.get("on_time", 0)),
-            late=int(m.get("late", 0)),
-            total_distance_m=float(m.get("total_distance_m", 0.0)),
-            total_travel_s=int(m.get("total_travel_s", 0)),
-            solve_ms=int(m.get("solve_ms", 0)),
-            late_s_total=int(m.get("late_s_total", 0) or 0),
-            riders_used=int(m.get("riders_used", 0) or 0),
-            objective=int(m.get("objective", 0) or 0),
+        routes.append(
+            PlannedRoute(
+                rider_id=r.rider_id,
+                stops=stops,
+                distance_m=r.distance_m,
+                duration_s=r.duration_s,
+                travel_s=r.travel_s,
+                start_s=_seconds(r.start_at, plan_time) if r.start_at else (stops[0].arrive_s if stops else 0),
+                end_s=_seconds(r.end_at, plan_time) if r.end_at else (stops[-1].depart_s if stops else 0),
+            )
         )
-    except (AttributeError, TypeError, ValueError, KeyError) as exc:
-        raise InvalidPlan(f"plan document is malformed: {exc}") from None
+    m = parsed.metrics or PlanMetricsDoc()
     return Plan(
-        plan_id=str(doc.get("plan_id", "")),
+        plan_id=parsed.plan_id,
         plan_time=plan_time,
-        status=doc.get("status", "feasible"),
+        status=parsed.status,
         routes=tuple(routes),
-        unassigned=unassigned,
-        metrics=metrics,
+        unassigned=tuple(UnassignedOrder(u.order_id, u.reason, u.detail) for u in parsed.unassigned),
+        metrics=Metrics(
+            orders=m.orders,
+            assigned=m.assigned,
+            on_time=m.on_time,
+            late=m.late,
+            total_distance_m=m.total_distance_m,
+            total_travel_s=m.total_travel_s,
+            solve_ms=m.solve_ms,
+            late_s_total=m.late_s_total,
+            riders_used=m.riders_used,
+            objective=m.objective,
+        ),
     )

@@ -1,19 +1,80 @@
 """Pydantic models of the public documents (see the contract): shapes, types and ranges.
 
 Cross-field rules (ids, times in order, carried orders) are checked in `dispatch.documents`.
+Types are strict: `true` is not the integer 1, `"3"` is not a number, `12345` is not a time;
+every number has a range the solver's integer arithmetic can hold.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+import re
+from datetime import datetime, timezone
+from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic_core import PydanticCustomError
 
-NonEmptyId = Annotated[str, Field(min_length=1, max_length=200)]
+# Times outside these years are typos or probes; inside them every offset and horizon stays
+# far from the ends of Python's datetime (year 1 and 9999 overflowed).
+EARLIEST = datetime(1900, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+_ISO_TIME = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+# C0 controls and DEL: PostgreSQL refuses NUL in text (pydantic itself refuses lone surrogates).
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f]")
+MAX_SEED = 2**31 - 1
+# A work limit beyond what any budget can use: 3600 s at the fastest rate measured (~130k
+# iterations a second on store problems) is 4.7e8.
+MAX_ITERATIONS = 10**9
+# The geometry object, then a MultiPolygon's polygons, rings, positions and numbers.
+MAX_GEOFENCE_DEPTH = 5
+
+
+def _storable(value: str) -> str:
+    if _UNSTORABLE.search(value):
+        raise PydanticCustomError(
+            "unstorable_string", "must not contain control characters (such as NUL)"
+        )
+    return value
+
+
+def _time_text(value: Any) -> Any:
+    # A number is not a time (pydantic would read 12345 as seconds since 1970), nor is "12345".
+    if isinstance(value, datetime) or (isinstance(value, str) and _ISO_TIME.match(value)):
+        return value
+    raise PydanticCustomError(
+        "datetime_format", "must be an ISO 8601 time with a UTC offset, such as 2026-11-23T10:00:00+08:00"
+    )
+
+
+def _geofence_depth(value: dict) -> dict:
+    # Checked without recursion, before anything walks the geometry (a fence nested 900 deep
+    # broke serialisation); foreign members may nest as deep as the coordinates.
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_GEOFENCE_DEPTH:
+            raise PydanticCustomError(
+                "geofence_depth",
+                "nests more than {limit} levels deep; a GeoJSON MultiPolygon needs {limit}",
+                {"limit": MAX_GEOFENCE_DEPTH},
+            )
+        children = node.values() if isinstance(node, dict) else node
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return value
+
+
+def _time_in_range(value: datetime) -> datetime:
+    if not EARLIEST <= value < LATEST:
+        raise PydanticCustomError("datetime_range", "must be in the years 1900 to 2199")
+    return value
+
+
+NonEmptyId = Annotated[str, Field(min_length=1, max_length=200), AfterValidator(_storable)]
+Time = Annotated[AwareDatetime, Field(strict=False), BeforeValidator(_time_text), AfterValidator(_time_in_range)]
 
 
 class _Doc(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
 
 class LocationDoc(_Doc):
@@ -28,8 +89,9 @@ class StoreDoc(_Doc):
 
     id: NonEmptyId
     location: LocationDoc
-    service_radius_m: float = Field(default=3000.0, gt=0, allow_inf_nan=False)
-    geofence: dict | None = None
+    # Up to half the Earth's circumference: a disc that holds every point (Solomon's depots).
+    service_radius_m: float = Field(default=3000.0, gt=0, le=2.0e7, allow_inf_nan=False)
+    geofence: Annotated[dict, AfterValidator(_geofence_depth)] | None = None
     pickup_service_s: int = Field(default=60, ge=0, le=3600)
 
 
@@ -38,11 +100,12 @@ class RiderDoc(_Doc):
 
     id: NonEmptyId
     location: LocationDoc
-    available_at: AwareDatetime | None = None
-    shift_end: AwareDatetime | None = None
-    capacity_items: int = Field(default=30, ge=0)
-    max_orders: int = Field(default=6, ge=1)
-    speed_mps: float = Field(default=4.5, gt=0, le=50, allow_inf_nan=False)
+    available_at: Time | None = None
+    shift_end: Time | None = None
+    capacity_items: int = Field(default=30, ge=0, le=100_000)
+    max_orders: int = Field(default=6, ge=1, le=1000)
+    # From a slow walk: a leg of 20 km stays under 12 hours (1e-300 m/s overflowed the search).
+    speed_mps: float = Field(default=4.5, ge=0.5, le=50, allow_inf_nan=False)
     carrying: list[NonEmptyId] = Field(default_factory=list)
     store_id: NonEmptyId | None = None
     # The carried order whose drop-off the rider is riding to now: the plan keeps it first.
@@ -60,17 +123,17 @@ class OrderDoc(_Doc):
     id: NonEmptyId
     store_id: NonEmptyId
     dropoff: LocationDoc
-    created_at: AwareDatetime
-    ready_at: AwareDatetime | None = None
-    promised_at: AwareDatetime | None = None
-    items: int = Field(default=1, ge=0)
+    created_at: Time
+    ready_at: Time | None = None
+    promised_at: Time | None = None
+    items: int = Field(default=1, ge=0, le=100_000)
     dropoff_service_s: int = Field(default=60, ge=0, le=3600)
     priority: int = Field(default=1, ge=1, le=1000)
-    max_ride_s: int | None = Field(default=None, gt=0)
-    deliver_after: AwareDatetime | None = Field(
+    max_ride_s: int | None = Field(default=None, gt=0, le=24 * 3600)
+    deliver_after: Time | None = Field(
         default=None, description="scheduled orders: the drop-off starts no earlier than this"
     )
-    deadline_at: AwareDatetime | None = Field(
+    deadline_at: Time | None = Field(
         default=None,
         description="the drop-off starts no later than this, whatever the lateness weights; an order that "
         "cannot make it is left out (reason past_deadline)",
@@ -129,11 +192,13 @@ class OptionsDoc(_Doc):
     travel: Annotated[HaversineTravelDoc | MatrixTravelDoc, Field(discriminator="model")] = Field(
         default_factory=HaversineTravelDoc
     )
-    seed: int = Field(default=0, ge=0)
+    seed: int = Field(default=0, ge=0, le=MAX_SEED)
     shift_end_rule: Literal["route", "pickups"] = Field(
         default="route", description="what a rider's shift_end bounds unless the rider says: the whole route or the pickups"
     )
-    max_iterations: int | None = Field(default=None, ge=0)
+    max_iterations: int | None = Field(
+        default=None, ge=0, le=MAX_ITERATIONS, description="a work limit as well as the clock: whichever comes first"
+    )
     weights: WeightsDoc = Field(default_factory=WeightsDoc)
 
 
@@ -160,7 +225,7 @@ class InitialRouteDoc(BaseModel):
 class ProblemDoc(_Doc):
     """A dispatch problem: the stores, riders and orders at `plan_time`."""
 
-    plan_time: AwareDatetime
+    plan_time: Time
     stores: list[StoreDoc] = Field(default_factory=list)
     riders: list[RiderDoc] = Field(default_factory=list)
     orders: list[OrderDoc] = Field(default_factory=list)
@@ -170,3 +235,67 @@ class ProblemDoc(_Doc):
         description="re-dispatch: the routes being followed, a warm start for the search (riders and orders "
         "no longer in the problem are skipped)",
     )
+
+
+class _PlanPart(BaseModel):
+    # A plan document read back (to check it): the fields the validator reads are typed and
+    # bounded; others, and fields a service adds (`store_id`, `excluded`), are not read.
+    model_config = ConfigDict(extra="ignore", strict=True)
+
+
+class PlanStopDoc(_PlanPart):
+    """A timed stop of a plan: a pickup of `order_ids` at `store_id`, or the drop-off of `order_id`."""
+
+    kind: Literal["pickup", "dropoff"]
+    location: LocationDoc | None = None
+    arrive_at: Time
+    depart_at: Time
+    store_id: NonEmptyId | None = None
+    order_ids: list[NonEmptyId] = Field(default_factory=list)
+    order_id: NonEmptyId | None = None
+    late_s: int | None = Field(default=0, ge=0, le=10**9)
+
+
+class PlanRouteDoc(_PlanPart):
+    """One rider's route in a plan."""
+
+    rider_id: NonEmptyId
+    stops: list[PlanStopDoc] = Field(default_factory=list)
+    distance_m: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    duration_s: int = Field(default=0, ge=-(10**12), le=10**12)
+    travel_s: int = Field(default=0, ge=-(10**12), le=10**12)
+    start_at: Time | None = None
+    end_at: Time | None = None
+
+
+class PlanUnassignedDoc(_PlanPart):
+    """An order left out of every route, with its reason."""
+
+    order_id: NonEmptyId
+    reason: str = Field(max_length=200)
+    detail: str = Field(default="", max_length=10_000)
+
+
+class PlanMetricsDoc(_PlanPart):
+    """The totals a plan states about itself."""
+
+    orders: int = Field(default=0, ge=0, le=10**9)
+    assigned: int = Field(default=0, ge=0, le=10**9)
+    on_time: int = Field(default=0, ge=0, le=10**9)
+    late: int = Field(default=0, ge=0, le=10**9)
+    total_distance_m: float = Field(default=0.0, ge=0, le=1e15, allow_inf_nan=False)
+    total_travel_s: int = Field(default=0, ge=0, le=10**15)
+    solve_ms: int = Field(default=0, ge=0, le=10**12)
+    late_s_total: int = Field(default=0, ge=0, le=10**15)
+    riders_used: int = Field(default=0, ge=0, le=10**9)
+    objective: int = Field(default=0, ge=-(10**30), le=10**30)
+
+
+class PlanDoc(_PlanPart):
+    """A plan document as the validator reads it (a partial one, `{"routes": [], "unassigned": []}`, fits)."""
+
+    plan_id: str = Field(default="", max_length=200)
+    status: str = Field(default="feasible", max_length=50)
+    routes: list[PlanRouteDoc] = Field(default_factory=list)
+    unassigned: list[PlanUnassignedDoc] = Field(default_factory=list)
+    metrics: PlanMetricsDoc | None = Field(default_factory=PlanMetricsDoc)

@@ -7,13 +7,14 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import SQLAlchemyError
 
 from api.db import ping
+from api.json_body import StrictJsonRoute
 from api.schemas import Health
 
-router = APIRouter(tags=["health"])
+router = APIRouter(tags=["health"], route_class=StrictJsonRoute)
 
 
 @router.get("/healthz", response_model=Health, summary="The process is up")
-def healthz() -> Health:
+async def healthz() -> Health:
     """Liveness: answers as long as the process serves requests."""
     return Health(status="ok")
 

@@ -8,20 +8,25 @@ from fastapi import APIRouter, Body
 
 from api import examples, repository
 from api.auth import AnyCaller
-from api.deps import Db, Redispatch, utc_now
-from api.errors import Forbidden
+from api.deps import Db, PathId, ReadDb, Redispatch, utc_now
+from api.errors import Forbidden, NotFound
+from api.json_body import StrictJsonRoute
+from api.openapi import errors
 from api.routes.stores import order_public
 from api.schemas import OrderEventIn, OrderPublic
 
-router = APIRouter(prefix="/v1/orders", tags=["orders"])
+router = APIRouter(prefix="/v1/orders", tags=["orders"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
 
 
-@router.get("/{order_id}", response_model=OrderPublic, summary="An order and its status")
-def get_order(order_id: str, caller: AnyCaller, db: Db) -> OrderPublic:
-    """The order; a rider key sees only the orders it carries or delivered."""
-    row = repository.get_order(db, order_id)
-    if caller.role == "rider" and row.rider_id != caller.rider_id:
-        raise Forbidden(f"order {order_id!r} is not carried by rider {caller.rider_id!r}")
+@router.get("/{order_id}", response_model=OrderPublic, summary="An order and its status", responses=errors(404))
+def get_order(order_id: PathId, caller: AnyCaller, db: ReadDb) -> OrderPublic:
+    """The order; a rider key sees only the orders it carries or delivered (403 for any other
+    id, known or not: the answer tells a rider nothing about other riders' orders)."""
+    row = repository.find_order(db, order_id)
+    if caller.role == "rider" and (row is None or row.rider_id != caller.rider_id):
+        raise Forbidden(f"order {order_id!r} is not one rider {caller.rider_id!r} carries or delivered")
+    if row is None:
+        raise NotFound(f"no order {order_id!r}")
     return order_public(row)
 
 
@@ -29,10 +34,10 @@ def get_order(order_id: str, caller: AnyCaller, db: Db) -> OrderPublic:
     "/{order_id}/events",
     response_model=OrderPublic,
     summary="Report a pickup, a delivery or a cancellation",
-    responses={409: {"description": "a transition that makes no sense (e.g. delivered before picked up)"}},
+    responses=errors(404, 409, 413),
 )
 def post_event(
-    order_id: str,
+    order_id: PathId,
     event: Annotated[OrderEventIn, Body(openapi_examples=examples.EVENTS)],
     caller: AnyCaller,
     db: Db,

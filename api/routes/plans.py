@@ -8,7 +8,9 @@ from fastapi import APIRouter, Body
 
 from api import examples, repository
 from api.auth import OrderSystem
-from api.deps import AppSettings, Db, Solver, check_time_limit, utc_now
+from api.deps import AppSettings, Db, PathId, ReadDb, Solver, service_options, utc_now
+from api.json_body import StrictJsonRoute
+from api.openapi import errors
 from api.schemas import ValidateRequest, ValidationReport, ViolationPublic
 from api.solving import solve_document
 from dispatch.documents import problem_from_document
@@ -16,10 +18,15 @@ from dispatch.errors import FieldError, InvalidProblem
 from dispatch.schema import ProblemDoc
 from dispatch.validate import validate_plan, violations_by_cause
 
-router = APIRouter(prefix="/v1/plans", tags=["plans"])
+router = APIRouter(prefix="/v1/plans", tags=["plans"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
 
 
-@router.post("", status_code=201, summary="Solve a problem document", responses={201: examples.plan_response("the plan, stored under its plan_id")})
+@router.post(
+    "",
+    status_code=201,
+    summary="Solve a problem document",
+    responses={201: examples.plan_response("the plan, stored under its plan_id"), **errors(413, 504)},
+)
 def create_plan(
     problem: Annotated[ProblemDoc, Body(openapi_examples={"small": {"summary": "Two orders, one rider", "value": examples.PROBLEM}})],
     _caller: OrderSystem,
@@ -28,7 +35,7 @@ def create_plan(
     settings: AppSettings,
 ) -> dict[str, Any]:
     """Solve the contract's problem document and return (and store) the contract's plan document."""
-    check_time_limit(problem.options.time_limit_s, settings)
+    problem = problem.model_copy(update={"options": service_options(problem.options, settings)})
     problem_from_document(problem)  # cross-field rules: a 422 here, before a worker is taken
     document = problem.model_dump(mode="json")
     plan = solver.run(solve_document, document, time_limit_s=problem.options.time_limit_s)
@@ -37,13 +44,13 @@ def create_plan(
     return plan
 
 
-@router.get("/{plan_id}", summary="A stored plan", responses={200: examples.plan_response("the plan document")})
-def read_plan(plan_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
+@router.get("/{plan_id}", summary="A stored plan", responses={200: examples.plan_response("the plan document"), **errors(404)})
+def read_plan(plan_id: PathId, _caller: OrderSystem, db: ReadDb) -> dict[str, Any]:
     """The plan document as it was returned when it was made."""
     return repository.get_plan(db, plan_id).plan
 
 
-@router.post("/validate", response_model=ValidationReport, summary="Check a plan against a problem")
+@router.post("/validate", response_model=ValidationReport, summary="Check a plan against a problem", responses=errors(413))
 def validate(
     body: Annotated[
         ValidateRequest,

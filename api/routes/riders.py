@@ -11,14 +11,16 @@ from sqlalchemy.orm import Session
 
 from api import examples, repository
 from api.auth import AnyCaller, Principal
-from api.deps import Db, Redispatch, same_id, utc_now
+from api.deps import Db, PathId, ReadDb, Redispatch, same_id, utc_now
+from api.json_body import StrictJsonRoute
+from api.openapi import errors
 from api.errors import Forbidden
 from api.schemas import RiderPublic, RiderPut, RouteDocument
 from api.store_state import remaining_stops, route_geojson, route_order_ids
 from api.tables import OrderRow, RiderRow
 from dispatch.intake import check_rider
 
-router = APIRouter(prefix="/v1/riders", tags=["riders"])
+router = APIRouter(prefix="/v1/riders", tags=["riders"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
 
 
 def _may_see(caller: Principal, rider_id: str) -> None:
@@ -34,10 +36,10 @@ def _public(db: Session, row: RiderRow) -> RiderPublic:
     "/{rider_id}",
     response_model=RiderPublic,
     summary="Register a rider, or report its location and duty status",
-    responses={201: {"model": RiderPublic, "description": "created"}},
+    responses={201: {"model": RiderPublic, "description": "created"}, **errors(409, 413)},
 )
 def put_rider(
-    rider_id: str,
+    rider_id: PathId,
     rider: Annotated[RiderPut, Body(openapi_examples={"rider": {"summary": "A rider at the store", "value": examples.RIDER}})],
     caller: AnyCaller,
     db: Db,
@@ -53,15 +55,18 @@ def put_rider(
         _may_see(caller, rider_id)
     same_id(rider_id, rider.id)
     with db.begin():
+        if caller.role == "rider":
+            # What the key may change is settled before anything else is looked up.
+            repository.check_self_update(db, rider)
         check_rider(repository.home_store(db, rider), rider)
-        created = repository.put_rider(db, rider, caller, utc_now())
+        created = repository.put_rider(db, rider, utc_now())
     response.status_code = 201 if created else 200
     redispatcher.trigger(rider.store_id, "rider_event")
     return _public(db, repository.get_rider(db, rider_id))
 
 
-@router.get("/{rider_id}", response_model=RiderPublic, summary="A rider")
-def get_rider(rider_id: str, caller: AnyCaller, db: Db) -> RiderPublic:
+@router.get("/{rider_id}", response_model=RiderPublic, summary="A rider", responses=errors(404))
+def get_rider(rider_id: PathId, caller: AnyCaller, db: ReadDb) -> RiderPublic:
     """The rider's document with the orders it carries now."""
     _may_see(caller, rider_id)
     return _public(db, repository.get_rider(db, rider_id))
@@ -71,12 +76,15 @@ def get_rider(rider_id: str, caller: AnyCaller, db: Db) -> RiderPublic:
     "/{rider_id}/route",
     response_model=RouteDocument,
     summary="The rider's stops with ETAs",
-    responses={200: {"content": {"application/geo+json": {}}, "description": "the route document, or GeoJSON with ?format=geojson"}},
+    responses={
+        200: {"content": {"application/geo+json": {}}, "description": "the route document, or GeoJSON with ?format=geojson"},
+        **errors(404),
+    },
 )
 def get_route(
-    rider_id: str,
+    rider_id: PathId,
     caller: AnyCaller,
-    db: Db,
+    db: ReadDb,
     format: Annotated[Literal["json", "geojson"], Query(description="`geojson`: a FeatureCollection")] = "json",
 ):
     """The rider's remaining stops in its home store's current plan (done and cancelled stops drop out)."""

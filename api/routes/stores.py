@@ -9,29 +9,32 @@ from fastapi import APIRouter, Body, Query, Response
 
 from api import dispatching, examples, repository
 from api.auth import OrderSystem
-from api.deps import AppSettings, Db, Redispatch, Solver, check_time_limit, same_id, utc_now
+from api.db import read_transaction
+from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, same_id, service_options, utc_now
+from api.json_body import StrictJsonRoute
+from api.openapi import errors
 from api.errors import NotFound
 from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, RedispatchPolicy, StorePublic
-from api.store_state import dispatch_problem
+from api.store_state import dispatch_problem, plannable
 from api.tables import OrderRow, StoreRow
-from dispatch.documents import problem_from_document
-from dispatch.intake import check_order, check_store
+from dispatch.intake import check_options, check_order, check_store
 from dispatch.live import quote_order
 from dispatch.model import Location
 from dispatch.schema import OptionsDoc, OrderDoc, StoreDoc
 
-router = APIRouter(prefix="/v1/stores", tags=["stores"])
+router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
 
 
 def store_public(row: StoreRow) -> StorePublic:
     """The public view of a stored store."""
     return StorePublic(
-        store=StoreDoc.model_validate(row.document),
+        store=repository.read_document(StoreDoc, row.document),
         current_plan_id=row.current_plan_id,
         dispatch_version=row.dispatch_version,
         updated_at=row.updated_at,
         dispatched_at=_utc(row.dispatched_at),
         redispatch=dispatching.policy_of(row),
+        last_redispatch=row.last_redispatch,
     )
 
 
@@ -43,7 +46,7 @@ def _utc(at: datetime | None) -> datetime | None:
 def order_public(row: OrderRow) -> OrderPublic:
     """The public view of a stored order (the service's timestamps in UTC)."""
     return OrderPublic(
-        order=OrderDoc.model_validate(row.document),
+        order=repository.read_document(OrderDoc, row.document),
         status=row.status,
         rider_id=row.rider_id,
         submitted_at=_utc(row.submitted_at),
@@ -53,9 +56,14 @@ def order_public(row: OrderRow) -> OrderPublic:
     )
 
 
-@router.put("/{store_id}", response_model=StorePublic, summary="Register or update a store", responses={201: {"model": StorePublic, "description": "created"}})
+@router.put(
+    "/{store_id}",
+    response_model=StorePublic,
+    summary="Register or update a store",
+    responses={201: {"model": StorePublic, "description": "created"}, **errors(413)},
+)
 def put_store(
-    store_id: str,
+    store_id: PathId,
     store: Annotated[StoreDoc, Body(openapi_examples={"store": {"summary": "A store with a 3 km disc", "value": examples.STORE}})],
     _caller: OrderSystem,
     db: Db,
@@ -70,8 +78,8 @@ def put_store(
     return store_public(repository.get_store(db, store_id))
 
 
-@router.get("/{store_id}", response_model=StorePublic, summary="A store")
-def get_store(store_id: str, _caller: OrderSystem, db: Db) -> StorePublic:
+@router.get("/{store_id}", response_model=StorePublic, summary="A store", responses=errors(404))
+def get_store(store_id: PathId, _caller: OrderSystem, db: ReadDb) -> StorePublic:
     """The store's document, current plan id and dispatch version."""
     return store_public(repository.get_store(db, store_id))
 
@@ -81,10 +89,13 @@ def get_store(store_id: str, _caller: OrderSystem, db: Db) -> StorePublic:
     response_model=OrderPublic,
     status_code=201,
     summary="Submit an order",
-    responses={200: {"model": OrderPublic, "description": "the same order was already accepted"}, 409: {"description": "the id was accepted with other contents"}},
+    responses={
+        200: {"model": OrderPublic, "description": "the same order was already accepted"},
+        **errors(404, 409, 413),
+    },
 )
 def submit_order(
-    store_id: str,
+    store_id: PathId,
     order: Annotated[OrderDoc, Body(openapi_examples={"order": {"summary": "An order promised within the hour", "value": examples.ORDER}})],
     _caller: OrderSystem,
     db: Db,
@@ -96,7 +107,7 @@ def submit_order(
     With the store's `redispatch.on_new_order`, a new order re-plans the store after the answer.
     """
     with db.begin():
-        store = StoreDoc.model_validate(repository.get_store(db, store_id).document)
+        store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
     response.status_code = 201 if created else 200
@@ -105,11 +116,11 @@ def submit_order(
     return order_public(row)
 
 
-@router.get("/{store_id}/orders", response_model=list[OrderPublic], summary="The store's orders")
+@router.get("/{store_id}/orders", response_model=list[OrderPublic], summary="The store's orders", responses=errors(404))
 def list_orders(
-    store_id: str,
+    store_id: PathId,
     _caller: OrderSystem,
-    db: Db,
+    db: ReadDb,
     status: Annotated[Literal["open", "picked_up", "delivered", "cancelled"] | None, Query()] = None,
 ) -> list[OrderPublic]:
     """The store's orders, optionally only those with one status, oldest first."""
@@ -120,10 +131,10 @@ def list_orders(
 @router.post(
     "/{store_id}/dispatch",
     summary="Plan the store's open orders with its riders as they are now",
-    responses={200: examples.plan_response("the new current plan (with store_id)"), 409: {"description": "another dispatch of the store won"}},
+    responses={200: examples.plan_response("the new current plan (with store_id)"), **errors(404, 409, 413, 504)},
 )
 def dispatch_store(
-    store_id: str,
+    store_id: PathId,
     _caller: OrderSystem,
     db: Db,
     solver: Solver,
@@ -138,15 +149,18 @@ def dispatch_store(
     Two dispatches of one store racing each other never both win: the later one gets a 409.
     """
     body = body or DispatchRequest()
-    check_time_limit(body.options.time_limit_s, settings)
-    return dispatching.dispatch_store(
-        db, solver, store_id, body.options, body.plan_time or utc_now(), utc_now, body.commit_lead_s
-    )
+    options = service_options(body.options, settings)
+    return dispatching.dispatch_store(db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s)
 
 
-@router.put("/{store_id}/redispatch", response_model=StorePublic, summary="Set when the service re-plans the store by itself")
+@router.put(
+    "/{store_id}/redispatch",
+    response_model=StorePublic,
+    summary="Set when the service re-plans the store by itself",
+    responses=errors(404, 413),
+)
 def put_redispatch(
-    store_id: str,
+    store_id: PathId,
     policy: Annotated[RedispatchPolicy, Body(openapi_examples={"policy": {"summary": "On every new order and every 2 minutes", "value": examples.REDISPATCH}})],
     _caller: OrderSystem,
     db: Db,
@@ -156,7 +170,8 @@ def put_redispatch(
     and at least every `every_s` seconds while it has orders to plan; all off by default.
     Each re-plan is a store dispatch with `options` (carried orders stay, a rider's current
     drop-off stays first, the version check applies). Send all triggers off to stop."""
-    check_time_limit(policy.options.time_limit_s, settings, field="options.time_limit_s")
+    policy = policy.model_copy(update={"options": service_options(policy.options, settings)})
+    check_options(policy.options)  # a matrix that cannot be read would fail every re-plan
     with db.begin():
         row = repository.get_store(db, store_id)
         row.redispatch = policy.model_dump(mode="json")
@@ -164,8 +179,12 @@ def put_redispatch(
     return store_public(repository.get_store(db, store_id))
 
 
-@router.get("/{store_id}/plan", summary="The store's current plan", responses={200: examples.plan_response("the current plan")})
-def current_plan(store_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
+@router.get(
+    "/{store_id}/plan",
+    summary="The store's current plan",
+    responses={200: examples.plan_response("the current plan"), **errors(404)},
+)
+def current_plan(store_id: PathId, _caller: OrderSystem, db: ReadDb) -> dict[str, Any]:
     """The plan document of the store's latest dispatch (404 before the first one)."""
     store = repository.get_store(db, store_id)
     if store.current_plan_id is None:
@@ -173,9 +192,11 @@ def current_plan(store_id: str, _caller: OrderSystem, db: Db) -> dict[str, Any]:
     return repository.get_plan(db, store.current_plan_id).plan
 
 
-@router.post("/{store_id}/quote", response_model=QuotePublic, summary="Quote an order before it is placed")
+@router.post(
+    "/{store_id}/quote", response_model=QuotePublic, summary="Quote an order before it is placed", responses=errors(404, 413)
+)
 def quote(
-    store_id: str,
+    store_id: PathId,
     body: Annotated[QuoteRequest, Body(openapi_examples={"quote": {"summary": "Two items, packed in 8 minutes", "value": examples.QUOTE_REQUEST}})],
     _caller: OrderSystem,
     db: Db,
@@ -186,10 +207,10 @@ def quote(
     of the store as it is, not a full solve: nothing is stored.
     """
     at = body.at or utc_now()
-    with db.begin():
+    with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem = problem_from_document(dispatch_problem(snapshot, at, OptionsDoc(), current))
+    problem, _, _ = plannable(dispatch_problem(snapshot, at, OptionsDoc(), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
     answer = quote_order(
         problem,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 
 import numpy as np
@@ -49,7 +48,6 @@ _RESERVE_PER_ORDER2_S = 0.04e-6
 _ORTOOLS_SHARE = 0.25
 _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
-_ISOLATION_SAFETY_S = 300.0  # with a work limit instead of the clock
 # With scheduled orders (VRPTW-like) one search trajectory sometimes settles in a poor optimum
 # (Solomon RC208 at 5 s: 5.9-14.2% over best-known by seed); two trajectories of half the time
 # each, keeping the better, took the 19 type-2 instances from 2.15% to 1.24-1.53% mean gap.
@@ -72,9 +70,31 @@ TRAJ_STORE_S_PER_ORDER = 1 / 400
 # and learns its own from the first plans of 200 orders or more (with a 20% margin; below,
 # fixed costs weigh in and the estimate would come out too high for big plans).
 _COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.12e-6
+# Many riders cost more than that figure says, about 0.2 us an order and rider on top (setting
+# up the compiled search alone: 750 orders, 2,000 riders, 0.24 s).
+_FIRST_PLAN_S_PER_ORDER_RIDER = 0.2e-6
 _LEARN_FROM_ORDERS = 200
 _FIRST_PLAN_SLACK = 1.2
 _first_plan_rate = {"s_per_order2": _COMPILED_FIRST_PLAN_S_PER_ORDER2}
+
+
+def _riders_share_s(orders: int, riders: int) -> float:
+    """The part of a compiled first plan's time that grows with its riders."""
+    return _FIRST_PLAN_S_PER_ORDER_RIDER * orders * riders
+
+
+def _first_plan_estimate_s(orders: int, riders: int) -> float:
+    """Expected seconds of a compiled first plan of `orders` orders with `riders` riders."""
+    return _first_plan_rate["s_per_order2"] * orders**2 + _riders_share_s(orders, riders)
+
+
+def _most_within(cost, upper: int, budget_s: float) -> int:
+    """The largest count from 0 to `upper` whose (increasing) `cost` is within `budget_s`."""
+    lo, hi = 0, upper
+    while lo < hi:
+        mid = (lo + hi + 1) // 2
+        lo, hi = (mid, hi) if cost(mid) <= budget_s else (lo, mid - 1)
+    return lo
 
 
 def _learn_first_plan_rate(orders: int, seconds: float) -> None:
@@ -145,15 +165,14 @@ def first_plan(
     # The compiled insertion cannot stop half-way; when it would not finish in time, it plans
     # the most urgent orders that fit the time left, and the rest wait for the next plan.
     began = time.perf_counter()
-    rate = _first_plan_rate["s_per_order2"]
     skipped: list[int] = []
     # The learned rate holds a 20% margin: up to that much over the time left, the whole
     # insertion runs (planning a part of the orders is a cliff: 300x40 at 0.1 s, 1.05 -> 1.49
     # of PyVRP's travel when the estimate just missed).
-    if rate * len(todo) ** 2 > _FIRST_PLAN_SLACK * (deadline - began):
+    if _first_plan_estimate_s(len(todo), inst.n_riders) > _FIRST_PLAN_SLACK * (deadline - began):
         if warm:
             return None
-        fit = int(math.sqrt(max(0.0, deadline - began) / rate))
+        fit = _most_within(lambda k: _first_plan_estimate_s(k, inst.n_riders), len(todo), deadline - began)
         if fit < 1:
             return construct(inst, candidates, deadline)  # stops at once, with reasons kept
         by_promise = sorted(todo, key=lambda k: (int(inst.promised_s[k]), k))
@@ -164,7 +183,7 @@ def first_plan(
     insertion = fast_lns.CompiledRuinRecreate(inst, start, todo, seed, latest, weight)
     found = insertion.run(float("inf"), 1, one_idle=one_idle)
     if not warm:  # a warm completion inserts few orders into full routes: another cost
-        _learn_first_plan_rate(len(todo), time.perf_counter() - began)
+        _learn_first_plan_rate(len(todo), time.perf_counter() - began - _riders_share_s(len(todo), inst.n_riders))
     if found is None:
         return None if warm else construct(inst, candidates, deadline)
     routes, left, states = found.routes, list(found.left), None
@@ -214,6 +233,41 @@ def split_by_area(problem: Problem) -> tuple[list, list[UnassignedOrder]]:
     rank = {o.id: i for i, o in enumerate(problem.orders)}
     routed.sort(key=lambda o: rank[o.id])
     return routed, refused
+
+
+# Before the search starts, a solve builds travel matrices over every point (stores, riders,
+# drop-offs) and screens every order against every rider: 15,000 orders took 30 s of a 1 s
+# budget. A problem whose instance would not fit this share of its budget keeps its most
+# urgent orders that fit (the first plan then fits its own part, and the search places what
+# it skipped). Measured here: matrices (in blocks) 20-45 ns a pair of points, the screen
+# 20-60 ns an order and rider.
+_INSTANCE_S_PER_POINT2 = 45e-9
+_SCREEN_S_PER_ORDER_RIDER = 0.1e-6
+_INSTANCE_SHARE = 0.5
+
+
+def fit_to_budget(problem: Problem, routed: list, budget_s: float) -> tuple[list, list[UnassignedOrder]]:
+    """The orders to plan when the instance of all of them would not fit the budget: carried
+    ones and the most urgent by promise; the rest are left out with `time_limit_reached`."""
+    points, riders = len(problem.stores) + len(problem.riders), len(problem.riders)
+
+    def cost(k: int) -> float:
+        return (_INSTANCE_S_PER_POINT2 * (points + k) ** 2 + _SCREEN_S_PER_ORDER_RIDER * k * riders
+                + _RESERVE_PER_ORDER2_S * k**2)
+
+    allowed = _INSTANCE_SHARE * budget_s
+    if cost(len(routed)) <= allowed:
+        return routed, []
+    carried = problem.carrier_of
+    urgent = sorted((o for o in routed if o.id not in carried), key=lambda o: o.promised_at_s)
+    room = max(0, _most_within(cost, len(routed), allowed) - (len(routed) - len(urgent)))
+    keep = {o.id for o in urgent[:room]}
+    detail = (
+        f"the {problem.options.time_limit_s:g} s budget is too small to plan {len(routed)} orders at once; "
+        f"the {room} most urgent were planned, and a larger time_limit_s plans the rest"
+    )
+    kept = [o for o in routed if o.id in carried or o.id in keep]
+    return kept, [UnassignedOrder(o.id, "time_limit_reached", detail) for o in urgent[room:]]
 
 
 def costed(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool, list[RouteSchedule]]:
@@ -293,12 +347,16 @@ def solve(problem: Problem) -> Plan:
     """Plan `problem`: every order ends in one route or in `unassigned` with a reason."""
     t0 = time.perf_counter()
     opts = problem.options
+    # A work limit makes the same input give the same plan, as long as it comes before the
+    # clock: the time limit holds whatever the work limit says.
     reproducible = opts.max_iterations is not None
     _tell_if_not_warm()
-    reserve_s = _RESERVE_BASE_S + _RESERVE_PER_ORDER2_S * len(problem.orders) ** 2
-    deadline = float("inf") if reproducible else t0 + opts.time_limit_s - reserve_s
 
     routed, unassigned = split_by_area(problem)
+    routed, too_many = fit_to_budget(problem, routed, opts.time_limit_s - (time.perf_counter() - t0))
+    unassigned += too_many
+    reserve_s = _RESERVE_BASE_S + _RESERVE_PER_ORDER2_S * len(routed) ** 2
+    deadline = t0 + opts.time_limit_s - reserve_s
     inst = sequence_carried(build_instance(problem, routed))
     impossible = screen(inst, list(range(inst.n_orders)))
     for k, (reason, detail) in impossible.items():
@@ -328,7 +386,7 @@ def solve(problem: Problem) -> Plan:
     found = None
     partitioned = False  # the set partitioning found a cheaper plan than the search
 
-    if candidates and inst.n_riders and (reproducible or time.perf_counter() < deadline):
+    if candidates and inst.n_riders and time.perf_counter() < deadline:
         from dispatch.solver.ortools_adapter import improve
 
         # OR-Tools' local search reaches its local optimum fast; the rest of the budget goes to
@@ -349,7 +407,7 @@ def solve(problem: Problem) -> Plan:
         if (reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S) and not inst.windowed and not stable and modelled:
             ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
             start_routes = routes
-            kill_at = (now + _ISOLATION_SAFETY_S) if reproducible else ortools_deadline + _KILL_MARGIN_S
+            kill_at = ortools_deadline + _KILL_MARGIN_S
             finished, result = run_with_deadline(
                 lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
                 kill_at,
@@ -362,7 +420,7 @@ def solve(problem: Problem) -> Plan:
                     routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
                     schedules = found_schedules
         compiled = fast_lns is not None and fast_lns.ready()
-        if not forbid and compiled and (reproducible or time.perf_counter() < deadline):
+        if not forbid and compiled and time.perf_counter() < deadline:
             # The compiled search works on any plan made of waves, carried drop-offs anywhere.
             start, start_left = (routes, left) if wave_shaped(inst, routes) else (built.routes, list(built.left))
             starts = [(start, start_left)]
@@ -383,7 +441,7 @@ def solve(problem: Problem) -> Plan:
                 pool = fast_lns.RoutePool(inst, PARTITION_SLACK, *_pool_size(inst, partition_s))
             search_end = deadline - (partition_s or 0.0)
             for t in range(trajectories):
-                stop = began + (t + 1) * (search_end - began) / trajectories  # inf when reproducible
+                stop = began + (t + 1) * (search_end - began) / trajectories
                 (s_routes, s_left), (latest, late_weight) = starts[t % len(starts)], limits[t % len(starts)]
                 run = fast_lns.CompiledRuinRecreate(
                     inst, s_routes, s_left, opts.seed + 7 * t, latest, late_weight, pool
@@ -407,7 +465,7 @@ def solve(problem: Problem) -> Plan:
                     if more is not None and more.cost < found.cost:
                         found = SearchResult(None, more.left, more.cost, found.iterations + more.iterations,
                                              routes=more.routes)
-        if found is None and not forbid and (reproducible or time.perf_counter() < deadline):
+        if found is None and not forbid and time.perf_counter() < deadline:
             states, search_left = states_from_routes(inst, routes), left
             if states is None:
                 states, search_left = states_from_routes(inst, built.routes), list(built.left)

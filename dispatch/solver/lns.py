@@ -121,7 +121,7 @@ class RuinRecreate:
         return out
 
     def run(self, deadline: float, max_iterations: int | None) -> SearchResult:
-        """Search until the deadline (or for `max_iterations` iterations)."""
+        """Search until the deadline or for `max_iterations` iterations, whichever comes first."""
         inst, states = self.inst, self.states
         current = _solution_cost(inst, states, self.left)
         best = current
@@ -133,7 +133,7 @@ class RuinRecreate:
         it = 0
         while True:
             if max_iterations is not None:
-                if it >= max_iterations:
+                if it >= max_iterations or time.perf_counter() >= deadline:
                     break
                 progress = it / max(1, max_iterations)
             else:

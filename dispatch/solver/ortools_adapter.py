@@ -22,9 +22,6 @@ from dispatch.solver.carried import heading_index
 from dispatch.solver.routes import DROP, PICKUP, Stop, group_pickups
 
 
-_WORK_LIMIT_SAFETY_S = 120
-
-
 def _keep_heading_first(inst: Instance, manager, routing, drop_node: dict[int, int], r: int) -> None:
     """The drop-off rider r is riding to now follows its start directly."""
     k = heading_index(inst, r)
@@ -423,7 +420,8 @@ def improve(
     metaheuristic: str = "GUIDED_LOCAL_SEARCH",
     use_waves: bool = True,
 ) -> Improvement:
-    """Guided local search from `start_routes` until `deadline` (or `max_solutions` solutions)."""
+    """Guided local search from `start_routes` until `deadline`, or descent until `max_solutions`
+    solutions or `deadline`, whichever comes first."""
     if use_waves and wave_model_fits(inst, start_routes):
         n_visits = sum(1 for rt in start_routes for s in rt if s[0] == PICKUP) + len(orders) // 2 + inst.n_riders
         model = WaveModel(inst, orders, forbid_new, n_visits)
@@ -438,17 +436,15 @@ def improve(
         # (a metaheuristic would search on without improving and never reach the count).
         params.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GREEDY_DESCENT
         params.solution_limit = max(1, int(max_solutions))
-        params.time_limit.seconds = _WORK_LIMIT_SAFETY_S
     initial = routing.ReadAssignmentFromRoutes(model.routes_to_indices(start_routes), True)
     if initial is None:
         return Improvement(None, "start routes rejected by the model")
-    if max_solutions is None:
-        # Measured after reading the start (which takes a while on large models), and a little
-        # short: OR-Tools overshoots its limit by a few percent, and past the margin it is killed.
-        remaining = 0.95 * (deadline - time.perf_counter()) - 0.01
-        if remaining <= 0.005:
-            return Improvement(None, "no time left")
-        params.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
+    # Measured after reading the start (which takes a while on large models), and a little
+    # short: OR-Tools overshoots its limit by a few percent, and past the margin it is killed.
+    remaining = 0.95 * (deadline - time.perf_counter()) - 0.01
+    if remaining <= 0.005:
+        return Improvement(None, "no time left")
+    params.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
     solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
         return Improvement(None, f"status {routing.status()}")

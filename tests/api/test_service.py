@@ -64,33 +64,44 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def served_env(database_url: str, **settings) -> dict:
+    """The environment of a served app: the test database and keys, and `settings` as DISPATCH_*."""
+    extra = {f"DISPATCH_{name.upper()}": str(value) for name, value in settings.items()}
+    return {**os.environ, "DISPATCH_DATABASE_URL": database_url, "DISPATCH_API_KEYS": json.dumps(KEYS), **extra}
+
+
+def _start(env: dict, port: int, log: Path | None = None) -> subprocess.Popen:
+    """`uvicorn api.main:app` on a loopback port, its output to `log` (or a pipe)."""
+    out = open(log, "wb") if log is not None else subprocess.PIPE  # noqa: SIM115 - the process owns it
+    return subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT,
+    )
+
+
+def _wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = 60) -> None:
+    """Wait until /readyz answers 200; fail the test if the process exits or takes too long."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            out = proc.stdout.read().decode() if proc.stdout is not None and proc.poll() is not None else ""
+            pytest.fail(f"uvicorn did not become ready: {out[-2000:]}")
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def server(tmp_path):
     """`uvicorn api.main:app` in its own process on a free loopback port, default (process) pool."""
     port = _free_port()
-    env = {
-        **os.environ,
-        "DISPATCH_DATABASE_URL": f"sqlite:///{tmp_path / 'served.db'}",
-        "DISPATCH_API_KEYS": json.dumps(KEYS),
-        "DISPATCH_SOLVER_WORKERS": "1",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "uvicorn", "api.main:app", "--host", "127.0.0.1", "--port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-    )
+    proc = _start(served_env(f"sqlite:///{tmp_path / 'served.db'}", solver_workers=1), port)
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                out = proc.stdout.read().decode() if proc.poll() is not None else ""
-                pytest.fail(f"uvicorn did not become ready: {out[-2000:]}")
-            time.sleep(0.2)
+        _wait_ready(proc, base)
         yield base
     finally:
         proc.terminate()
@@ -137,3 +148,64 @@ def test_openapi_documents_every_endpoint_with_an_example():
         assert "example" in text or "$ref" in text, f"{where}: response without an example or schema"
     for name in ("StorePublic", "RiderPublic", "OrderPublic", "RouteDocument", "ValidationReport", "Health"):
         assert spec["components"]["schemas"][name].get("examples"), name
+
+
+def test_a_solve_past_its_limit_is_cut_off_and_its_worker_replaced():
+    """The process pool's backstop: a call still running `margin_s` after its time limit is a
+    504, its worker is killed and replaced, and the next solve runs on the fresh one."""
+    from api.errors import SolveTimeout
+    from api.solving import SolverPool
+
+    pool = SolverPool("process", workers=1, queue_size=0, retry_after_s=1, margin_s=0.5)
+    try:
+        assert pool.run(pow, 2, 10, time_limit_s=60) == 1024  # waits for the worker's warm-up
+        began = time.monotonic()
+        with pytest.raises(SolveTimeout):
+            pool.run(time.sleep, 3600, time_limit_s=0.5)
+        assert time.monotonic() - began < 30
+        assert pool.run(pow, 3, 3, time_limit_s=60) == 27
+    finally:
+        pool.close(wait_s=10)
+
+
+def test_sigterm_stops_accepting_lets_the_running_solve_finish_and_exits(tmp_path):
+    """Graceful shutdown of a real uvicorn: after SIGTERM new connections are refused, the solve
+    under way answers its plan (within its 3 s limit), the app shuts down (workers stopped) and
+    the process exits."""
+    import signal
+
+    port = _free_port()
+    proc = _start(served_env(f"sqlite:///{tmp_path / 'served.db'}", solver_workers=1), port)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_ready(proc, base)
+        with httpx.Client(base_url=base, timeout=60) as http:  # the worker is warm before the test solve
+            assert http.post("/v1/plans", json=problem(), headers=ORDER_SYSTEM).status_code == 201
+        answer: dict = {}
+        doc = problem(time_limit_s=3.0, max_iterations=None)
+        solving = threading.Thread(
+            target=lambda: answer.update(r=httpx.post(f"{base}/v1/plans", json=doc, headers=ORDER_SYSTEM, timeout=60))
+        )
+        solving.start()
+        time.sleep(1.0)
+        signalled = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        refused = False
+        while time.monotonic() - signalled < 2.5 and not refused:
+            try:
+                httpx.get(f"{base}/healthz", timeout=0.5)
+                time.sleep(0.1)
+            except httpx.TransportError:
+                refused = True
+        assert refused, "the server still accepted connections after SIGTERM"
+        solving.join(30)
+        assert answer["r"].status_code == 201, answer["r"].text
+        assert validate_plan(problem_from_document(doc), answer["r"].json()) == []
+        # uvicorn re-raises the signal once it has shut down, so the status is SIGTERM's (or 0).
+        assert proc.wait(30) in (0, -signal.SIGTERM)
+        assert time.monotonic() - signalled < 3.0 + 10
+        assert "Application shutdown complete" in proc.stdout.read().decode()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()

@@ -41,7 +41,7 @@ CASES = [
     ("unknown lateness", "post", "/v1/plans", _problem_with(["options", "lateness"], "maybe"), ORDER_SYSTEM, ["options", "lateness"], None),
     ("carried order not listed", "post", "/v1/plans", _problem_with(["riders", 0, "carrying"], ["O9"]), ORDER_SYSTEM, ["riders[R1]", "carrying"], "invalid"),
     ("bad dispatch plan_time", "post", "/v1/stores/S1/dispatch", {"plan_time": "noon"}, ORDER_SYSTEM, ["plan_time"], None),
-    ("plan that cannot be read", "post", "/v1/plans/validate", {"problem": problem(), "plan": {"routes": [{"stops": "x"}]}}, ORDER_SYSTEM, ["plan"], "invalid_plan"),
+    ("plan that cannot be read", "post", "/v1/plans/validate", {"problem": problem(), "plan": {"routes": [{"stops": "x"}]}}, ORDER_SYSTEM, ["plan", "routes", 0, "rider_id"], "invalid_plan"),
 ]
 
 

@@ -5,7 +5,7 @@ import copy
 import pytest
 
 from dispatch import InvalidProblem, problem_from_document
-from tests.dispatch.builders import document, order, rider, store, t
+from tests.dispatch.builders import at, document, order, rider, store, t
 
 
 def base() -> dict:
@@ -119,3 +119,89 @@ def test_stores_list_ok_with_extra_store():
     doc = base()
     doc["stores"].append(store("S2", 2000, 0))
     assert len(problem_from_document(doc).stores) == 2
+
+
+@pytest.mark.parametrize(
+    "mutate, field, kind",
+    [
+        (lambda d: d["orders"][0].update(items=True), "orders[0].items", "int_type"),
+        (lambda d: d["orders"][0].update(items="3"), "orders[0].items", "int_type"),
+        (lambda d: d["orders"][0].update(items=2.5), "orders[0].items", "int_type"),
+        (lambda d: d["options"].update(return_to_store=1), "options.return_to_store", "bool_type"),
+        (lambda d: d["riders"][0].update(speed_mps=True), "riders[0].speed_mps", "float_type"),
+        (lambda d: d["orders"][0].update(created_at=12345), "orders[0].created_at", "datetime_format"),
+        (lambda d: d["orders"][0].update(created_at="12345"), "orders[0].created_at", "datetime_format"),
+        (lambda d: d.update(plan_time="9999-12-31T23:59:59-23:59"), "plan_time", "datetime_range"),
+        (lambda d: d["orders"][0].update(promised_at="0001-01-01T00:00:00+01:00"), "orders[0].promised_at", "datetime_range"),
+        (lambda d: d["orders"][0].update(id="O\x001"), "orders[0].id", "unstorable_string"),
+        (lambda d: d["riders"][0].update(id="R\ud8001"), "riders[0].id", "string_unicode"),
+        (lambda d: d["orders"][0].update(items=10**12), "orders[0].items", "less_than_equal"),
+        (lambda d: d["riders"][0].update(capacity_items=10**12), "riders[0].capacity_items", "less_than_equal"),
+        (lambda d: d["riders"][0].update(max_orders=10**12), "riders[0].max_orders", "less_than_equal"),
+        (lambda d: d["riders"][0].update(speed_mps=1e-300), "riders[0].speed_mps", "greater_than_equal"),
+        (lambda d: d["orders"][0].update(max_ride_s=10**12), "orders[0].max_ride_s", "less_than_equal"),
+        (lambda d: d["options"].update(seed=2**63), "options.seed", "less_than_equal"),
+        (lambda d: d["options"].update(max_iterations=10**12), "options.max_iterations", "less_than_equal"),
+        (lambda d: d["stores"][0].update(service_radius_m=1e300), "stores[0].service_radius_m", "less_than_equal"),
+    ],
+)
+def test_types_are_strict_and_numbers_bounded(mutate, field, kind):
+    """A boolean is not a number, a number is not a time, an id holds no NUL or lone surrogate,
+    and every number stays within what the solver's integer arithmetic holds: each is refused
+    naming the field, with pydantic's (or our) error type."""
+    err = broken(mutate)
+    assert (err.errors[0].field, err.errors[0].code) == (field, kind), err.errors
+
+
+def test_integral_floats_are_still_numbers_for_float_fields():
+    """Strict types refuse booleans and text, not integers where a float is expected."""
+    doc = base()
+    doc["riders"][0]["speed_mps"] = 4
+    doc["orders"][0]["dropoff"]["lat"] = round(doc["orders"][0]["dropoff"]["lat"])  # an int, far away
+    assert problem_from_document(doc).riders[0].speed_mps == 4.0
+
+
+def _matrix_doc(**travel) -> dict:
+    doc = document(orders=[order("O1", 500, 0)])
+    points = [doc["stores"][0]["location"], doc["orders"][0]["dropoff"]]
+    doc["options"]["travel"] = {"model": "matrix", "locations": points, "durations_s": [[0, 60], [60, 0]], **travel}
+    return doc
+
+
+@pytest.mark.parametrize(
+    "travel, field",
+    [
+        ({"durations_s": [[0, 60], [60]]}, "options.travel.durations_s"),
+        ({"durations_s": [[0, 60], [60, 0, 5]]}, "options.travel.durations_s"),
+        ({"distances_m": [[0, 60], []]}, "options.travel.distances_m"),
+        ({"durations_s": [[0, 1e300], [60, 0]]}, "options.travel.durations_s"),
+        ({"distances_m": [[0, 1e300], [60, 0]]}, "options.travel.distances_m"),
+    ],
+)
+def test_a_ragged_or_unbounded_matrix_is_refused_naming_it(travel, field):
+    """Rows of different lengths, or legs longer than the horizon (seconds) or the Earth (metres),
+    are one error on the matrix, not a crash while building arrays."""
+    with pytest.raises(InvalidProblem) as info:
+        problem_from_document(_matrix_doc(**travel))
+    assert info.value.field == field
+
+
+def _square(east: float, north: float, size: float) -> list:
+    corners = [at(east, north), at(east + size, north), at(east + size, north + size), at(east, north + size)]
+    ring = [[c["lon"], c["lat"]] for c in corners]
+    return [ring + [ring[0]]]
+
+
+def test_a_geofence_nested_too_deep_is_refused_and_a_multipolygon_is_not():
+    """A fence nested 900 arrays deep (or a foreign member nesting past a MultiPolygon's depth) is
+    a field error on the geofence; a real MultiPolygon, as deep as GeoJSON goes, is accepted."""
+    deep: list = [0, 0]
+    for _level in range(900):
+        deep = [deep]
+    for fence in ({"type": "Polygon", "coordinates": deep},
+                  {"type": "Polygon", "coordinates": _square(-2000, -2000, 4000), "extra": [[[[[1]]]]]}):
+        err = broken(lambda d, fence=fence: d["stores"][0].update(geofence=fence))
+        assert (err.errors[0].field, err.errors[0].code) == ("stores[0].geofence", "geofence_depth")
+    doc = base()
+    doc["stores"][0]["geofence"] = {"type": "MultiPolygon", "coordinates": [_square(-2000, -2000, 4000), _square(3000, 3000, 500)]}
+    assert problem_from_document(doc).stores[0].geofence["type"] == "MultiPolygon"

@@ -379,3 +379,41 @@ def test_solving_before_warm_up_warns_once_and_still_plans_validly(monkeypatch, 
     with caplog.at_level("WARNING", logger="dispatch"):
         solved(doc)
     assert not [r for r in caplog.records if r.name == "dispatch"]
+
+
+def test_a_work_limit_does_not_outlast_the_clock():
+    """`max_iterations` and `time_limit_s` are two limits, whichever comes first: a work limit of
+    a billion iterations still ends at the clock (OR-Tools' descent and the search alike) with a
+    valid plan. The bound checked is thirty times the budget: a liveness check, not a speed target."""
+    import time
+
+    from dispatch.generate import generate_problem
+    from dispatch.schema import MAX_ITERATIONS
+
+    doc = generate_problem(60, 8, seed=3, on_road=2, time_limit_s=0.3)
+    doc["options"]["max_iterations"] = MAX_ITERATIONS
+    began = time.perf_counter()
+    _, plan = solved(doc)
+    assert time.perf_counter() - began < 10
+    assert plan.metrics.assigned == 60
+
+
+def test_a_problem_too_big_for_its_budget_plans_its_most_urgent_orders(monkeypatch):
+    """When the instance of every order would not fit the budget (15,000 orders took 30 s of 1 s),
+    the solve keeps the carried orders and the most urgent that fit, plans those, and reports the
+    rest as `time_limit_reached`; the plan is valid. The cost per pair of points is raised here so
+    that about 60 of 120 orders fit a 1 s budget."""
+    import dispatch.solver as solver
+    from dispatch.generate import generate_problem
+
+    monkeypatch.setattr(solver, "_INSTANCE_S_PER_POINT2", 1e-4)
+    doc = generate_problem(120, 5, seed=3, on_road=1, time_limit_s=1.0)
+    problem, plan = solved(doc)
+    carried = set(problem.carrier_of)
+    cut = {u.order_id for u in plan.unassigned if u.reason == "time_limit_reached"}
+    fits = 70 - (1 + 5)  # (points)^2 x 1e-4 s within half the budget
+    assert 120 - fits <= len(cut) <= 120 - fits + 5 and not cut & carried
+    by_promise = sorted((o for o in problem.orders if o.id not in carried), key=lambda o: o.promised_at_s)
+    latest_kept = max(o.promised_at_s for o in by_promise if o.id not in cut)
+    assert all(problem.order_index[oid].promised_at_s >= latest_kept for oid in cut)
+    assert "most urgent" in next(u.detail for u in plan.unassigned if u.order_id in cut)

@@ -99,3 +99,28 @@ def test_a_carried_order_cannot_go_to_another_rider(case):
     r1["stops"].extend(r2["stops"])
     bad["routes"] = [r1]
     assert {"carried_elsewhere", "not_on_board"} & causes(problem, bad)
+
+
+@pytest.mark.parametrize(
+    "mutate, field",
+    [
+        (lambda d: d["routes"][0]["stops"][1].update(late_s=float("inf")), "routes[0].stops[1].late_s"),
+        (lambda d: d["routes"][0]["stops"][1].update(order_id={"id": "O1"}), "routes[0].stops[1].order_id"),
+        (lambda d: d["routes"][0]["stops"][0].update(arrive_at="9999-12-31T23:59:59+00:00"), "routes[0].stops[0].arrive_at"),
+        (lambda d: d["routes"][0]["stops"][0].update(depart_at=12345), "routes[0].stops[0].depart_at"),
+        (lambda d: d["routes"][0].update(stops="x"), "routes[0].stops"),
+        (lambda d: d["unassigned"].append({"order_id": ["O4"], "reason": "fleet_busy"}), "unassigned[1].order_id"),
+        (lambda d: d["metrics"].update(on_time=True), "metrics.on_time"),
+    ],
+)
+def test_a_plan_that_cannot_be_read_is_one_error_naming_the_field(case, mutate, field):
+    """Infinity, an object where an id goes, a time out of range or a number for a time: the plan
+    cannot be read, and the error says where (rather than a crash deep in the checks)."""
+    from dispatch.errors import InvalidPlan
+
+    problem, doc = case
+    bad = copy.deepcopy(doc)
+    mutate(bad)
+    with pytest.raises(InvalidPlan) as info:
+        validate_plan(problem, bad)
+    assert info.value.field == field and field in str(info.value)
