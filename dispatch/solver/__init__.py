@@ -405,7 +405,9 @@ def solve(problem: Problem) -> Plan:
             not opts.prices_time and not bool(inst.shift_end_pickups.any()) and not bool(np.any(inst.deadline_s < NO_LIMIT))
         )
         if (reproducible or deadline - now >= _ORTOOLS_MIN_BUDGET_S) and not inst.windowed and not stable and modelled:
-            ortools_deadline = now + _ORTOOLS_SHARE * (deadline - now)
+            # With a work limit its solution limit binds, and the clock only stops a runaway: a
+            # share of the clock would end it at a load-dependent point (plans not reproducible).
+            ortools_deadline = deadline if reproducible else now + _ORTOOLS_SHARE * (deadline - now)
             start_routes = routes
             kill_at = ortools_deadline + _KILL_MARGIN_S
             finished, result = run_with_deadline(
