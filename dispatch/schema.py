@@ -172,7 +172,7 @@ class WeightsDoc(_Doc):
     unassigned: int = Field(default=10_000_000, ge=1, le=10**12)
     reassign: int = Field(default=0, ge=0, le=10**6)
     click_to_door_per_s: int = Field(
-        default=0, ge=0, le=100_000, description="per second from created_at to the drop-off, every order"
+        default=0, ge=0, le=1000, description="per second from created_at to the drop-off, every order"
     )
     late_steep_after_s: int = Field(
         default=0, ge=0, le=7 * 24 * 3600, description="lateness past this many seconds costs late_steep_per_s more"

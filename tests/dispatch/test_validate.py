@@ -124,3 +124,21 @@ def test_a_plan_that_cannot_be_read_is_one_error_naming_the_field(case, mutate, 
     with pytest.raises(InvalidPlan) as info:
         validate_plan(problem, bad)
     assert info.value.field == field and field in str(info.value)
+
+
+def test_the_contracts_worked_example():
+    """docs/CONTRACT.md's example: one stop collects O1 (ready 10:05) and O2 (ready 10:02) at
+    10:05, departs 10:06; O1's door 1 350 m away at 4.5 m/s: 10:11 to 10:13, 60 s late."""
+    from tests.dispatch.builders import document, order, rider, solved, t
+
+    doc = document(
+        riders=[rider("R1", max_orders=2)],
+        orders=[order("O1", 1350, 0, ready=5, promised=10, dropoff_service_s=120),
+                order("O2", 1350, 0, ready=2, promised=60)],
+        lateness="soft",
+    )
+    _, plan = solved(doc)
+    route = plan.to_document()["routes"][0]
+    pickup, first = route["stops"][0], route["stops"][1]
+    assert (pickup["arrive_at"], pickup["depart_at"]) == (t(0), t(6))
+    assert first["order_id"] == "O1" and (first["arrive_at"], first["depart_at"], first["late_s"]) == (t(11), t(13), 60)
