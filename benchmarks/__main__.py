@@ -8,11 +8,13 @@
     python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
     python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
     python -m benchmarks resilience     # the HTTP service under load and faults, on SQLite and PostgreSQL
+    python -m benchmarks reassign       # orders moved against rider-seconds, per reassignment cost
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -351,6 +353,32 @@ def resilience(
     (out / "resilience.md").write_text(markdown(doc) + "\n")
     console.print(markdown(doc))
     console.print(f"wrote {path} and {out / 'resilience.md'}")
+
+
+@app.command()
+def reassign(
+    costs: Annotated[str, typer.Option(help="reassignment costs (rider-seconds), comma separated; the first is the base")] = "0,30,120,300,1500",
+    seeds: Annotated[str, typer.Option(help="store states: 1,2,3 or 1-8")] = "1-6",
+    iterations: Annotated[int, typer.Option(help="work limit of each solve")] = 2000,
+    out: Annotated[Path, typer.Option(help="folder for reassign.json")] = RESULTS,
+) -> None:
+    """Re-plan a store a minute later with each reassignment cost: orders moved against riding time."""
+    from benchmarks.reassign import measure_reassign, summarise
+    from dispatch.solver import warm_up
+
+    warm_up()
+    rows = measure_reassign(_ints(costs), _seed_list(seeds), iterations=iterations)
+    summary = summarise(rows)
+    table = Table(title="Re-dispatch of 40 orders + 4 new, 6 riders, a minute later (totals over the states)")
+    for col in ("cost", "states", "orders moved", "riding s", "extra riding s", "rider-s per move kept", "late", "late s"):
+        table.add_column(col, justify="right")
+    for r in summary:
+        per = "" if r["rider_s_per_move_kept"] is None else f"{r['rider_s_per_move_kept']:g}"
+        table.add_row(str(r["cost"]), str(r["states"]), str(r["moved"]), str(r["travel_s"]), f"{r['extra_travel_s']:+d}", per, str(r["late"]), str(r["late_s"]))
+    console.print(table)
+    path = write_result("reassign", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "summary": summary,
+                                     "rows": [asdict(r) for r in rows]}, out)
+    console.print(f"wrote {path}")
 
 
 @app.command()
