@@ -27,7 +27,7 @@ fuzz: $(VENV)/.base
 	DISPATCH_FUZZ_EXAMPLES=$${DISPATCH_FUZZ_EXAMPLES:-150} $(BIN)/python -m pytest -s tests/api/test_schemathesis.py
 
 serve: $(VENV)/.base
-	$(BIN)/python -m api --host 127.0.0.1 --port 8000
+	$(BIN)/python -m api serve --host 127.0.0.1 --port 8000
 
 bench: $(VENV)/.bench
 	$(BIN)/python -m benchmarks run
