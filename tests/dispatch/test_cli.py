@@ -72,6 +72,22 @@ def test_quote_answers_with_a_promise_or_a_reason(tmp_path):
     assert json.loads(far.stdout)["reason"] == "outside_service_area"
 
 
+def test_quote_refuses_what_the_service_refuses(tmp_path):
+    """Negative items, ready or service times and a zero promise window exit 2 naming the option,
+    as the service's 422s do; nothing is printed on stdout."""
+    problem = tmp_path / "problem.json"
+    runner.invoke(app, ["generate", "--orders", "5", "--riders", "2", "--seed", "2", "--out", str(problem)])
+    store = json.loads(problem.read_text())["stores"][0]["location"]
+    base = ["quote", str(problem), "--store", "S1", "--lat", str(store["lat"] + 0.005), "--lon", str(store["lon"])]
+    for option, value in (("--items", "-2"), ("--ready-in-min", "-30"), ("--service-s", "-60"),
+                          ("--max-promise-min", "0"), ("--buffer-s", "-1"), ("--items", "100001")):
+        result = runner.invoke(app, base + [option, value])
+        assert result.exit_code == 2 and result.stdout == "", (option, result.output)
+        assert option in result.stderr, result.stderr
+    nan = runner.invoke(app, ["quote", str(problem), "--store", "S1", "--lat", "nan", "--lon", str(store["lon"])])
+    assert nan.exit_code == 2 and "--lat" in nan.stderr
+
+
 def _entry_points() -> list[list[str]]:
     """The console script `o2o-dispatch` and `python -m dispatch.cli`."""
     import sys
@@ -119,6 +135,28 @@ def test_import_mdrp_then_simulate(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["simulate", str(scenario), "--policy", "greedy"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["ctd_mean_min"] == 26.0
+    assert json.loads(result.stdout)["policies"]["greedy"]["ctd_mean_min"] == 26.0
     bad = runner.invoke(app, ["import-mdrp", str(tmp_path), "--out", str(scenario)])
     assert bad.exit_code == 2 and "orders.txt" in bad.stderr
+
+
+def test_simulate_writes_one_shape_whatever_the_flags(tmp_path):
+    """One policy, all policies, and a fleet sweep: stdout and --out have the same keys
+    (scenario, policies by name, fleet_sweep), and --out equals stdout."""
+    from tests.dispatch.test_mdrp import write_day
+
+    scenario = tmp_path / "day.json"
+    runner.invoke(app, ["import-mdrp", str(write_day(tmp_path / "mdrp")), "--out", str(scenario)])
+    shapes = []
+    for flags in (["--policy", "greedy"], ["--policy", "all"], ["--policy", "greedy", "--fleet-sweep"]):
+        out = tmp_path / f"{len(shapes)}.json"
+        result = runner.invoke(app, ["simulate", str(scenario), *flags, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        assert json.loads(out.read_text()) == doc
+        assert set(doc) == {"scenario", "policies", "fleet_sweep"} and doc["scenario"] == "day.json"
+        assert all("ctd_mean_min" in kpis and "policy" not in kpis for kpis in doc["policies"].values())
+        shapes.append(doc)
+    assert list(shapes[0]["policies"]) == ["greedy"] and shapes[0]["fleet_sweep"] == []
+    assert set(shapes[1]["policies"]) == {"rolling", "greedy", "batch"}
+    assert shapes[2]["fleet_sweep"][0]["policy"] == "greedy" and "riders" in shapes[2]["fleet_sweep"][0]
