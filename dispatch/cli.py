@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -186,6 +186,34 @@ def quote(
 
 
 @app.command()
+def render(
+    problem_path: Annotated[Path, typer.Argument(metavar="PROBLEM.json")],
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN.json", help="any plan document of the problem (solve, the service)")],
+    out: Annotated[Path, typer.Option(help="The PNG to write")] = Path("map.png"),
+) -> None:
+    """Draw a plan on a map: routes with numbered stops and ETAs, unassigned drop-offs, a scale in metres."""
+    from dispatch.render import render_plan_map
+    from dispatch.schema import PlanDoc
+
+    problem = _load_problem(problem_path)
+    try:
+        plan_doc = json.loads(plan_path.read_text())
+        PlanDoc.model_validate(plan_doc)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {plan_path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # pydantic's ValidationError: the first broken field
+        err_console.print(f"[red]{plan_path} is not a plan document: {str(exc).splitlines()[1:3]}[/red]")
+        raise typer.Exit(2) from None
+    unknown = sorted({r["rider_id"] for r in plan_doc.get("routes", [])} - set(problem.rider_index))
+    if unknown:
+        err_console.print(f"[red]{plan_path} names riders the problem does not have: {', '.join(unknown)}[/red]")
+        raise typer.Exit(2)
+    png = render_plan_map(problem, plan_doc, out)
+    err_console.print(f"wrote {png}")
+
+
+@app.command()
 def validate(
     problem_path: Annotated[Path, typer.Argument(metavar="PROBLEM.json")],
     plan_path: Annotated[Path, typer.Argument(metavar="PLAN.json")],
@@ -331,7 +359,7 @@ def simulate(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
         out.with_suffix(".md").write_text(summary_markdown(results, f"Simulated day: {scenario_path.name}", sweeps))
-        plot_timeline(results, out.with_suffix(".png"))
+        plot_timeline(results, out.with_suffix(".png"), datetime.fromisoformat(scenario["plan_time"]))
         err_console.print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
 
 
