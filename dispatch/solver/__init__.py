@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 import time
 
 import numpy as np
@@ -343,9 +344,17 @@ def _forbid_new_orders(inst: Instance, routes: list[list[Stop]]) -> set[int]:
     return out
 
 
-def solve(problem: Problem) -> Plan:
-    """Plan `problem`: every order ends in one route or in `unassigned` with a reason."""
+def solve(problem: Problem, stop: threading.Event | None = None) -> Plan:
+    """Plan `problem`: every order ends in one route or in `unassigned` with a reason.
+
+    `stop`, once set (Ctrl-C in the command line), ends the search at its next check, within
+    milliseconds: the best plan found so far is returned, checked as any other.
+    """
     t0 = time.perf_counter()
+
+    def stopped() -> bool:
+        return stop is not None and stop.is_set()
+
     opts = problem.options
     # A work limit makes the same input give the same plan, as long as it comes before the
     # clock: the time limit holds whatever the work limit says.
@@ -386,7 +395,7 @@ def solve(problem: Problem) -> Plan:
     found = None
     partitioned = False  # the set partitioning found a cheaper plan than the search
 
-    if candidates and inst.n_riders and time.perf_counter() < deadline:
+    if candidates and inst.n_riders and time.perf_counter() < deadline and not stopped():
         from dispatch.solver.ortools_adapter import improve
 
         # OR-Tools' local search reaches its local optimum fast; the rest of the budget goes to
@@ -413,6 +422,7 @@ def solve(problem: Problem) -> Plan:
             finished, result = run_with_deadline(
                 lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
                 kill_at,
+                stop,
             )
             if finished and result.routes is not None:
                 routed_now = {s[1] for rt in result.routes for s in rt if s[0] == 1}
@@ -422,7 +432,7 @@ def solve(problem: Problem) -> Plan:
                     routes, left, best_cost, engine = result.routes, new_left, cost, "construction+ortools"
                     schedules = found_schedules
         compiled = fast_lns is not None and fast_lns.ready()
-        if not forbid and compiled and time.perf_counter() < deadline:
+        if not forbid and compiled and time.perf_counter() < deadline and not stopped():
             # The compiled search works on any plan made of waves, carried drop-offs anywhere.
             start, start_left = (routes, left) if wave_shaped(inst, routes) else (built.routes, list(built.left))
             starts = [(start, start_left)]
@@ -443,36 +453,38 @@ def solve(problem: Problem) -> Plan:
                 pool = fast_lns.RoutePool(inst, PARTITION_SLACK, *_pool_size(inst, partition_s))
             search_end = deadline - (partition_s or 0.0)
             for t in range(trajectories):
-                stop = began + (t + 1) * (search_end - began) / trajectories
+                ends = began + (t + 1) * (search_end - began) / trajectories
                 (s_routes, s_left), (latest, late_weight) = starts[t % len(starts)], limits[t % len(starts)]
                 run = fast_lns.CompiledRuinRecreate(
                     inst, s_routes, s_left, opts.seed + 7 * t, latest, late_weight, pool
-                ).run(stop, opts.max_iterations)
+                ).run(ends, opts.max_iterations, stop=stop)
                 if found is None or (run is not None and run.cost < found.cost):
                     found = run
+                if stopped():
+                    break
             if pool is not None and found is not None and len(pool):
                 clock = PARTITION_CLOCK_SHARE * (deadline - time.perf_counter())
-                picked = recombine(inst, pool, candidates, found.routes, clock) if clock > 0 else None
+                picked = recombine(inst, pool, candidates, found.routes, clock) if clock > 0 and not stopped() else None
                 # Its costs are the kernels' (the same as re-timing gives, see the tests).
                 if picked is not None and picked.objective < found.cost - 0.5:
                     found = SearchResult(None, picked.left, int(round(picked.objective)), found.iterations,
                                          routes=picked.routes)
                     partitioned = True
                 # The solve usually ends before its time: the search goes on from the plan picked.
-                if deadline - time.perf_counter() > _SEARCH_ON_FROM_S:
+                if deadline - time.perf_counter() > _SEARCH_ON_FROM_S and not stopped():
                     latest, late_weight = search_limits(inst, found.routes, found.left)
                     more = fast_lns.CompiledRuinRecreate(
                         inst, found.routes, found.left, opts.seed + 7 * trajectories, latest, late_weight
-                    ).run(deadline, None)
+                    ).run(deadline, None, stop=stop)
                     if more is not None and more.cost < found.cost:
                         found = SearchResult(None, more.left, more.cost, found.iterations + more.iterations,
                                              routes=more.routes)
-        if found is None and not forbid and time.perf_counter() < deadline:
+        if found is None and not forbid and time.perf_counter() < deadline and not stopped():
             states, search_left = states_from_routes(inst, routes), left
             if states is None:
                 states, search_left = states_from_routes(inst, built.routes), list(built.left)
             if states is not None:
-                found = RuinRecreate(inst, states, search_left, opts.seed).run(deadline, opts.max_iterations)
+                found = RuinRecreate(inst, states, search_left, opts.seed).run(deadline, opts.max_iterations, stop=stop)
         if found is not None:
             lns_routes = found.stop_lists(inst)
             cost, feasible, found_schedules = costed(inst, lns_routes, found.left)
