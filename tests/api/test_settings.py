@@ -80,3 +80,19 @@ def test_the_console_script_has_the_core_commands_and_the_services_without_chang
     assert names(app) == names(core_app) | {"serve", "config"}
     assert not names(core_app) & {"serve", "config"}
     assert "serve" in CliRunner().invoke(app, ["--help"]).stdout
+
+
+def test_serve_makes_a_development_key_only_when_no_keys_are_set_anywhere(config_file, monkeypatch, tmp_path):
+    """Keys in the settings file are used as they are; with none anywhere a development key is made."""
+    import api.__main__ as entry
+
+    started = []
+    monkeypatch.setattr(entry.uvicorn, "run", lambda *a, **k: started.append(k))
+    monkeypatch.setattr(entry, "DEV_KEY_FILE", tmp_path / "dev-key")
+    assert CliRunner().invoke(app, ["serve", "--port", "8999"]).exit_code == 0
+    assert "DISPATCH_API_KEYS" not in __import__("os").environ and not (tmp_path / "dev-key").exists()
+    assert started[0]["access_log"] is False
+    config_file.write_text("time_zone = 'UTC'\n")
+    monkeypatch.setenv("DISPATCH_API_KEYS", "{}")  # restored (absent) after the test, whatever serve sets
+    assert CliRunner().invoke(app, ["serve", "--port", "8999"]).exit_code == 0
+    assert (tmp_path / "dev-key").exists() and "admin" in __import__("os").environ["DISPATCH_API_KEYS"]
