@@ -1,0 +1,105 @@
+"""Do the same seeds still give the same plans? (a refactoring's before/after check)
+
+    python -m benchmarks.research.same_plans record DIR   # solve and save each plan to DIR
+    python -m benchmarks.research.same_plans check DIR    # solve again; exit 1 on any difference
+
+Solves the published store problems (`data/store`), two soft-promise generated store problems
+(the customer's clock priced, so the time-pricing paths run) and two Solomon instances, each
+with a work limit (`max_iterations`) and a fixed seed: the plan then depends on the input alone
+as long as the work limit comes before the clock. What is compared is every route (rider,
+stops, times) and the unassigned orders of the plan document, and the objective term by term.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+from dispatch import problem_from_document, solve, warm_up
+from dispatch.generate import generate_problem
+from dispatch.validate import objective_terms
+
+from benchmarks.solomon_data import load as load_solomon
+from benchmarks.solomon_data import problem_document as solomon_document
+from benchmarks.store_data import instance_names as store_instance_names
+from benchmarks.store_data import load as load_store
+
+MAX_ITERATIONS = 1000
+SEED = 3
+# Far above the time the work limit takes, so the work limit always binds.
+TIME_LIMIT_S = 300.0
+SOLOMON = ["C101", "RC201"]
+SOFT = [(60, 8, 1), (100, 15, 2)]
+# The plan document's fields that measure the run rather than describe the plan.
+_RUN_FIELDS = ("solve_ms", "first_plan_ms", "engine")
+
+
+def problems() -> dict[str, dict]:
+    """Every problem document of the check by name, with its work limit and seed set."""
+    docs = {name: load_store(name) for name in store_instance_names()}
+    for orders, riders, seed in SOFT:
+        docs[f"soft-{orders}x{riders}-s{seed}"] = generate_problem(orders, riders, seed, lateness="soft")
+    for name in SOLOMON:
+        docs[f"solomon-{name}"] = solomon_document(load_solomon(name), TIME_LIMIT_S, SEED)
+    for doc in docs.values():
+        doc["options"].update(time_limit_s=TIME_LIMIT_S, max_iterations=MAX_ITERATIONS, seed=SEED)
+    return docs
+
+
+def plan_record(doc: dict) -> dict:
+    """The plan of one problem as compared: routes, unassigned orders and objective terms."""
+    problem = problem_from_document(doc)
+    plan = solve(problem)
+    out = plan.to_document()
+    for field in _RUN_FIELDS:
+        out.get("metrics", {}).pop(field, None)
+        out.pop(field, None)
+    out["objective_terms"] = objective_terms(problem, plan).as_dict()
+    return out
+
+
+def record(directory: Path) -> None:
+    """Solve every problem and write its plan record to `directory/<name>.json`."""
+    directory.mkdir(parents=True, exist_ok=True)
+    warm_up()
+    for name, doc in problems().items():
+        plan = plan_record(doc)
+        (directory / f"{name}.json").write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n")
+        print(f"{name}: objective {plan['objective_terms']['total']}")
+
+
+def check(directory: Path) -> int:
+    """Solve every problem again and compare with the records in `directory`; the number that differ."""
+    warm_up()
+    differ = 0
+    for name, doc in problems().items():
+        path = directory / f"{name}.json"
+        if not path.exists():
+            print(f"{name}: no record in {directory}")
+            differ += 1
+            continue
+        before = json.loads(path.read_text())
+        after = json.loads(json.dumps(plan_record(doc), sort_keys=True))
+        same = before == after
+        differ += not same
+        print(f"{name}: objective {before['objective_terms']['total']} -> {after['objective_terms']['total']}, "
+              f"{'same plan' if same else 'DIFFERENT plan'}")
+    print(f"{differ} of {len(problems())} plans differ")
+    return differ
+
+
+def main(argv: list[str]) -> int:
+    """The command line: `record DIR` or `check DIR`."""
+    if len(argv) != 2 or argv[0] not in ("record", "check"):
+        print(__doc__)
+        return 2
+    directory = Path(argv[1])
+    if argv[0] == "record":
+        record(directory)
+        return 0
+    return 1 if check(directory) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
