@@ -31,8 +31,8 @@ SEED = 3
 TIME_LIMIT_S = 300.0
 SOLOMON = ["C101", "RC201"]
 SOFT = [(60, 8, 1), (100, 15, 2)]
-# The plan document's fields that measure the run rather than describe the plan.
-_RUN_FIELDS = ("solve_ms", "first_plan_ms", "engine")
+# The plan document's fields that name or measure the run rather than describe the plan.
+_RUN_FIELDS = ("plan_id", "solve_ms", "first_plan_ms", "engine")
 
 
 def problems() -> dict[str, dict]:
@@ -51,12 +51,17 @@ def plan_record(doc: dict) -> dict:
     """The plan of one problem as compared: routes, unassigned orders and objective terms."""
     problem = problem_from_document(doc)
     plan = solve(problem)
-    out = plan.to_document()
-    for field in _RUN_FIELDS:
-        out.get("metrics", {}).pop(field, None)
-        out.pop(field, None)
+    out = _comparable(plan.to_document())
     out["objective_terms"] = objective_terms(problem, plan).as_dict()
     return out
+
+
+def _comparable(record: dict) -> dict:
+    """The record without the fields that differ from run to run."""
+    for field in _RUN_FIELDS:
+        record.get("metrics", {}).pop(field, None)
+        record.pop(field, None)
+    return record
 
 
 def record(directory: Path) -> None:
@@ -79,7 +84,7 @@ def check(directory: Path) -> int:
             print(f"{name}: no record in {directory}")
             differ += 1
             continue
-        before = json.loads(path.read_text())
+        before = _comparable(json.loads(path.read_text()))
         after = json.loads(json.dumps(plan_record(doc), sort_keys=True))
         same = before == after
         differ += not same
