@@ -1,13 +1,15 @@
 """Do the same seeds still give the same plans? (a refactoring's before/after check)
 
-    python -m benchmarks.research.same_plans record DIR   # solve and save each plan to DIR
-    python -m benchmarks.research.same_plans check DIR    # solve again; exit 1 on any difference
+    python -m benchmarks.research.same_plans record DIR [NAME ...]  # solve and save each plan to DIR
+    python -m benchmarks.research.same_plans check DIR [NAME ...]   # solve again; exit 1 on any difference
 
 Solves the published store problems (`data/store`), two soft-promise generated store problems
 (the customer's clock priced, so the time-pricing paths run) and two Solomon instances, each
 with a work limit (`max_iterations`) and a fixed seed: the plan then depends on the input alone
 as long as the work limit comes before the clock. What is compared is every route (rider,
 stops, times) and the unassigned orders of the plan document, and the objective term by term.
+A simulated busy stretch of a day (rolling re-plans from the routes being followed, so warm
+starts and reassignment costs run) is compared by its outcome per order, timeline and KPIs.
 """
 
 from __future__ import annotations
@@ -18,6 +20,8 @@ from pathlib import Path
 
 from dispatch import problem_from_document, solve, warm_up
 from dispatch.generate import generate_problem
+from dispatch.live.scenario import generate_day
+from dispatch.live.simulate import DaySimulator, SimOptions
 from dispatch.validate import objective_terms
 
 from benchmarks.solomon_data import load as load_solomon
@@ -31,6 +35,7 @@ SEED = 3
 TIME_LIMIT_S = 300.0
 SOLOMON = ["C101", "RC201"]
 SOFT = [(60, 8, 1), (100, 15, 2)]
+DAY = "day-rolling-3x2h-s2"
 # The plan document's fields that name or measure the run rather than describe the plan.
 _RUN_FIELDS = ("plan_id", "solve_ms", "first_plan_ms", "engine")
 
@@ -45,6 +50,21 @@ def problems() -> dict[str, dict]:
     for doc in docs.values():
         doc["options"].update(time_limit_s=TIME_LIMIT_S, max_iterations=MAX_ITERATIONS, seed=SEED)
     return docs
+
+
+def day_record() -> dict:
+    """Two busy hours at one store with three riders, re-planned by the rolling policy."""
+    scenario = generate_day(riders=3, seed=2, base_orders_per_hour=10, hours=(11.5, 13.5))
+    result = DaySimulator(scenario, SimOptions(policy="rolling", max_iterations=200, budget_s=TIME_LIMIT_S)).run()
+    metrics = {k: v for k, v in result.metrics.items() if not k.startswith("replan_ms")}
+    return {"metrics": metrics, "timeline": result.timeline, "orders": result.orders}
+
+
+def _headline(record: dict) -> str:
+    """One figure of a record to print: a plan's objective, a day's rider kilometres."""
+    if "objective_terms" in record:
+        return f"objective {record['objective_terms']['total']}"
+    return f"{record['metrics']['rider_travel_km']} rider-km"
 
 
 def plan_record(doc: dict) -> dict:
@@ -64,46 +84,58 @@ def _comparable(record: dict) -> dict:
     return record
 
 
-def record(directory: Path) -> None:
-    """Solve every problem and write its plan record to `directory/<name>.json`."""
+def _records(names: list[str]):
+    """(name, how to make its record) for the named cases, or every case."""
+    cases = {name: (lambda doc=doc: plan_record(doc)) for name, doc in problems().items()}
+    cases[DAY] = day_record
+    unknown = set(names) - set(cases)
+    if unknown:
+        raise SystemExit(f"unknown cases {sorted(unknown)}; the cases are {sorted(cases)}")
+    return [(name, make) for name, make in cases.items() if not names or name in names]
+
+
+def record(directory: Path, names: list[str] = ()) -> None:
+    """Solve every problem (or the named ones) and write its record to `directory/<name>.json`."""
     directory.mkdir(parents=True, exist_ok=True)
     warm_up()
-    for name, doc in problems().items():
-        plan = plan_record(doc)
+    for name, make in _records(list(names)):
+        plan = make()
         (directory / f"{name}.json").write_text(json.dumps(plan, indent=1, sort_keys=True) + "\n")
-        print(f"{name}: objective {plan['objective_terms']['total']}")
+        print(f"{name}: {_headline(plan)}")
 
 
-def check(directory: Path) -> int:
-    """Solve every problem again and compare with the records in `directory`; the number that differ."""
+def check(directory: Path, names: list[str] = ()) -> int:
+    """Solve every problem (or the named ones) again and compare with the records in
+    `directory`; the number that differ."""
     warm_up()
     differ = 0
-    for name, doc in problems().items():
+    cases = _records(list(names))
+    for name, make in cases:
         path = directory / f"{name}.json"
         if not path.exists():
             print(f"{name}: no record in {directory}")
             differ += 1
             continue
         before = _comparable(json.loads(path.read_text()))
-        after = json.loads(json.dumps(plan_record(doc), sort_keys=True))
+        after = json.loads(json.dumps(make(), sort_keys=True))
         same = before == after
         differ += not same
-        print(f"{name}: objective {before['objective_terms']['total']} -> {after['objective_terms']['total']}, "
+        print(f"{name}: {_headline(before)} -> {_headline(after)}, "
               f"{'same plan' if same else 'DIFFERENT plan'}")
-    print(f"{differ} of {len(problems())} plans differ")
+    print(f"{differ} of {len(cases)} plans differ")
     return differ
 
 
 def main(argv: list[str]) -> int:
-    """The command line: `record DIR` or `check DIR`."""
-    if len(argv) != 2 or argv[0] not in ("record", "check"):
+    """The command line: `record DIR [NAME ...]` or `check DIR [NAME ...]`."""
+    if len(argv) < 2 or argv[0] not in ("record", "check"):
         print(__doc__)
         return 2
-    directory = Path(argv[1])
+    directory, names = Path(argv[1]), argv[2:]
     if argv[0] == "record":
-        record(directory)
+        record(directory, names)
         return 0
-    return 1 if check(directory) else 0
+    return 1 if check(directory, names) else 0
 
 
 if __name__ == "__main__":
