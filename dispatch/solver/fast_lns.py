@@ -1273,7 +1273,7 @@ class CompiledRuinRecreate:
                     break
 
     def run(self, deadline: float, max_iterations: int | None, one_idle: bool = False,
-            ruin: bool = True) -> SearchResult | None:
+            ruin: bool = True, stop=None) -> SearchResult | None:
         """Search until the deadline or `max_iterations`, whichever comes first; None if the start is not feasible.
 
         `one_idle` (for a first plan) offers interchangeable idle riders to the regret rule as
@@ -1302,6 +1302,8 @@ class CompiledRuinRecreate:
         done = 0
         chunk = 0
         while True:
+            if stop is not None and stop.is_set():  # interrupted: the best so far is the answer
+                break
             if max_iterations is not None:
                 # A work limit and the clock: whichever comes first (whole chunks keep the work
                 # limit reproducible; one chunk takes milliseconds even at 2,000 orders).
