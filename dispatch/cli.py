@@ -358,5 +358,99 @@ def import_mdrp(
     )
 
 
+def _duration_s(text: str, option: str) -> int:
+    """'30m', '2h', '90s' or plain seconds as whole seconds; exit 2 naming the option otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return int(round(float(text[:-1]) * units[text[-1]]))
+        return int(text)
+    except ValueError:
+        err_console.print(f"[red]{option} must be a duration such as 30m, 2h or 1800 (seconds), not {text!r}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _read_history(paths: list[Path]) -> list[dict]:
+    """Day scenarios (JSON) and CSV files of orders as one history; exit 2 naming what is wrong."""
+    from dispatch.live.staffing import history_from_csv
+
+    history: list[dict] = []
+    for path in paths:
+        try:
+            text = path.read_text()
+            if path.suffix.lower() == ".csv":
+                history.extend(history_from_csv(text))
+            else:
+                document = json.loads(text)
+                problem_from_document(document)
+                history.append(document)
+        except (OSError, json.JSONDecodeError) as exc:
+            err_console.print(f"[red]cannot read {path}: {exc}[/red]")
+            raise typer.Exit(2) from None
+        except InvalidProblem as exc:
+            for err in exc.errors:
+                err_console.print(f"[red]{path}: {err}[/red]")
+            raise typer.Exit(2) from None
+    return history
+
+
+@app.command()
+def staff(
+    history: Annotated[list[Path], typer.Argument(metavar="HISTORY...", help="day scenarios (JSON) or CSV files of orders")],
+    target: Annotated[float, typer.Option(min=0.01, max=1.0, help="On-time rate the schedule must keep")] = 0.95,
+    slot: Annotated[str, typer.Option(help="Slot length (30m, 1h, ...)")] = "30m",
+    min_shift: Annotated[str, typer.Option(help="Shortest shift")] = "2h",
+    max_shift: Annotated[str, typer.Option(help="Longest shift")] = "8h",
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Time limit of each re-plan in the simulations, s [default: 0.2]")] = None,
+    max_iterations: Annotated[Optional[int], typer.Option(min=1, help="A work limit per re-plan instead (reproducible, faster)")] = None,
+    bisection: Annotated[int, typer.Option(min=1, max=20, help="Simulations of the history spent on the workload's scale")] = 5,
+    balance: Annotated[int, typer.Option(min=0, max=20, help="Then rounds moving riders between slots")] = 2,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for staffing.json, riders.json, scenario.json, staffing.png")] = None,
+) -> None:
+    """How many riders each slot needs for --target on time (by simulating the rolling dispatcher)
+    and the shifts covering them with the fewest rider-hours (an integer programme)."""
+    from dataclasses import replace as dc_replace
+
+    from dispatch.live.simulate import live_options
+    from dispatch.live.staffing import StaffingOptions, plot_staffing, staff as run_staffing
+
+    days = _read_history(history)
+    sim = live_options(days[0])
+    if budget is not None:
+        sim = dc_replace(sim, budget_s=budget)
+    if max_iterations is not None:
+        sim = dc_replace(sim, max_iterations=max_iterations)
+    options = StaffingOptions(
+        target=target, slot_s=_duration_s(slot, "--slot"), min_shift_s=_duration_s(min_shift, "--min-shift"),
+        max_shift_s=_duration_s(max_shift, "--max-shift"), bisection_steps=bisection, balance_rounds=balance, sim=sim,
+    )
+    try:
+        options.check()
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    _warm_up()
+    err_console.print(f"staffing {len(days)} day(s): each trial simulates the whole history ...")
+    result = run_staffing(days, options)
+    table = Table(title=f"Staffing for {target:.0%} on time, slots of {options.slot_s // 60} min")
+    for col in ("store", "slot", "orders", "needed", "scheduled", "on time"):
+        table.add_column(col, justify="right")
+    for row in result.table():
+        rate = "" if row["on_time_rate"] is None else f"{row['on_time_rate']:.0%}"
+        table.add_row(row["store_id"] or "shared", row["slot_start"][11:16], f"{row['orders']:.1f}",
+                      str(row["riders_needed"]), str(row["riders_scheduled"]), rate)
+    err_console.print(table)
+    document = result.to_document()
+    sys.stdout.write(json.dumps(document["summary"], indent=2) + "\n")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "staffing.json").write_text(json.dumps(document, indent=2) + "\n")
+        (out / "riders.json").write_text(json.dumps(result.riders(), indent=2) + "\n")
+        (out / "scenario.json").write_text(json.dumps({**days[0], "riders": result.riders()}) + "\n")
+        plot_staffing(result, out / "staffing.png")
+        err_console.print(f"wrote {out}/staffing.json, riders.json, scenario.json (the first day with these riders) and staffing.png")
+
+
 if __name__ == "__main__":
     app()
