@@ -16,7 +16,7 @@ from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
 from api.limits import Admission, BodySizeLimit
 from api.openapi import install_openapi
-from api.routes import health, orders, plans, riders, stores
+from api.routes import health, operations, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -88,7 +88,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, stores, orders, riders):
+    for module in (health, plans, stores, orders, riders, operations):
         app.include_router(module.router)
     return app
 

@@ -52,3 +52,8 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
     redispatch_tick_s: float = Field(default=5.0, ge=0)
+    # Staffing (GET /v1/stores/{id}/staffing): each simulated re-plan stops after this many
+    # search iterations (a work limit keeps the answer reproducible and its time bounded), and the
+    # workload's scale gets this many simulations of the history.
+    staffing_replan_iterations: int = Field(default=100, ge=1, le=100_000)
+    staffing_simulations: int = Field(default=4, ge=1, le=20)

@@ -324,7 +324,11 @@ def simulate(
         out.write_text(text + "\n")
         out.with_suffix(".md").write_text(summary_markdown(results, f"Simulated day: {scenario_path.name}", sweeps))
         plot_timeline(results, out.with_suffix(".png"))
-        err_console.print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+        for r in results:  # each order's outcome, for `o2o-dispatch grid`
+            outcomes = {"policy": r.policy, "stores": scenario.get("stores", []), "orders": r.orders}
+            out.with_suffix(f".{r.policy}.orders.json").write_text(json.dumps(outcomes) + "\n")
+        err_console.print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} and the orders' outcomes "
+                          f"({out.with_suffix('.POLICY.orders.json').name})")
 
 
 @app.command("import-mdrp")
@@ -450,6 +454,42 @@ def staff(
         (out / "scenario.json").write_text(json.dumps({**days[0], "riders": result.riders()}) + "\n")
         plot_staffing(result, out / "staffing.png")
         err_console.print(f"wrote {out}/staffing.json, riders.json, scenario.json (the first day with these riders) and staffing.png")
+
+
+@app.command()
+def grid(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="orders' outcomes (simulate --out writes NAME.POLICY.orders.json)")],
+    resolution: Annotated[int, typer.Option(help="H3 resolution (5-12; 9: cells of about 0.1 km2)")] = 9,
+    hours: Annotated[Optional[str], typer.Option(help="Hours of the day to count, e.g. 11-14 or 11-13,18 (default all)")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="Also draw a heat map here")] = None,
+    figure: Annotated[str, typer.Option(help="The heat map's figure: on_time_rate, click_to_door_mean_min, late_mean_min, third_party_share, orders")] = "on_time_rate",
+    out: Annotated[Optional[Path], typer.Option(help="Write the GeoJSON here instead of stdout")] = None,
+) -> None:
+    """The delivery grid: orders, on-time rate, click-to-door, lateness and third-party share per
+    H3 cell (and per hour) as GeoJSON, optionally a PNG heat map."""
+    from dispatch.grid import aggregate, grid_geojson, outcomes_from_document, parse_hours, plot_grid
+
+    try:
+        document = json.loads(results.read_text())
+        chosen = parse_hours(hours)
+        cells = aggregate(outcomes_from_document(document), resolution, chosen)
+        stores = document.get("stores") or []
+        if png is not None:
+            plot_grid(cells, png, figure, stores)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {results}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    text = json.dumps(grid_geojson(cells, resolution, stores))
+    if out is not None:
+        out.write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    counted = sum(c.total.orders for c in cells)
+    err_console.print(f"{len(cells)} cells, {counted} orders" + (f"; heat map {png}" if png else ""))
 
 
 if __name__ == "__main__":
