@@ -21,6 +21,7 @@ from dispatch.model import (
     Problem,
     Rider,
     Store,
+    ThirdParty,
     TravelOptions,
 )
 from dispatch.schema import LocationDoc, MatrixTravelDoc, ProblemDoc
@@ -98,6 +99,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 service_radius_m=float(s.service_radius_m),
                 geofence=s.geofence,
                 pickup_service_s=int(s.pickup_service_s),
+                third_party=_third_party(s, doc, errors),
             )
         )
     store_ids = {s.id for s in stores}
@@ -225,6 +227,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         late_steep_after_s=int(opt.weights.late_steep_after_s),
         late_steep_cost_per_s=int(opt.weights.late_steep_per_s),
         late_fixed_cost=int(opt.weights.late_fixed),
+        rider_cost_per_hour=opt.rider_cost_per_hour,
     )
     problem = Problem(
         plan_time=epoch,
@@ -247,6 +250,23 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         # Fails with a field error if a stop is not one of the matrix's points.
         matrix_index_of_points(travel.matrix, problem_points(problem))
     return problem
+
+
+def _third_party(store, doc: ProblemDoc, errors: list[FieldError]) -> ThirdParty | None:
+    """The store's third-party option; its fees need the riders' cost per hour to be priced."""
+    tp = store.third_party
+    if tp is None:
+        return None
+    if doc.options.rider_cost_per_hour is None:
+        errors.append(FieldError(
+            "options.rider_cost_per_hour",
+            f"is needed when a store has a third_party (store {store.id}): fees and rider time are priced in one currency",
+            store.id,
+        ))
+    return ThirdParty(
+        fee_per_order=float(tp.fee_per_order), fee_per_extra_km=float(tp.fee_per_extra_km),
+        included_km=float(tp.included_km), arrival_s=int(tp.arrival_s), speed_mps=float(tp.speed_mps),
+    )
 
 
 def _is_square(rows: list[list[float]], n: int) -> bool:

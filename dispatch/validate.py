@@ -19,6 +19,7 @@ from dispatch.travel import LegMeter, great_circle_m
 TIME_TOLERANCE_S = 1  # times in documents are whole seconds
 PLACE_TOLERANCE_M = 1.0
 DISTANCE_TOLERANCE_M = 1.0
+FEE_TOLERANCE = 0.005  # fees are stated to the cent
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,9 +246,15 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
         travel_total += travel
         distance_total += distance
 
+    tp_violations, tp_on_time, tp_late = third_party_violations(problem, plan, meter, areas)
+    out += tp_violations
+    on_time += tp_on_time
+    late += tp_late
+    for t in plan.third_party:
+        seen[t.order_id] += 1
     for oid in orders:
         if seen[oid] == 0:
-            out.append(Violation("missing_order", f"order {oid} is in no route and not unassigned", order_id=oid))
+            out.append(Violation("missing_order", f"order {oid} is in no route, not sent out and not unassigned", order_id=oid))
         elif seen[oid] > 1:
             out.append(Violation("duplicate_order", f"order {oid} appears {seen[oid]} times", order_id=oid))
     for rid in riders:
@@ -275,6 +282,64 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
     return out
 
 
+def third_party_violations(problem: Problem, plan: Plan, meter: LegMeter, areas: dict) -> tuple[list[Violation], int, int]:
+    """The rules for orders sent to a store's third-party couriers (see `dispatch.third_party`),
+    recomputed here from the travel model; also how many of them are on time and late."""
+    out: list[Violation] = []
+    orders, stores, carrier = problem.order_index, problem.store_index, problem.carrier_of
+    on_time = late = 0
+    fees = 0.0
+    for t in plan.third_party:
+        oid = t.order_id
+        order, store = orders.get(oid), stores.get(t.store_id)
+        if order is None:
+            out.append(Violation("unknown_order", f"third-party order {oid} is not in the problem", order_id=oid))
+            continue
+        if store is None or store.third_party is None:
+            out.append(Violation("no_third_party", f"order {oid} is sent to a third party that store {t.store_id} does not have", order_id=oid))
+            continue
+        if order.store_id != store.id:
+            out.append(Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {store.id}", order_id=oid))
+        if oid in carrier:
+            out.append(Violation("carried_elsewhere", f"order {oid} is on rider {carrier[oid]}'s bike, not a third party's", order_id=oid))
+        if order.committed:
+            out.append(Violation("commitment_broken", f"order {oid} is committed to rider {order.assigned_rider_id}, not a third party", order_id=oid))
+        if not areas[store.id].contains(order.dropoff):
+            out.append(Violation("outside_service_area", f"order {oid} is outside store {store.id}'s area", order_id=oid))
+        tp = store.third_party
+        pickup = max(tp.arrival_s, order.ready_at_s)
+        depart = pickup + store.pickup_service_s
+        metres = meter.distance_m(store.location, order.dropoff)
+        arrive = depart + meter.travel_s(store.location, order.dropoff, tp.speed_mps)
+        start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
+        if abs(t.pickup_s - pickup) > TIME_TOLERANCE_S or abs(t.dropoff_s - start) > TIME_TOLERANCE_S:
+            out.append(Violation("eta_mismatch", f"third-party order {oid}: plan says pickup {plan.at(t.pickup_s)} drop-off "
+                                                 f"{plan.at(t.dropoff_s)}, the rules give {plan.at(pickup)} and {plan.at(start)}", order_id=oid))
+        late_s = max(0, start - order.promised_at_s)
+        if t.late_s != late_s:
+            out.append(Violation("late_mismatch", f"third-party order {oid}: plan says late_s {t.late_s}, the rules give {late_s}", order_id=oid))
+        on_time += late_s == 0
+        late += late_s > 0
+        if late_s > 0 and problem.options.lateness == "hard":
+            out.append(Violation("late", f"third-party order {oid} arrives {late_s} s after its promise (hard promises)", order_id=oid))
+        if order.deadline_s is not None and start > order.deadline_s:
+            out.append(Violation("deadline", f"third-party order {oid} is delivered {plan.at(start)}, after its deadline", order_id=oid))
+        if order.max_ride_s is not None and start - depart > order.max_ride_s:
+            out.append(Violation("max_ride", f"third-party order {oid} rides {start - depart} s, limit {order.max_ride_s} s", order_id=oid))
+        if abs(t.distance_m - metres) > DISTANCE_TOLERANCE_M:
+            out.append(Violation("distance_mismatch", f"third-party order {oid}: distance_m {t.distance_m:.1f}, the rules give {metres:.1f}", order_id=oid))
+        fee = round(tp.fee_per_order + tp.fee_per_extra_km * max(0.0, metres / 1000.0 - tp.included_km), 2)
+        fees += fee
+        if abs(t.fee - fee) > FEE_TOLERANCE:
+            out.append(Violation("fee_mismatch", f"third-party order {oid}: fee {t.fee:.2f}, the store's terms give {fee:.2f}", order_id=oid))
+    m = plan.metrics
+    if m.third_party != len(plan.third_party):
+        out.append(Violation("metrics_mismatch", f"metrics.third_party is {m.third_party}, the plan sends out {len(plan.third_party)}"))
+    if abs(m.third_party_fees - fees) > FEE_TOLERANCE * max(1, len(plan.third_party)):
+        out.append(Violation("metrics_mismatch", f"metrics.third_party_fees is {m.third_party_fees:.2f}, the store's terms give {fees:.2f}"))
+    return out, on_time, late
+
+
 # Reasons for orders refused before solving: outside the objective, which prices routed orders.
 _REFUSED_BEFORE_SOLVING = frozenset({"outside_service_area", "unknown_store"})
 
@@ -290,20 +355,22 @@ class ObjectiveTerms:
     late_steep: int
     reassign: int
     unassigned: int
+    third_party: int = 0  # the fees of orders sent out, in rider-seconds (their time terms are above)
 
     @property
     def total(self) -> int:
         """The sum of the terms: what the solver minimises."""
         return (
             self.travel + self.click_to_door + self.late + self.late_fixed + self.late_steep + self.reassign
-            + self.unassigned
+            + self.unassigned + self.third_party
         )
 
     def as_dict(self) -> dict[str, int]:
         """The terms and their total by name."""
         return {
             "travel": self.travel, "click_to_door": self.click_to_door, "late": self.late,
-            "late_fixed": self.late_fixed, "late_steep": self.late_steep, "reassign": self.reassign, "unassigned": self.unassigned, "total": self.total,
+            "late_fixed": self.late_fixed, "late_steep": self.late_steep, "reassign": self.reassign, "unassigned": self.unassigned,
+            "third_party": self.third_party, "total": self.total,
         }
 
 
@@ -331,9 +398,22 @@ def objective_terms(problem: Problem, plan: Plan | dict) -> ObjectiveTerms:
             broken += (late_s > 0) * order.priority
             steep += max(0, late_s - opts.late_steep_after_s) * order.priority
             moved += order.assigned_rider_id is not None and order.assigned_rider_id != route.rider_id
+    for t in plan.third_party:
+        order = orders.get(t.order_id)
+        if order is None:
+            continue
+        late_s = max(0, t.dropoff_s - order.promised_at_s)
+        clock += (t.dropoff_s - order.created_at_s) * order.priority
+        late += late_s * order.priority
+        broken += (late_s > 0) * order.priority
+        steep += max(0, late_s - opts.late_steep_after_s) * order.priority
     left = sum(
         orders[u.order_id].priority for u in plan.unassigned if u.order_id in orders and u.reason not in _REFUSED_BEFORE_SOLVING
     )
+    per_hour = opts.rider_cost_per_hour
+    weight = max(1, opts.travel_cost_per_s)
+    # Each fee in rider-seconds, rounded per order as the solver prices it.
+    sent_out = sum(int(round(t.fee * 3600.0 / per_hour * weight)) for t in plan.third_party) if per_hour else 0
     return ObjectiveTerms(
         travel=travel * opts.travel_cost_per_s,
         click_to_door=clock * opts.click_to_door_cost_per_s,
@@ -342,4 +422,5 @@ def objective_terms(problem: Problem, plan: Plan | dict) -> ObjectiveTerms:
         late_steep=steep * opts.late_steep_cost_per_s,
         reassign=moved * opts.reassign_cost,
         unassigned=left * opts.unassigned_cost,
+        third_party=sent_out,
     )

@@ -73,6 +73,7 @@ class OrderState:
     picked_s: int | None = None
     delivered_s: int | None = None  # when the drop-off started
     reason: str | None = None  # why it is still waiting, from the last plan
+    third_party: bool = False  # handed to the store's third-party couriers (times are theirs)
 
 
 @dataclass
@@ -121,6 +122,8 @@ class SimOptions:
     late_steep_after_s: int = 0
     late_steep_cost_per_s: int = 0
     late_fixed_cost: int = 0
+    # Re-plans may send orders to a store's third-party couriers (where the scenario declares one).
+    third_party: bool = True
 
 
 def is_shared_fleet(scenario: dict) -> bool:
@@ -185,6 +188,9 @@ class DaySimulator:
         self.last_plan_at = -math.inf
         self.pending_wave: set[str] = set()
         self.changed = False
+        self.fees = 0.0
+        # Without the third party, re-plans see the stores without it.
+        self.stores = p.stores if options.third_party else tuple(replace(s, third_party=None) for s in p.stores)
 
     # ----- the world -----------------------------------------------------------------
 
@@ -330,10 +336,11 @@ class DaySimulator:
             late_steep_after_s=self.options.late_steep_after_s,
             late_steep_cost_per_s=self.options.late_steep_cost_per_s,
             late_fixed_cost=self.options.late_fixed_cost,
+            rider_cost_per_hour=opts.rider_cost_per_hour,
         )
         problem = Problem(
             plan_time=p.at(t),
-            stores=p.stores,
+            stores=self.stores,
             riders=tuple(projected),
             orders=tuple(orders),
             options=options,
@@ -369,6 +376,12 @@ class DaySimulator:
                 if self.options.just_in_time:
                     self._leave_just_in_time(rs)
                 self._hold(rs, t)
+        for trip in plan.third_party:
+            if trip.order_id in todo:  # handed over: the platform's courier takes it from here
+                state = self.orders[trip.order_id]
+                state.third_party = True
+                state.picked_s, state.delivered_s = trip.pickup_s + t, trip.dropoff_s + t
+                self.fees += trip.fee
         for oid in todo:
             state = self.orders[oid]
             rider_id = new_rider.get(oid)
@@ -571,6 +584,14 @@ class DaySimulator:
             "courier_hours": round(shift_h, 1),
             "rider_travel_km": round(sum(rs.travel_m for rs in self.riders.values()) / 1000, 2),
             "reassignments": self.reassignments,
+            "third_party_orders": sum(s.third_party for s in states),
+            "third_party_share": round(sum(s.third_party for s in states) / len(states), 4) if states else 0.0,
+            "third_party_fees": round(self.fees, 2),
+            # Riders' hours and fees in one currency, per order (with the scenario's rider cost per hour).
+            "cost_per_order": (
+                round((shift_h * p.options.rider_cost_per_hour + self.fees) / len(states), 3)
+                if states and p.options.rider_cost_per_hour else None
+            ),
             "replans": len(self.replan_ms),
             "replan_ms_p50": round(_percentile(self.replan_ms, 50), 1),
             "replan_ms_p95": round(_percentile(self.replan_ms, 95), 1),
@@ -580,12 +601,16 @@ class DaySimulator:
         outcomes = [
             {
                 "order_id": s.order.id,
+                "store_id": s.order.store_id,
+                "dropoff": {"lat": s.order.dropoff.lat, "lon": s.order.dropoff.lon},
                 "created_at": p.at(s.order.created_at_s).isoformat(timespec="seconds"),
+                "promised_at": p.at(s.order.promised_at_s).isoformat(timespec="seconds"),
                 "rider_id": s.rider_id,
                 "picked_up_at": None if s.picked_s is None else p.at(s.picked_s).isoformat(timespec="seconds"),
                 "delivered_at": None if s.delivered_s is None else p.at(s.delivered_s).isoformat(timespec="seconds"),
                 "late_s": None if s.delivered_s is None else max(0, s.delivered_s - s.order.promised_at_s),
                 "reason": None if s.delivered_s is not None else (s.reason or "not_planned_by_end_of_day"),
+                "third_party": s.third_party,
             }
             for s in states
         ]

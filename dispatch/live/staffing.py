@@ -253,8 +253,8 @@ class _GroupSearch:
                 demand[t] = demand.get(t, 0.0) + 1.0 / len(days)
         if not work:
             raise InvalidProblem.one("orders", "the history has no orders to staff for")
-        self.first = min(work)
-        self.n_slots = max(work) - self.first + 1
+        self.first = min(min(work), min(demand))
+        self.n_slots = max(max(work), max(demand)) - self.first + 1
         self.busy = np.array([work.get(self.first + i, 0.0) / slot_s for i in range(self.n_slots)])
         self.demand = [demand.get(self.first + i, 0.0) for i in range(self.n_slots)]
         self.starts = _start_points(days, slot_s) if store_id is None else {}

@@ -11,6 +11,8 @@ from dispatch.geofence import store_area
 from dispatch.instance import NO_LIMIT, Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
+from dispatch.third_party import ThirdPartyTrip, eligible_trip
+from dispatch.travel import LegMeter
 from dispatch.solver.construct import (
     Construction,
     construct,
@@ -497,5 +499,41 @@ def solve(problem: Problem) -> Plan:
         else:
             reason, detail = reasons[k]
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
+    unassigned, outsourced = send_out(inst, unassigned)
     solve_ms = int((time.perf_counter() - t0) * 1000)
-    return build_plan(inst, routes, unassigned, solve_ms, first_plan_ms, engine, schedules=schedules)
+    return build_plan(
+        inst, routes, unassigned, solve_ms, first_plan_ms, engine, schedules=schedules, third_party=outsourced
+    )
+
+
+# Orders refused before solving stay refused: a third party delivers inside the store's area too.
+_NOT_SENT_OUT = frozenset({"outside_service_area", "unknown_store"})
+
+
+def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[UnassignedOrder], list[ThirdPartyTrip]]:
+    """Orders left out of every route that go to their store's third party instead: those whose
+    trip breaks no rule and costs less than leaving them unassigned (the search priced each
+    left-out order at that trip, so what it left out is what is cheaper sent out)."""
+    problem = inst.problem
+    if not any(s.third_party is not None for s in problem.stores):
+        return unassigned, []
+    index = {o.id: k for k, o in enumerate(inst.orders)}
+    meter = None
+    kept, trips = [], []
+    for u in unassigned:
+        trip = None
+        if u.reason not in _NOT_SENT_OUT:
+            k = index.get(u.order_id)
+            if k is not None:
+                trip = inst.outsourced[k]
+            else:  # cut for the budget before the instance was built: priced here
+                order = problem.order_index[u.order_id]
+                meter = meter or LegMeter(problem.options.travel)
+                trip = eligible_trip(problem, order, meter)
+                if trip is not None and trip.cost > order.priority * problem.options.unassigned_cost:
+                    trip = None
+        if trip is None:
+            kept.append(u)
+        else:
+            trips.append(trip)
+    return kept, trips

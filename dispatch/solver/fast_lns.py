@@ -753,7 +753,9 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
                 if not alive[ci]:
                     continue
                 first = top_v[ci, 0]
-                if first == np.inf:
+                # An order whose cheapest insertion costs more than leaving it out (a third
+                # party's trip, or the unassigned weight) stays out.
+                if first == np.inf or first >= drop_cost[cand[ci]]:
                     continue
                 second = top_v[ci, 1]
                 alt = second if second < drop_cost[cand[ci]] else drop_cost[cand[ci]]
@@ -1002,7 +1004,7 @@ def _build_tables(inst: Instance) -> _Tables:
         cols = neighbours[:, :GRANULAR_NEAR].ravel()
         near[rows, cols] = True
         near |= near.T
-    drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
+    drop_cost = inst.drop_cost.astype(np.float64)
     carried = inst.carried_by >= 0
     group = idle_groups(inst, rclass, tt, dist)
     prob = (

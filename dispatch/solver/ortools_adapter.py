@@ -177,7 +177,7 @@ class RoutingModel:
                 # -1 keeps the order droppable; the binding's SetAllowedVehiclesForIndex is unusable.
                 routing.VehicleVar(p).SetValues([-1] + riders_ok)
                 routing.VehicleVar(d).SetValues([-1] + riders_ok)
-            penalty = int(inst.priority[k]) * opts.unassigned_cost
+            penalty = int(inst.drop_cost[k])
             routing.AddDisjunction([p, d], penalty, 2)
         for r in range(R):
             routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(r)))
@@ -349,7 +349,7 @@ class WaveModel:
             riders_ok = _riders_for(inst, k, allowed)
             if len(riders_ok) < R:
                 routing.VehicleVar(d).SetValues([-1] + riders_ok)
-            routing.AddDisjunction([d], int(inst.priority[k]) * opts.unassigned_cost)
+            routing.AddDisjunction([d], int(inst.drop_cost[k]))
         for node in self.visits:
             j = manager.NodeToIndex(node)
             routing.AddDisjunction([j], 0)

@@ -1,0 +1,122 @@
+"""A store's third-party couriers: the solver sends an order out when that is cheaper or when no
+own rider can keep the promise; the validator checks third-party orders by the same rules."""
+
+from dataclasses import replace
+
+import pytest
+
+from dispatch import problem_from_document
+from dispatch.errors import InvalidProblem
+from dispatch.live.scenario import generate_day
+from dispatch.live.simulate import live_options, simulate
+from dispatch.validate import objective_terms, validate_plan
+from tests.dispatch.builders import document, order, rider, solved, store, unassigned_reasons
+
+PLATFORM = {"fee_per_order": 5.0, "arrival_s": 300, "speed_mps": 4.5}
+
+
+def _two_doors(with_platform: bool) -> dict:
+    """One rider at the store, two doors 2 km east and west, both promised in 15 minutes: one
+    rider serves one on time and the other about 9 minutes late."""
+    s = store(third_party=PLATFORM) if with_platform else store()
+    return document(stores=[s], orders=[order("A", 2000, 0, promised=15), order("B", -2000, 0, promised=15)],
+                    rider_cost_per_hour=20.0)
+
+
+def test_the_late_order_goes_out_and_the_validator_accepts_the_plan():
+    """Without a third party one order is late; with one (5 a trip, a rider-hour at 20: 900
+    rider-seconds), the late one goes out, on time, and the plan passes the validator with its
+    objective term by term."""
+    _, alone = solved(_two_doors(False))
+    assert alone.metrics.late == 1 and not alone.third_party
+    problem, plan = solved(_two_doors(True))
+    assert plan.metrics.late == 0 and plan.metrics.third_party == 1 and plan.metrics.third_party_fees == 5.0
+    sent = plan.third_party[0]
+    assert sent.pickup_s == 300 and sent.late_s == 0  # the courier is at the store in 5 minutes
+    routed = [s.order_id for r in plan.routes for s in r.stops if s.kind == "dropoff"]
+    assert sorted(routed + [sent.order_id]) == ["A", "B"]
+    assert objective_terms(problem, plan).total == plan.metrics.objective < alone.metrics.objective
+    assert plan.to_document()["third_party"][0]["fee"] == 5.0
+
+
+@pytest.mark.parametrize("per_hour, goes_out", [(30.0, True), (10.0, False)])
+def test_the_fee_is_weighed_against_the_riders_time(per_hour, goes_out):
+    """One door 2.5 km away (556 s of riding): a fee of 3 is 360 rider-seconds when a rider-hour
+    costs 30 (cheaper: out), 1080 when it costs 10 (dearer: the own rider rides)."""
+    doc = document(stores=[store(third_party={"fee_per_order": 3.0, "arrival_s": 0})],
+                   orders=[order("A", 2500, 0)], rider_cost_per_hour=per_hour)
+    _, plan = solved(doc)
+    assert bool(plan.third_party) is goes_out
+    assert plan.status == "feasible"
+
+
+def test_hard_promises_go_out_when_no_own_rider_keeps_them():
+    """Hard promises: the only rider is 3 km from the store and cannot be at a door 3 km out by
+    16 minutes; the platform's courier (at the store in 2 minutes) can: the order goes out
+    instead of being left out as cannot_be_on_time."""
+    orders = [order("A", 3000, 0, promised=16)]
+    riders = [rider(east=-3000)]
+    plain = document(riders=riders, orders=orders, lateness="hard")
+    _, alone = solved(plain)
+    assert unassigned_reasons(alone) == {"A": "cannot_be_on_time"}
+    platform = {"fee_per_order": 8.0, "arrival_s": 120}
+    _, plan = solved(document(stores=[store(third_party=platform)], riders=riders, orders=orders,
+                              lateness="hard", rider_cost_per_hour=15.0))
+    assert [t.order_id for t in plan.third_party] == ["A"] and plan.status == "feasible"
+
+
+def test_extra_kilometres_are_charged_beyond_the_included_distance():
+    """4 km to the door with 3 included at 1.5 per extra km: 2 + 1.5 = 3.5."""
+    platform = {"fee_per_order": 2.0, "fee_per_extra_km": 1.5, "included_km": 3.0, "arrival_s": 0}
+    doc = document(stores=[store(third_party=platform, service_radius_m=5000)], riders=[], orders=[order("A", 4000, 0)], rider_cost_per_hour=20.0)
+    _, plan = solved(doc)
+    assert plan.third_party[0].fee == 3.5 and abs(plan.third_party[0].distance_m - 4000) < 1
+
+
+def test_the_validator_checks_third_party_orders_by_the_rules():
+    """A changed fee, a drop-off time that is not the rules', an order sent out of a store with
+    no third party, and an order both routed and sent out are each reported by cause."""
+    problem, plan = solved(_two_doors(True))
+    good = plan.to_document()
+    sent = good["third_party"][0]["order_id"]
+
+    def broken(change) -> set[str]:
+        doc = {**good, "third_party": [dict(t) for t in good["third_party"]]}
+        change(doc)
+        return {v.cause for v in validate_plan(problem, doc)}
+
+    assert "fee_mismatch" in broken(lambda d: d["third_party"][0].update(fee=1.0))
+    assert "eta_mismatch" in broken(lambda d: d["third_party"][0].update(dropoff_at=d["third_party"][0]["pickup_at"]))
+    plain = problem_from_document(_two_doors(False))
+    assert "no_third_party" in {v.cause for v in validate_plan(plain, good)}
+    routed = next(s["order_id"] for r in good["routes"] for s in r["stops"] if s["kind"] == "dropoff")
+    assert "duplicate_order" in broken(lambda d: d["third_party"].append({**d["third_party"][0], "order_id": routed}))
+    assert "missing_order" in broken(lambda d: d.update(third_party=[]))
+    assert sent in {"A", "B"}
+
+
+def test_a_third_party_needs_the_riders_cost_per_hour():
+    """Fees cannot be weighed against rider time without a price for that time: the document is
+    refused naming options.rider_cost_per_hour."""
+    doc = document(stores=[store(third_party=PLATFORM)], orders=[order("A", 1000, 0)])
+    with pytest.raises(InvalidProblem) as err:
+        problem_from_document(doc)
+    assert err.value.field == "options.rider_cost_per_hour"
+
+
+def test_the_simulator_reports_fees_and_the_share_sent_out():
+    """Two hours of a store with one own rider: with the platform every order is on time, some
+    sent out, their fees counted in the cost per order; without it, promises are broken."""
+    day = generate_day(riders=1, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
+    day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    sim = replace(live_options(day), max_iterations=60)
+    with_platform = simulate(day, sim)
+    without = simulate(day, replace(sim, third_party=False))
+    m = with_platform.metrics
+    assert m["third_party_orders"] > 0 and m["third_party_fees"] == 6.0 * m["third_party_orders"]
+    assert m["on_time_rate"] > without.metrics["on_time_rate"]
+    assert without.metrics["third_party_orders"] == 0
+    expected = (m["courier_hours"] * 20.0 + m["third_party_fees"]) / m["orders"]
+    assert abs(m["cost_per_order"] - expected) < 0.1
+    assert sum(o["third_party"] for o in with_platform.orders) == m["third_party_orders"]
