@@ -57,3 +57,6 @@ class Settings(BaseSettings):
     # workload's scale gets this many simulations of the history.
     staffing_replan_iterations: int = Field(default=100, ge=1, le=100_000)
     staffing_simulations: int = Field(default=4, ge=1, le=20)
+    # What a rider-hour costs in the money of third-party fees, for solves and quotes that do not
+    # say (options.rider_cost_per_hour); stores with a third_party need one or the other.
+    rider_cost_per_hour: float | None = Field(default=None, gt=0, le=1e6)

@@ -212,6 +212,8 @@ def generate(
     on_road: Annotated[int, typer.Option(min=0, help="Riders out on the road carrying orders")] = 0,
     day: Annotated[bool, typer.Option("--day", help="A day scenario for `simulate`: orders over the opening hours, rider shifts (--riders is per store)")] = False,
     base_rate: Annotated[float, typer.Option(min=0.1, help="--day: orders per hour per store outside the peaks")] = 14.0,
+    third_party_fee: Annotated[Optional[float], typer.Option(min=0.0, help="Give each store a third party at this fee per order (with --rider-cost-per-hour)")] = None,
+    rider_cost_per_hour: Annotated[Optional[float], typer.Option(min=0.01, help="options.rider_cost_per_hour: a rider-hour in the fees' money")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write here instead of stdout")] = None,
 ) -> None:
     """Write a realistic problem document (drop-offs inside 3 km, 60-minute promises), or a day scenario."""
@@ -223,6 +225,7 @@ def generate(
 
         document = generate_day(riders, seed, stores=stores, base_orders_per_hour=base_rate)
         document["options"]["lateness"] = lateness
+        _add_third_party(document, third_party_fee, rider_cost_per_hour)
         text = json.dumps(document, indent=2)
         if out is not None:
             out.write_text(text + "\n")
@@ -239,11 +242,87 @@ def generate(
         outside_share=outside_share,
         on_road=on_road,
     )
+    _add_third_party(document, third_party_fee, rider_cost_per_hour)
     text = json.dumps(document, indent=2)
     if out is not None:
         out.write_text(text + "\n")
     else:
         sys.stdout.write(text + "\n")
+
+
+def _add_third_party(document: dict, fee: float | None, per_hour: float | None) -> None:
+    """A third party at `fee` per order (courier at the store in 10 minutes) on every store."""
+    if fee is not None and per_hour is None:
+        err_console.print("[red]--third-party-fee needs --rider-cost-per-hour (fees and rider time in one currency)[/red]")
+        raise typer.Exit(2)
+    if per_hour is not None:
+        document["options"]["rider_cost_per_hour"] = per_hour
+    if fee is not None:
+        for s in document["stores"]:
+            s["third_party"] = {"fee_per_order": fee, "arrival_s": 600, "speed_mps": 4.5}
+
+
+@app.command("cost-curve")
+def cost_curve_command(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.json", help="a day scenario whose stores have a third_party")],
+    riders: Annotated[str, typer.Option(help="Own riders per store to try: 1-12, or 2,4,8")] = "1-12",
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Time limit of each re-plan, s [default: 0.2]")] = None,
+    max_iterations: Annotated[Optional[int], typer.Option(min=1, help="A work limit per re-plan instead (reproducible)")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for cost_curve.json and cost_curve.png")] = Path("out"),
+) -> None:
+    """Cost per order (riders' hours + fees) and on-time rate against own riders, with and without
+    the third party: the trade-off as a table, JSON and a PNG."""
+    from dataclasses import replace as dc_replace
+
+    from dispatch.live.cost_curve import cost_curve, plot_cost_curve
+    from dispatch.live.simulate import live_options
+
+    try:
+        scenario = json.loads(scenario_path.read_text())
+        problem_from_document(scenario)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {scenario_path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]invalid scenario: {err}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        counts = sorted({n for part in riders.split(",") for n in _count_range(part)})
+    except ValueError:
+        err_console.print(f"[red]--riders must be counts or ranges such as 1-12 or 2,4,8, not {riders!r}[/red]")
+        raise typer.Exit(2) from None
+    sim = live_options(scenario)
+    if budget is not None:
+        sim = dc_replace(sim, budget_s=budget)
+    if max_iterations is not None:
+        sim = dc_replace(sim, max_iterations=max_iterations)
+    _warm_up()
+    try:
+        rows = cost_curve(scenario, sim, counts)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    table = Table(title=f"{scenario_path.name}: cost per order against own riders")
+    for col in ("riders", "cost/order with", "on time with", "sent out", "fees", "cost/order without", "on time without"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        w, wo = r["with_third_party"], r["without"]
+        table.add_row(str(r["riders"]), f"{w['cost_per_order']:.2f}", f"{w['on_time_rate']:.1%}", f"{w['third_party_share']:.1%}",
+                      f"{w['third_party_fees']:.0f}", f"{wo['cost_per_order']:.2f}", f"{wo['on_time_rate']:.1%}")
+    err_console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cost_curve.json").write_text(json.dumps({"scenario": scenario_path.name, "rows": rows}, indent=2) + "\n")
+    plot_cost_curve(rows, out / "cost_curve.png", f"{scenario_path.name}: own riders against a third party")
+    err_console.print(f"wrote {out / 'cost_curve.json'} and {out / 'cost_curve.png'}")
+
+
+def _count_range(part: str) -> range:
+    lo, _, hi = part.strip().partition("-")
+    a, b = int(lo), int(hi or lo)
+    if not 1 <= a <= b <= 1000:
+        raise ValueError(part)
+    return range(a, b + 1)
 
 
 @app.command()

@@ -200,6 +200,7 @@ def quote(
     body: Annotated[QuoteRequest, Body(openapi_examples={"quote": {"summary": "Two items, packed in 8 minutes", "value": examples.QUOTE_REQUEST}})],
     _caller: OrderSystem,
     db: Db,
+    settings: AppSettings,
 ) -> QuotePublic:
     """The earliest delivery the store can promise now and the rider who would take it, without
     making any current order late; or `feasible: false` with a reason (`outside_service_area`,
@@ -210,7 +211,7 @@ def quote(
     with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem, _, _ = plannable(dispatch_problem(snapshot, at, OptionsDoc(), current))
+    problem, _, _ = plannable(dispatch_problem(snapshot, at, service_options(OptionsDoc(), settings), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
     answer = quote_order(
         problem,
@@ -227,4 +228,5 @@ def quote(
         result.promise_at = problem.at(answer.promise_at_s)
         result.eta = problem.at(answer.eta_s)
         result.rider_id = answer.rider_id
+        result.third_party, result.fee = answer.third_party, answer.fee
     return result

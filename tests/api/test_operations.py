@@ -61,3 +61,24 @@ def test_staffing_from_the_store_history(client):
     client.put("/v1/stores/S2", json={"id": "S2", "location": {"lat": STORE_LAT, "lon": STORE_LON}}, headers=ORDER_SYSTEM)
     empty = client.get("/v1/stores/S2/staffing", headers=ORDER_SYSTEM)
     assert empty.status_code == 404 and "no orders" in empty.text
+
+
+def test_a_store_with_a_third_party_quotes_with_it_and_needs_a_rider_cost(settings_for):
+    """A store registered with a third party and no riders: the quote comes from the platform
+    when the service knows a rider-hour's cost (DISPATCH_RIDER_COST_PER_HOUR), and is a 422
+    naming options.rider_cost_per_hour when it does not."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.api.helpers import store
+
+    body = {"dropoff": order("Q")["dropoff"], "items": 1}
+    with TestClient(create_app(settings_for(rider_cost_per_hour=20.0))) as c:
+        put = c.put("/v1/stores/S1", json=store(third_party={"fee_per_order": 5.0, "arrival_s": 240}), headers=ORDER_SYSTEM)
+        assert put.status_code == 201, put.text
+        r = c.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM)
+        assert r.status_code == 200, r.text
+        assert r.json()["feasible"] and r.json()["third_party"] and r.json()["fee"] == 5.0
+    with TestClient(create_app(settings_for())) as c:
+        r = c.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM)
+        assert r.status_code == 422 and "rider_cost_per_hour" in r.text

@@ -120,3 +120,44 @@ def test_the_simulator_reports_fees_and_the_share_sent_out():
     expected = (m["courier_hours"] * 20.0 + m["third_party_fees"]) / m["orders"]
     assert abs(m["cost_per_order"] - expected) < 0.1
     assert sum(o["third_party"] for o in with_platform.orders) == m["third_party_orders"]
+
+
+def test_a_quote_falls_back_on_the_third_party():
+    """A store whose only rider is 6 km away cannot promise within 20 minutes with it; with a
+    third party at the store in 3 minutes it can (the answer says so, with the fee); a rider at
+    the store is preferred to the platform."""
+    from dispatch.live import quote_order
+    from dispatch.model import Location
+    from tests.dispatch.builders import at
+
+    far = [rider(east=-6000)]
+    door = Location(**at(1500, 0))
+    plain = problem_from_document(document(riders=far))
+    refused = quote_order(plain, "S1", door, max_promise_s=1200)
+    assert not refused.feasible and refused.reason == "cannot_be_on_time"
+    platform = {"fee_per_order": 4.0, "arrival_s": 180}
+    with_platform = problem_from_document(document(stores=[store(third_party=platform)], riders=far, rider_cost_per_hour=20.0))
+    answer = quote_order(with_platform, "S1", door, max_promise_s=1200)
+    assert answer.feasible and answer.third_party and answer.fee == 4.0 and answer.rider_id is None
+    assert answer.eta_s == 180 + 60 + round(1500 / 4.5)
+    near = problem_from_document(document(stores=[store(third_party=platform)], rider_cost_per_hour=20.0))
+    own = quote_order(near, "S1", door, max_promise_s=1200)
+    assert own.feasible and not own.third_party and own.rider_id == "R1"
+
+
+def test_the_cost_curve_compares_fleets_with_and_without_the_third_party(tmp_path):
+    """For 1 and 2 own riders on two hours of a store: rows with both runs; the platform keeps
+    more promises and spends fees; the PNG is written."""
+    from dispatch.live.cost_curve import cost_curve, plot_cost_curve
+
+    day = generate_day(riders=2, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
+    day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    rows = cost_curve(day, replace(live_options(day), max_iterations=40), [1, 2])
+    assert [r["riders"] for r in rows] == [1, 2]
+    one = rows[0]
+    assert one["with_third_party"]["on_time_rate"] >= one["without"]["on_time_rate"]
+    assert one["with_third_party"]["third_party_fees"] > 0 == one["without"]["third_party_fees"]
+    assert plot_cost_curve(rows, tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="rider_cost_per_hour"):
+        cost_curve({**day, "options": {}}, live_options(day), [1])
