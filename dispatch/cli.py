@@ -338,6 +338,8 @@ def simulate(
     riders: Annotated[Optional[int], typer.Option(min=1, help="Use only the first n riders of each store")] = None,
     closed_routes: Annotated[bool, typer.Option("--closed-routes", help="Re-plans count each rider's ride back to the store")] = False,
     warm_start: Annotated[bool, typer.Option("--warm-start/--no-warm-start", help="Re-plans start from the routes riders follow")] = True,
+    zones: Annotated[bool, typer.Option("--zones/--no-zones", help="Riders keep to their zones, or dispatch is free (what zoning costs)")] = True,
+    third_party: Annotated[bool, typer.Option("--third-party/--no-third-party", help="Re-plans may send orders to the stores' third parties")] = True,
     fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
     target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
@@ -374,7 +376,8 @@ def simulate(
     overrides = {k: v for k, v in given.items() if v is not None}
     if hold_margin is not None:
         overrides["hold_margin_s"] = hold_margin if hold_margin >= 0 else None
-    overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval)
+    overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval,
+                     zones=zones, third_party=third_party)
     results, sweeps = [], []
     for name in policies:
         opts = dc_replace(live_options(scenario, name), **overrides)

@@ -23,6 +23,7 @@ from dispatch.model import (
     Store,
     ThirdParty,
     TravelOptions,
+    Zone,
 )
 from dispatch.schema import LocationDoc, MatrixTravelDoc, ProblemDoc
 from dispatch.travel import matrix_index_of_points, problem_points
@@ -195,6 +196,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
                 store_id=r.store_id,
                 heading_to=r.heading_to,
                 shift_end_rule=r.shift_end_rule or doc.options.shift_end_rule,
+                zone=_zone(r, errors),
             )
         )
 
@@ -250,6 +252,26 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         # Fails with a field error if a stop is not one of the matrix's points.
         matrix_index_of_points(travel.matrix, problem_points(problem))
     return problem
+
+
+def _zone(rider, errors: list[FieldError]) -> Zone | None:
+    """The rider's zone: valid H3 cells, or a valid GeoJSON polygon."""
+    from dispatch.grid import is_cell
+    from dispatch.zones import polygon_area
+
+    z = rider.zone
+    if z is None:
+        return None
+    if z.cells is not None:
+        bad = [c for c in z.cells if not is_cell(c)]
+        if bad:
+            errors.append(FieldError(f"riders[{rider.id}].zone.cells", f"not H3 cells: {', '.join(bad[:3])}", rider.id))
+        return Zone(cells=frozenset(z.cells))
+    try:
+        polygon_area(z.polygon)
+    except (GeofenceError, IndexError, TypeError, KeyError) as exc:
+        errors.append(FieldError(f"riders[{rider.id}].zone.polygon", str(exc) or "is not a GeoJSON polygon", rider.id))
+    return Zone(polygon=z.polygon)
 
 
 def _third_party(store, doc: ProblemDoc, errors: list[FieldError]) -> ThirdParty | None:

@@ -221,3 +221,21 @@ def plot_grid(cells: list[Cell], path: str | Path, figure: str = "on_time_rate",
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def is_cell(text: str) -> bool:
+    """Whether `text` is a valid H3 cell id."""
+    try:
+        return bool(h3.is_valid_cell(text))
+    except (TypeError, ValueError):
+        return False
+
+
+def cells_of(points: list[tuple[float, float]], resolution: int) -> list[str]:
+    """The H3 cell of each (lat, lon) at `resolution`."""
+    return [h3.latlng_to_cell(lat, lon, resolution) for lat, lon in points]
+
+
+def resolution_of(cell: str) -> int:
+    """An H3 cell's resolution."""
+    return int(h3.get_resolution(cell))

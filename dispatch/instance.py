@@ -12,6 +12,7 @@ import numpy as np
 
 from dispatch.model import Order, Problem
 from dispatch.third_party import ThirdPartyTrip, eligible_trip
+from dispatch.zones import zone_contains
 from dispatch.travel import LegMeter, SpeedSeconds, TravelModel
 
 NO_LIMIT = np.iinfo(np.int64).max // 4
@@ -54,6 +55,7 @@ class Instance:
     # its third-party trip's fee and time terms when it may go out and that is cheaper.
     drop_cost: np.ndarray
     outsourced: tuple[ThirdPartyTrip | None, ...]  # the trip an order left out takes, or None
+    zone_ok: np.ndarray  # (orders x riders) bool: the rider's zone holds the drop-off (or it carries it)
 
     @property
     def n_orders(self) -> int:
@@ -175,7 +177,21 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         horizon_s=horizon,
         carried_of_rider=_carried_of_rider(carried_by, len(problem.riders)),
         **_leaving_out(problem, routed),
+        zone_ok=_zone_ok(problem, routed, carried_by),
     )
+
+
+def _zone_ok(problem: Problem, routed: list[Order], carried_by: np.ndarray) -> np.ndarray:
+    """Which rider may deliver which order: everyone, but riders whose zone leaves the door out."""
+    ok = np.ones((len(routed), len(problem.riders)), dtype=bool)
+    doors = [o.dropoff for o in routed]
+    for r, rider in enumerate(problem.riders):
+        if rider.zone is not None and doors:
+            ok[:, r] = zone_contains(rider.zone, doors)
+    if len(routed):
+        carried = np.flatnonzero(carried_by >= 0)
+        ok[carried, carried_by[carried]] = True  # what a rider carries stays with it
+    return ok
 
 
 def _leaving_out(problem: Problem, routed: list[Order]) -> dict:

@@ -54,6 +54,14 @@ class Store:
 
 
 @dataclass(frozen=True, slots=True)
+class Zone:
+    """Where a rider may deliver: H3 cells (any resolutions), or a GeoJSON (Multi)Polygon."""
+
+    cells: frozenset[str] = frozenset()
+    polygon: dict | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Rider:
     """A rider: where it is now, when it can start, what it can carry, what it already carries."""
 
@@ -68,6 +76,7 @@ class Rider:
     store_id: str | None = None  # home store: where a closed route returns
     heading_to: str | None = None  # a carried order being ridden to now: its drop-off stays first
     shift_end_rule: ShiftEndRule = "route"
+    zone: Zone | None = None  # where it may deliver (None: anywhere)
 
 
 @dataclass(frozen=True, slots=True)

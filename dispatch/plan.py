@@ -25,6 +25,7 @@ REASONS = {
     "fleet_busy": "a rider could deliver it alone, but not together with the orders planned first",
     "time_limit_reached": "the time budget ran out before the order could be planned",
     "past_deadline": "no rider can deliver it before its deadline_at",
+    "outside_rider_zones": "every rider is limited to a zone that leaves its door out",
 }
 
 

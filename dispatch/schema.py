@@ -11,7 +11,7 @@ import re
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 # Times outside these years are typos or probes; inside them every offset and horizon stays
@@ -110,6 +110,19 @@ class StoreDoc(_Doc):
     )
 
 
+class ZoneDoc(_Doc):
+    """Where a rider may deliver: a set of H3 cells, or a GeoJSON Polygon / MultiPolygon (lon, lat)."""
+
+    cells: list[NonEmptyId] | None = Field(default=None, min_length=1, max_length=100_000)
+    polygon: Annotated[dict, AfterValidator(_geofence_depth)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ZoneDoc":
+        if (self.cells is None) == (self.polygon is None):
+            raise PydanticCustomError("zone_kind", "a zone is either cells or a polygon, exactly one of them")
+        return self
+
+
 class RiderDoc(_Doc):
     """A rider as the order system sees it now."""
 
@@ -130,6 +143,7 @@ class RiderDoc(_Doc):
         description="what shift_end bounds: 'route' (the route ends by then) or 'pickups' (no pickup after it, "
         "orders on board are still delivered); default options.shift_end_rule",
     )
+    zone: ZoneDoc | None = Field(default=None, description="where it may deliver: H3 cells or a polygon (default anywhere)")
 
 
 class OrderDoc(_Doc):

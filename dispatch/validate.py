@@ -15,6 +15,7 @@ from dispatch.geofence import store_area
 from dispatch.model import Location, Problem
 from dispatch.plan import REASONS, Plan, plan_from_document
 from dispatch.travel import LegMeter, great_circle_m
+from dispatch.zones import zone_contains
 
 TIME_TOLERANCE_S = 1  # times in documents are whole seconds
 PLACE_TOLERANCE_M = 1.0
@@ -215,6 +216,8 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
                     ride = start - picked_depart[oid]
                     if ride > order.max_ride_s:
                         out.append(Violation("max_ride", f"order {oid} rides {ride} s, limit {order.max_ride_s} s", rid, oid))
+                if rider.zone is not None and oid not in carrier and not zone_contains(rider.zone, [order.dropoff])[0]:
+                    out.append(Violation("outside_zone", f"order {oid}'s door is outside rider {rid}'s zone", rid, oid))
                 if oid not in carrier:
                     if order.store_id not in areas:
                         out.append(Violation("unknown_store", f"order {oid} names unknown store {order.store_id}", rid, oid))

@@ -124,6 +124,9 @@ class SimOptions:
     late_fixed_cost: int = 0
     # Re-plans may send orders to a store's third-party couriers (where the scenario declares one).
     third_party: bool = True
+    # Riders keep to their zones (where the scenario gives them); False: free dispatch, to see
+    # what zoning costs.
+    zones: bool = True
 
 
 def is_shared_fleet(scenario: dict) -> bool:
@@ -175,7 +178,7 @@ class DaySimulator:
         for r in p.riders:
             per_store[r.store_id] = per_store.get(r.store_id, 0) + 1
             if options.riders is None or per_store[r.store_id] <= options.riders:
-                chosen.append(r)
+                chosen.append(r if options.zones else replace(r, zone=None))
         self.riders = {
             r.id: RiderState(r, stores.get(r.store_id) if r.store_id else None, r.location, r.available_at_s)
             for r in chosen

@@ -203,7 +203,7 @@ class RouteState:
         end_pt = np.full(n, home) if home >= 0 else sp
         locked = inst.locked_to[cand]
         # A committed order goes only to the rider it is committed to.
-        fits_alone = (items <= cap) & ((locked < 0) | (locked == r))
+        fits_alone = (items <= cap) & ((locked < 0) | (locked == r)) & inst.zone_ok[cand, r]
         assigned = inst.assigned_to[cand]
         moved = np.where((assigned >= 0) & (assigned != r), float(inst.problem.options.reassign_cost), 0.0)
 

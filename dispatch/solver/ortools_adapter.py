@@ -30,9 +30,11 @@ def _keep_heading_first(inst: Instance, manager, routing, drop_node: dict[int, i
 
 
 def _riders_for(inst: Instance, k: int, allowed: list[int]) -> list[int]:
-    """The riders new order k may go to: `allowed`, or only its rider when it is committed."""
+    """The riders new order k may go to: `allowed` whose zone holds its door, or only its rider
+    when it is committed."""
     locked = int(inst.locked_to[k])
-    return allowed if locked < 0 else [r for r in allowed if r == locked]
+    zoned = [r for r in allowed if inst.zone_ok[k, r]]
+    return zoned if locked < 0 else [r for r in zoned if r == locked]
 
 
 @dataclass(slots=True)
