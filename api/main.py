@@ -14,9 +14,12 @@ from api.db import make_engine, migrate, session_factory
 from api.deps import utc_now
 from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
+from api.docs_pages import install_docs
 from api.limits import Admission, BodySizeLimit
+from api.metrics import ServiceMetrics, StateReader
+from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
-from api.routes import health, operations, orders, plans, riders, stores
+from api.routes import health, lists, metrics, operations, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -51,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings or Settings()
         cfg = app.state.settings
+        configure_logging(cfg.log_format, cfg.log_level)
         # Every request inside the app, each re-plan thread and the ticker may hold a connection
         # at once: the pool has room for all of them, so none waits for another.
         engine = make_engine(cfg.database_url, pool_size=cfg.max_requests + _BACKGROUND_CONNECTIONS, timeout_s=cfg.db_timeout_s)
@@ -67,7 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
             max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
         )
-        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now, reads=app.state.reads)
+        app.state.solver.observe = app.state.metrics.observe_solve
+        app.state.redispatcher = Redispatcher(
+            app.state.sessions, app.state.solver, utc_now, reads=app.state.reads, metrics=app.state.metrics
+        )
+        app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -82,13 +90,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             engine.dispose()
 
-    app = FastAPI(title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served with their assets from here (install_docs), not from a CDN.
+    app = FastAPI(
+        title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.metrics = ServiceMetrics()
+    app.state.state_reader = None
+    app.state.metrics.install_state(lambda: app.state.state_reader)
     install_error_handlers(app)
     install_openapi(app, settings)
+    install_docs(app)
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, stores, orders, riders, operations):
+    # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
+    app.add_middleware(RequestContext)
+    for module in (health, metrics, plans, stores, lists, orders, riders, operations):
         app.include_router(module.router)
     return app
 
