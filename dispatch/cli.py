@@ -21,6 +21,9 @@ from dispatch.plan import Plan
 from dispatch.solver import solve as solve_problem
 from dispatch.validate import validate_plan, violations_by_cause
 
+# A re-plan's clock when a work limit is given: far above what the limit takes, so it binds.
+WORK_LIMIT_CLOCK_S = 5.0
+
 app = typer.Typer(add_completion=False, help="Dispatch optimizer for instant retail delivery from stores.")
 out_console = Console()
 err_console = Console(stderr=True)
@@ -332,7 +335,8 @@ def cost_curve_command(
     if budget is not None:
         sim = dc_replace(sim, budget_s=budget)
     if max_iterations is not None:
-        sim = dc_replace(sim, max_iterations=max_iterations)
+        # The work limit binds, not the clock (unless --budget says otherwise): reproducible.
+        sim = dc_replace(sim, max_iterations=max_iterations, budget_s=budget if budget is not None else WORK_LIMIT_CLOCK_S)
     _warm_up()
     try:
         rows = cost_curve(scenario, sim, counts)
@@ -551,7 +555,8 @@ def staff(
     if budget is not None:
         sim = dc_replace(sim, budget_s=budget)
     if max_iterations is not None:
-        sim = dc_replace(sim, max_iterations=max_iterations)
+        # The work limit binds, not the clock (unless --budget says otherwise): reproducible.
+        sim = dc_replace(sim, max_iterations=max_iterations, budget_s=budget if budget is not None else WORK_LIMIT_CLOCK_S)
     options = StaffingOptions(
         target=target, slot_s=_duration_s(slot, "--slot"), min_shift_s=_duration_s(min_shift, "--min-shift"),
         max_shift_s=_duration_s(max_shift, "--max-shift"), bisection_steps=bisection, balance_rounds=balance, sim=sim,

@@ -55,7 +55,7 @@ def test_staffing_meets_its_target_when_the_day_is_replayed_with_its_riders():
     the target, every shift is within the limits, and it takes fewer rider-hours than the
     generated fleet (6 riders on 6-12 h shifts)."""
     day = _short_day()
-    sim = replace(live_options(day), max_iterations=60)
+    sim = replace(live_options(day), max_iterations=60, budget_s=5.0)
     options = StaffingOptions(target=0.9, min_shift_s=3600, max_shift_s=4 * 3600, bisection_steps=4, balance_rounds=1, sim=sim)
     result = staff([day], options)
     riders = result.riders()
@@ -75,7 +75,7 @@ def test_staffing_meets_its_target_when_the_day_is_replayed_with_its_riders():
 def test_staffing_png_is_written(tmp_path):
     """The PNG of demand, needs and schedule is a real image."""
     day = _short_day()
-    sim = replace(live_options(day), max_iterations=30)
+    sim = replace(live_options(day), max_iterations=30, budget_s=5.0)
     result = staff([day], StaffingOptions(target=0.5, bisection_steps=1, balance_rounds=0, sim=sim))
     path = plot_staffing(result, tmp_path / "staffing.png")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

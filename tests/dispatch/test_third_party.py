@@ -110,7 +110,7 @@ def test_the_simulator_reports_fees_and_the_share_sent_out():
     day = generate_day(riders=1, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
     day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
     day["options"]["rider_cost_per_hour"] = 20.0
-    sim = replace(live_options(day), max_iterations=60)
+    sim = replace(live_options(day), max_iterations=60, budget_s=5.0)
     with_platform = simulate(day, sim)
     without = simulate(day, replace(sim, third_party=False))
     m = with_platform.metrics
@@ -153,7 +153,7 @@ def test_the_cost_curve_compares_fleets_with_and_without_the_third_party(tmp_pat
     day = generate_day(riders=2, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
     day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
     day["options"]["rider_cost_per_hour"] = 20.0
-    rows = cost_curve(day, replace(live_options(day), max_iterations=40), [1, 2])
+    rows = cost_curve(day, replace(live_options(day), max_iterations=40, budget_s=5.0), [1, 2])
     assert [r["riders"] for r in rows] == [1, 2]
     one = rows[0]
     assert one["with_third_party"]["on_time_rate"] >= one["without"]["on_time_rate"]

@@ -88,7 +88,7 @@ def test_the_simulator_shows_what_zoning_costs():
     day["riders"][1]["zone"] = {"polygon": east}
     day["riders"][1]["available_at"] = day["riders"][0]["available_at"]
     day["riders"][1]["shift_end"] = day["riders"][0]["shift_end"]
-    sim = replace(live_options(day), max_iterations=60)
+    sim = replace(live_options(day), max_iterations=60, budget_s=5.0)
     zoned = simulate(day, sim)
     free = simulate(day, replace(sim, zones=False))
     doors = {o["id"]: o["dropoff"]["lon"] for o in day["orders"]}
