@@ -631,14 +631,18 @@ def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> di
         (sum(1 for r in scenario["riders"] if r.get("store_id") == s["id"]) for s in scenario["stores"]), default=0
     )
     tried: dict[int, float] = {}
+    # What each fleet spent on a third party, where the scenario has one (the trade-off's other side).
+    spend: dict[int, dict] = {}
 
     def rate(n: int) -> float:
         if n not in tried:
-            tried[n] = simulate(scenario, replace(options, riders=n)).metrics["on_time_rate"]
+            m = simulate(scenario, replace(options, riders=n)).metrics
+            tried[n] = m["on_time_rate"]
+            spend[n] = {k: m[k] for k in ("third_party_share", "third_party_fees", "cost_per_order")}
         return tried[n]
 
     if per_store == 0 or rate(per_store) < target:
-        return {"policy": options.policy, "target": target, "riders": None, "tried": tried}
+        return {"policy": options.policy, "target": target, "riders": None, "tried": tried, "third_party": spend}
     lo, hi = 0, per_store  # rate(hi) >= target; find the smallest such n (on-time rate grows with riders)
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -646,4 +650,5 @@ def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> di
             hi = mid
         else:
             lo = mid
-    return {"policy": options.policy, "target": target, "riders": hi, "tried": dict(sorted(tried.items()))}
+    return {"policy": options.policy, "target": target, "riders": hi, "tried": dict(sorted(tried.items())),
+            "third_party": dict(sorted(spend.items()))}

@@ -161,3 +161,19 @@ def test_the_cost_curve_compares_fleets_with_and_without_the_third_party(tmp_pat
     assert plot_cost_curve(rows, tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="rider_cost_per_hour"):
         cost_curve({**day, "options": {}}, live_options(day), [1])
+
+
+def test_the_fleet_sweep_reports_what_each_fleet_sent_out():
+    """The sweep's tries carry the share sent out and the fees of each fleet size."""
+    from dispatch.live.report import summary_markdown
+    from dispatch.live.simulate import fleet_sweep
+
+    day = generate_day(riders=2, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
+    day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    sim = replace(live_options(day), max_iterations=40, budget_s=5.0)
+    sweep = fleet_sweep(day, sim, target=0.9)
+    assert set(sweep["third_party"]) == set(sweep["tried"])
+    one = sweep["third_party"][min(sweep["third_party"])]
+    assert one["third_party_fees"] == 6.0 * round(one["third_party_share"] * len(day["orders"]))
+    assert "sent out" in summary_markdown([simulate(day, sim)], "day", [sweep])
