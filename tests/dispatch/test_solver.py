@@ -303,6 +303,8 @@ def test_the_same_input_with_a_work_limit_gives_the_same_plan():
 
     doc = generate_problem(25, 4, seed=5, on_road=1)
     doc["options"]["max_iterations"] = 100
+    # The work limit must come first: a generous clock, so a busy machine does not end it.
+    doc["options"]["time_limit_s"] = 60
     a = solve(problem_from_document(doc)).to_document()
     b = solve(problem_from_document(doc)).to_document()
     for d in (a, b):
