@@ -29,6 +29,8 @@ from dispatch.solver.set_partition import available as partition_available
 from dispatch.solver.set_partition import recombine
 from dispatch.solver.start import fast_lns, first_plan
 from dispatch.solver.warm import warm_routes
+from dispatch.third_party import ThirdPartyTrip, eligible_trip
+from dispatch.travel import LegMeter
 
 # OR-Tools reaches its local optimum fast: it gets this share of the time left, ruin and
 # recreate the rest (it escapes that optimum with whole-wave moves).
@@ -110,9 +112,10 @@ def solve(problem: Problem, stop: threading.Event | None = None) -> Plan:
             found, partitioned = _ruin_and_recreate(run, best, built, fresh)
             best = _keep_if_cheaper(run, best, found, partitioned)
     run.unassigned += _left_out(run, best, built, found)
+    unassigned, outsourced = send_out(run.inst, run.unassigned)
     solve_ms = int((time.perf_counter() - t0) * 1000)
-    return build_plan(run.inst, best.routes, run.unassigned, solve_ms, first_plan_ms, best.engine,
-                      schedules=best.schedules)
+    return build_plan(run.inst, best.routes, unassigned, solve_ms, first_plan_ms, best.engine,
+                      schedules=best.schedules, third_party=outsourced)
 
 
 def _admit(problem: Problem, t0: float) -> _Run:
@@ -347,6 +350,39 @@ def _left_out(run: _Run, best: _Best, built: Construction, found: SearchResult |
         return [UnassignedOrder(inst.orders[k].id, "time_limit_reached", detail) for k in left]
     reasons = explain_all_left_out(inst, left, len(planned))
     return [UnassignedOrder(inst.orders[k].id, *reasons[k]) for k in left]
+
+
+# Orders refused before solving stay refused: a third party delivers inside the store's area too.
+_NOT_SENT_OUT = frozenset({"outside_service_area", "unknown_store"})
+
+
+def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[UnassignedOrder], list[ThirdPartyTrip]]:
+    """Orders left out of every route that go to their store's third party instead: those whose
+    trip breaks no rule and costs less than leaving them unassigned (the search priced each
+    left-out order at that trip, so what it left out is what is cheaper sent out)."""
+    problem = inst.problem
+    if not any(s.third_party is not None for s in problem.stores):
+        return unassigned, []
+    index = {o.id: k for k, o in enumerate(inst.orders)}
+    meter = None
+    kept, trips = [], []
+    for u in unassigned:
+        trip = None
+        if u.reason not in _NOT_SENT_OUT:
+            k = index.get(u.order_id)
+            if k is not None:
+                trip = inst.outsourced[k]
+            else:  # cut for the budget before the instance was built: priced here
+                order = problem.order_index[u.order_id]
+                meter = meter or LegMeter(problem.options.travel)
+                trip = eligible_trip(problem, order, meter)
+                if trip is not None and trip.cost > order.priority * problem.options.unassigned_cost:
+                    trip = None
+        if trip is None:
+            kept.append(u)
+        else:
+            trips.append(trip)
+    return kept, trips
 
 
 def _tell_if_not_warm() -> None:
