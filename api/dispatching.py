@@ -186,44 +186,67 @@ class Redispatcher:
         return stores
 
     def _policy(self, store_id: str) -> RedispatchPolicy | None:
-        with self.reads() as db:
-            row = db.get(StoreRow, store_id)
-            return policy_of(row) if row is not None else None
+        return read_policy(self.reads, store_id)
 
     def _replan(self, store_id: str, trigger: Trigger) -> None:
-        policy = self._policy(store_id)  # read afresh: it may have changed since the trigger
-        if policy is None:
-            return
-        outcome: dict[str, Any] = {"at": self.now().isoformat(), "trigger": trigger}
-        with self.sessions() as db:
-            try:
-                # A policy stored before a rule was tightened is read as it is; solving with it
-                # needs it to pass today's rules (else this re-plan fails, and says why).
-                options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
-                plan = dispatch_store(db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s)
-            except ValidationError as exc:
-                log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
-                outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
-            except (Conflict, ServiceBusy, SolveTimeout) as exc:
-                # Another dispatch won (409), the pool is full (503) or slow (504): the next
-                # trigger or tick plans again.
-                log.warning("re-dispatch of store %s on %s skipped: %s", store_id, trigger, exc)
-                outcome.update(outcome="skipped", detail=f"{exc}")
-            except (ApiError, DispatchError) as exc:
-                log.error("re-dispatch of store %s on %s failed: %s", store_id, trigger, exc)
-                outcome.update(outcome="failed", detail=f"{exc}")
-            except Exception as exc:
-                log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
-                outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
-            else:
-                log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
-                outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
-        self._record(store_id, outcome)
+        replan_store(self.sessions, self.reads, self.solver, store_id, trigger, self.now)
 
-    def _record(self, store_id: str, outcome: dict[str, Any]) -> None:
-        """Keep what the re-plan did on the store, where GET /v1/stores/{id} shows it."""
+
+def read_policy(reads: Callable[[], Session], store_id: str) -> RedispatchPolicy | None:
+    """The store's re-dispatch policy as stored now (None: no policy, or no such store)."""
+    with reads() as db:
+        row = db.get(StoreRow, store_id)
+        return policy_of(row) if row is not None else None
+
+
+def replan_store(
+    sessions: Callable[[], Session],
+    reads: Callable[[], Session],
+    solver: Any,
+    store_id: str,
+    trigger: Trigger,
+    now: Callable[[], datetime],
+) -> dict[str, Any] | None:
+    """One automatic re-plan of the store with its policy's options, recorded on the store
+    (`last_redispatch`); what it did, or None when the store has no policy. Never raises for a
+    re-plan that fails: it is logged and recorded, and the next trigger or tick plans again.
+    `solver` is anything with `run(fn, *args, time_limit_s)`: the process pool, or a worker's own process.
+    """
+    policy = read_policy(reads, store_id)  # read afresh: it may have changed since the trigger
+    if policy is None:
+        return None
+    outcome: dict[str, Any] = {"at": now().isoformat(), "trigger": trigger}
+    with sessions() as db:
         try:
-            with self.sessions() as db, db.begin():
-                db.execute(update(StoreRow).where(StoreRow.id == store_id).values(last_redispatch=outcome))
-        except Exception:
-            log.exception("could not record the re-dispatch of store %s", store_id)
+            # A policy stored before a rule was tightened is read as it is; solving with it
+            # needs it to pass today's rules (else this re-plan fails, and says why).
+            options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
+            plan = dispatch_store(db, solver, store_id, options, now(), now, policy.commit_lead_s)
+        except ValidationError as exc:
+            log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
+            outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
+        except (Conflict, ServiceBusy, SolveTimeout) as exc:
+            # Another dispatch won (409), the pool is full (503) or slow (504): the next
+            # trigger or tick plans again.
+            log.warning("re-dispatch of store %s on %s skipped: %s", store_id, trigger, exc)
+            outcome.update(outcome="skipped", detail=f"{exc}")
+        except (ApiError, DispatchError) as exc:
+            log.error("re-dispatch of store %s on %s failed: %s", store_id, trigger, exc)
+            outcome.update(outcome="failed", detail=f"{exc}")
+        except Exception as exc:
+            log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
+            outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
+        else:
+            log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
+            outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
+    record_outcome(sessions, store_id, outcome)
+    return outcome
+
+
+def record_outcome(sessions: Callable[[], Session], store_id: str, outcome: dict[str, Any]) -> None:
+    """Keep what the re-plan did on the store, where GET /v1/stores/{id} shows it."""
+    try:
+        with sessions() as db, db.begin():
+            db.execute(update(StoreRow).where(StoreRow.id == store_id).values(last_redispatch=outcome))
+    except Exception:
+        log.exception("could not record the re-dispatch of store %s", store_id)

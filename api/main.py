@@ -16,7 +16,7 @@ from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
 from api.limits import Admission, BodySizeLimit
 from api.openapi import install_openapi
-from api.routes import health, orders, plans, riders, stores
+from api.routes import cluster, health, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -44,6 +44,24 @@ async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
             log.exception("re-dispatch tick failed")
 
 
+def _engine(cfg: Settings, sessions, reads):
+    """Where solves and re-plans run: this process's pool, or the cluster's workers (DISPATCH_BROKER_URL)."""
+    if cfg.broker_url:
+        # Imported here: an embedded service never needs Celery or Redis.
+        from api.cluster import ClusterRedispatcher, ClusterSolver
+        from api.coordination import Coordination
+
+        longest_wait_s = cfg.cluster_queue_wait_s + cfg.max_time_limit_s + cfg.solve_margin_s
+        coordination = Coordination(cfg.broker_url, cfg.cluster_name, socket_timeout_s=longest_wait_s + 10)
+        solver = ClusterSolver(cfg, coordination)
+        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads)
+    solver = SolverPool(
+        cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
+        max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
+    )
+    return solver, Redispatcher(sessions, solver, utc_now, reads=reads)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; `settings` default to the environment (prefix DISPATCH_) at start-up."""
 
@@ -63,11 +81,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
-        app.state.solver = SolverPool(
-            cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
-            max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
-        )
-        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now, reads=app.state.reads)
+        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -80,6 +94,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await ticker
             app.state.redispatcher.close()
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
+            if cfg.broker_url:
+                app.state.solver.coordination.close()
             engine.dispose()
 
     app = FastAPI(title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
@@ -88,7 +104,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, stores, orders, riders):
+    for module in (health, plans, stores, orders, riders, cluster):
         app.include_router(module.router)
     return app
 

@@ -52,3 +52,28 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
     redispatch_tick_s: float = Field(default=5.0, ge=0)
+
+    # The cluster (docs/DEPLOY.md). Unset: solves and re-plans run in this process's pool. Set
+    # (redis://host:6379/0): they are Celery tasks that workers (`o2o-dispatch worker`) run.
+    broker_url: str | None = Field(default=None, description="Redis URL of the cluster's broker and coordination")
+    # Prefix of the cluster's queues and Redis keys: clusters that share one Redis stay apart.
+    cluster_name: str = Field(default="o2o-dispatch", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Synchronous solves answer 503 (with Retry-After) while this many tasks wait in the queues.
+    cluster_queue_max: int = Field(default=100, ge=1, le=100_000)
+    # How long a synchronous solve may wait in the queue for a worker, on top of its limit and margin.
+    cluster_queue_wait_s: float = Field(default=15.0, gt=0, le=600)
+    # A re-plan still queued this long after it was asked for is dropped (a newer one covers it).
+    replan_expires_s: float = Field(default=60.0, gt=0, le=3600)
+    # A task its worker has not acknowledged this long (the worker died) goes to another worker.
+    # It must exceed the longest task (the time limit, margin and queue wait) or tasks run twice.
+    redelivery_s: float = Field(default=60.0, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _redelivery_after_longest_task(self) -> "Settings":
+        longest = self.max_time_limit_s + self.solve_margin_s
+        if self.broker_url and self.redelivery_s <= longest:
+            raise ValueError(
+                f"redelivery_s ({self.redelivery_s:g}) must exceed max_time_limit_s + solve_margin_s ({longest:g}): "
+                "a task still running would be given to a second worker"
+            )
+        return self

@@ -1,0 +1,44 @@
+"""`o2o-dispatch`: the core's commands (dispatch/cli.py) plus the cluster's worker."""
+
+from __future__ import annotations
+
+import os
+
+import typer
+
+from dispatch.cli import app
+
+
+@app.command()
+def worker(
+    concurrency: int = typer.Option(0, help="solver processes; 0: one per core"),
+    name: str = typer.Option("", help="the worker's node name (default: worker-<pid>@<host>)"),
+    loglevel: str = typer.Option("info", help="debug, info, warning or error"),
+) -> None:
+    """Run a cluster worker: solves and re-plans from the queues of DISPATCH_BROKER_URL, on the
+    database of DISPATCH_DATABASE_URL (the same environment as the API replicas)."""
+    if not os.environ.get("DISPATCH_BROKER_URL"):
+        typer.echo("DISPATCH_BROKER_URL is not set: a worker needs the cluster's Redis (redis://host:6379/0)", err=True)
+        raise typer.Exit(2)
+    from api.tasks import app as celery_app, settings
+    from api.coordination import queues_of
+
+    queues = queues_of(settings.cluster_name)
+    celery_app.worker_main(
+        [
+            "worker",
+            "--pool=prefork",
+            f"--concurrency={concurrency or os.cpu_count() or 1}",
+            f"--queues={queues.solves},{queues.replans}",
+            f"--hostname={name or f'worker-{os.getpid()}@%h'}",
+            f"--loglevel={loglevel}",
+            # No broadcast traffic between workers: each only takes tasks from the queues.
+            "--without-mingle",
+            "--without-gossip",
+            "--without-heartbeat",
+        ]
+    )
+
+
+if __name__ == "__main__":
+    app()
