@@ -374,16 +374,17 @@ def chain(
     if kill:
         runs.append(("2 workers, kill -9 of a worker and a replica", ChainConfig(stores=stores, duration_s=duration, compression=compression, workers=2, period_s=period, budget_s=budget, kill=True)))
     results = []
+    command = "python -m benchmarks chain " + " ".join(sys.argv[2:])
+    out.mkdir(parents=True, exist_ok=True)
     for label, config in runs:
         result = run_chain(config, console.print, broker_url, postgres_url)
         result["label"] = label
         results.append(result)
         f = result["freshness_s"]
         console.print(f"{label}: plans/s {result['solves_per_s']}, freshness p50/p95/p99 {f['p50']}/{f['p95']}/{f['p99']} s, lost {result['orders_lost']}, statuses {result['statuses']}")
-    command = "python -m benchmarks chain " + " ".join(sys.argv[2:])
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "chain.json").write_text(json.dumps({"command": command, "runs": results}, indent=1, default=str))
-    (out / "chain.md").write_text(markdown(results, command))
+        # Written after each run: a later run that fails keeps the earlier ones.
+        (out / "chain.json").write_text(json.dumps({"command": command, "runs": results}, indent=1, default=str))
+        (out / "chain.md").write_text(markdown(results, command))
     console.print((out / "chain.md").read_text())
 
 

@@ -64,7 +64,9 @@ class ChainConfig:
 class Tally:
     """What the driver saw."""
 
-    statuses: dict[str, int] = field(default_factory=dict)
+    statuses: dict[str, int] = field(default_factory=dict)  # of the load phase
+    other_phases: dict[str, dict[str, int]] = field(default_factory=dict)  # setup, burst
+    samples: list[str] = field(default_factory=list)  # the first answers that were neither 2xx, 404 nor 503
     order_acks: dict[str, tuple[str, datetime]] = field(default_factory=dict)  # order id -> (store, ack time)
     report_acks: list[tuple[str, datetime]] = field(default_factory=list)  # (store, ack time)
     events: int = 0
@@ -72,8 +74,9 @@ class Tally:
     counters_start: dict[str, int] = field(default_factory=dict)
     counters_end: dict[str, int] = field(default_factory=dict)
 
-    def count(self, status: str) -> None:
-        self.statuses[status] = self.statuses.get(status, 0) + 1
+    def count(self, status: str, phase: str = "load") -> None:
+        bucket = self.statuses if phase == "load" else self.other_phases.setdefault(phase, {})
+        bucket[status] = bucket.get(status, 0) + 1
 
 
 def _peak_factor(sim_hour: float) -> float:
@@ -102,6 +105,7 @@ class Driver:
         self.done: set[str] = set()
         self.started = time.monotonic()
         self.stop_at = self.started + config.duration_s
+        self.phase = "setup"
 
     def _store(self, i: int) -> dict:
         # Stores on a grid about 1.5 km apart: a 200-store chain covers a city of ~20 x 20 km.
@@ -123,10 +127,12 @@ class Driver:
             try:
                 answer = await self.client.request(method, url, json=body)
             except httpx.TransportError:
-                self.tally.count("connection")
+                self.tally.count("connection", self.phase)
                 await asyncio.sleep(0.2)
                 continue
-            self.tally.count(str(answer.status_code))
+            self.tally.count(str(answer.status_code), self.phase)
+            if answer.status_code not in (200, 201, 404, 503) and self.phase == "load" and len(self.tally.samples) < 10:
+                self.tally.samples.append(f"{method} {path} {answer.status_code} {answer.text[:200]}")
             if answer.status_code == 503:
                 await asyncio.sleep(float(answer.headers.get("Retry-After", "1")))
                 continue
@@ -298,6 +304,7 @@ class Driver:
         """Run the load for the configured duration (with `faults(elapsed)` polled every second)."""
         self.started = time.monotonic()
         self.stop_at = self.started + self.config.duration_s
+        self.phase = "load"
         self.tally.counters_start = await self.counters()
         tasks = [asyncio.create_task(self.orders(i)) for i in range(len(self.stores))]
         tasks += [asyncio.create_task(self.riders(i)) for i in range(len(self.stores))]
@@ -332,6 +339,7 @@ class Driver:
         """After the load: give the last triggers time to be planned; read the counters."""
         await asyncio.sleep(wait_s)
         self.tally.counters_end = await self.counters()
+        self.phase = "burst"
 
 
 def _percentile(values: list[float], q: float) -> float | None:
@@ -418,6 +426,8 @@ def analyse(database_url: str, tally: Tally, config: ChainConfig, window: tuple[
         "superseded_share": round((delta.get("superseded", 0) + delta.get("expired", 0)) / replan_tasks, 3) if replan_tasks else None,
         "queue_depth": {"max": max(depths, default=0), "mean": round(statistics.fmean(depths), 1) if depths else 0, "series": tally.depth},
         "statuses": dict(sorted(tally.statuses.items())),
+        "other_phases": tally.other_phases,
+        "error_samples": tally.samples,
         "errors_other_than_503": sum(n for s, n in tally.statuses.items() if s not in ("200", "201", "404", "503", "connection")),
     }
 
@@ -437,7 +447,7 @@ def run_chain(config: ChainConfig, say: Callable[[str], None], broker_url: str, 
         cluster_name=f"o2o-chain-{run_id}",
         base_port=8201,
         run_dir=Path(".cluster") / run_id,
-        extra_env={"DISPATCH_REDISPATCH_TICK_S": "2", "DISPATCH_MAX_REQUESTS": "64", "DISPATCH_DB_TIMEOUT_S": "10"},
+        extra_env={"DISPATCH_REDISPATCH_TICK_S": "2", "DISPATCH_MAX_REQUESTS": "24", "DISPATCH_DB_TIMEOUT_S": "10"},
     )
     killed: dict[str, Any] = {}
 

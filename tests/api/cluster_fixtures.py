@@ -21,6 +21,8 @@ REDIS_URL = os.environ.get("DISPATCH_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"
 # .ci/run sets this when a Redis server answers, so the cluster's cases cannot be skipped there.
 REQUIRE_REDIS = os.environ.get("DISPATCH_TEST_REQUIRE_REDIS") == "1"
 ROOT = Path(__file__).resolve().parents[2]
+# Seeds that make tests/api/stalling_worker.py's solves stall: interruptible, and deaf to the soft limit.
+STALL, STALL_HARD = 900_001, 900_002
 
 
 def require_redis() -> str:
@@ -82,12 +84,22 @@ class Cluster:
     tmp: Path
     workers: list[Worker] = field(default_factory=list)
 
-    def start_worker(self, concurrency: int = 1) -> Worker:
-        """Start a worker process on the cluster's queues and database."""
+    def start_worker(self, concurrency: int = 1, celery_app: str | None = None) -> Worker:
+        """Start a worker process on the cluster's queues and database: `o2o-dispatch worker`, or
+        with `celery_app`, the plain `celery -A <celery_app> worker` command DEPLOY.md gives."""
         log = self.tmp / f"worker-{len(self.workers)}.log"
+        name = f"--hostname=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@test"
+        if celery_app is None:
+            argv = [sys.executable, "-m", "api.cli", "worker", f"--concurrency={concurrency}", name]
+        else:
+            prefix = self.env["DISPATCH_CLUSTER_NAME"]
+            argv = [
+                sys.executable, "-m", "celery", "-A", celery_app, "worker", "--pool=prefork", f"--concurrency={concurrency}",
+                f"--queues={prefix}.solves,{prefix}.replans", name, "--without-mingle", "--without-gossip", "--without-heartbeat",
+            ]
         with log.open("wb") as out:
             process = subprocess.Popen(
-                [sys.executable, "-m", "api.cli", "worker", f"--concurrency={concurrency}", f"--name=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@test"],
+                argv,
                 env={**os.environ, **self.env},
                 cwd=ROOT,
                 stdout=out,

@@ -23,7 +23,7 @@ from api.queueing import REPLAN_TASK, make_celery
 from api.settings import Settings
 from api.tables import PlanRow, StoreRow
 from tests.api import helpers
-from tests.api.cluster_fixtures import Cluster, cluster_settings, environment, require_redis
+from tests.api.cluster_fixtures import STALL, STALL_HARD, Cluster, cluster_settings, environment, require_redis
 from tests.api.conftest import KEYS, ORDER_SYSTEM, _postgres_schema_url
 from tests.api.helpers import FAST, order, rider, store
 
@@ -155,6 +155,25 @@ def test_solves_run_on_workers_and_a_duplicate_or_expired_replan_changes_nothing
         assert client.get("/v1/stores/S1", headers=ORDER_SYSTEM).json()["current_plan_id"] == dispatched.json()["plan_id"]
         assert cluster.coordination.counters()["solves"] == 2
         assert "o2o.solve" in worker.text()
+
+
+def test_a_solve_past_its_limit_is_stopped_by_the_soft_limit_then_the_hard_one_and_the_worker_goes_on(cluster):
+    worker = cluster.start_worker(celery_app="tests.api.stalling_worker")  # the plain celery command
+    with _app(cluster, cluster_queue_wait_s=3.0) as client:
+        worker.wait_ready()
+        # Soft limit (budget + 1 s): the solve is interrupted and the caller told at once.
+        started = time.monotonic()
+        answer = client.post("/v1/plans", json=helpers.problem(time_limit_s=1.0, seed=STALL), headers=ORDER_SYSTEM)
+        assert answer.status_code == 504 and "time limit" in answer.text, answer.text
+        assert time.monotonic() - started < 6  # 2 s of soft limit, not the 60 s of the stall
+        # Hard limit (budget + margin, 3 s): a solve that ignores the soft one is killed.
+        answer = client.post("/v1/plans", json=helpers.problem(time_limit_s=1.0, seed=STALL_HARD), headers=ORDER_SYSTEM)
+        assert answer.status_code == 504, answer.text
+        _wait(lambda: "Hard time limit" in worker.text(), 10, "the worker logged the hard limit")
+        # The pool replaced its killed process: the next solve runs.
+        answer = client.post("/v1/plans", json=helpers.problem(), headers=ORDER_SYSTEM)
+        assert answer.status_code == 201, answer.text
+        assert worker.text().count("Hard time limit") == 1  # the killed solve was not run again
 
 
 def test_a_replan_of_a_worker_killed_mid_solve_runs_again_and_the_store_ends_with_one_current_plan(cluster):
