@@ -1,4 +1,6 @@
-"""`o2o-dispatch`: the core's commands (dispatch/cli.py) plus the cluster's worker."""
+"""The `o2o-dispatch` command: the core's commands (dispatch.cli) plus the service's `serve` and
+`config`, and the cluster's `worker`, which need the service's packages (the core imports
+nothing from api/)."""
 
 from __future__ import annotations
 
@@ -6,7 +8,11 @@ import os
 
 import typer
 
+from api.__main__ import config, serve
 from dispatch.cli import app
+
+app.command("serve")(serve)
+app.command("config")(config)
 
 
 @app.command()
@@ -20,8 +26,8 @@ def worker(
     if not os.environ.get("DISPATCH_BROKER_URL"):
         typer.echo("DISPATCH_BROKER_URL is not set: a worker needs the cluster's Redis (redis://host:6379/0)", err=True)
         raise typer.Exit(2)
-    from api.tasks import app as celery_app, settings
     from api.coordination import queues_of
+    from api.tasks import app as celery_app, settings
 
     queues = queues_of(settings.cluster_name)
     celery_app.worker_main(

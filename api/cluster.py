@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import logging
+import threading
+import time
 import uuid
 from datetime import datetime
 from typing import Any, Callable
@@ -34,6 +36,22 @@ class ClusterSolver:
         self.coordination = coordination
         self.celery = make_celery(settings)
         self.retry_after_s = settings.retry_after_s
+        self.observe: Callable[[str, str, float], None] | None = None  # (kind, outcome, seconds), for /metrics
+        self._waiting = 0  # this replica's synchronous solves waiting for their answer
+        self._count_lock = threading.Lock()
+
+    @property
+    def busy(self) -> int:
+        """This replica's synchronous solves under way on the cluster."""
+        return self._waiting
+
+    @property
+    def queued(self) -> int:
+        """Tasks waiting in the cluster's queues (0 when Redis does not answer)."""
+        try:
+            return sum(self.coordination.queue_depth().values())
+        except Exception:  # a scrape never fails for Redis
+            return 0
 
     def _busy(self, why: str) -> ServiceBusy:
         return ServiceBusy(why, headers={"Retry-After": str(self.retry_after_s)})
@@ -47,13 +65,27 @@ class ClusterSolver:
                 f"the cluster's queues hold {sum(depth.values())} tasks (limit {self.settings.cluster_queue_max}); retry shortly"
             )
 
-    def run(self, fn: Callable[..., Any], *args: Any, time_limit_s: float) -> Any:
+    def run(self, fn: Callable[..., Any], *args: Any, time_limit_s: float, kind: str = "plan") -> Any:
         """Solve on a worker and wait: 503 when the queues are too deep, 504 when no answer comes
         within the queue wait, the time limit and the margin (the task then expires unrun)."""
         if fn is not solve_document:
             raise TypeError(f"the cluster runs solve_document only, not {fn!r}")
         (problem,) = args
         self.check_depth()
+        with self._count_lock:
+            self._waiting += 1
+        started, outcome = time.perf_counter(), "error"
+        try:
+            plan = self._solve_remote(problem, time_limit_s)
+            outcome = "ok"
+            return plan
+        finally:
+            with self._count_lock:
+                self._waiting -= 1
+            if self.observe is not None:
+                self.observe(kind, outcome, time.perf_counter() - started)
+
+    def _solve_remote(self, problem: dict, time_limit_s: float) -> dict:
         task_id = uuid.uuid4().hex
         reply_key = self.coordination.reply_key(task_id)
         wait_s = self.settings.cluster_queue_wait_s + hard_limit_s(self.settings, time_limit_s)
@@ -97,8 +129,9 @@ class ClusterRedispatcher(Redispatcher):
         solver: ClusterSolver,
         now: Callable[[], datetime],
         reads: Callable[[], Session] | None = None,
+        metrics=None,
     ):
-        super().__init__(sessions, solver, now, reads=reads)
+        super().__init__(sessions, solver, now, reads=reads, metrics=metrics)
         self.cluster = solver
         self.coordination = solver.coordination
         self.replica_id = uuid.uuid4().hex[:12]

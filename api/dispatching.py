@@ -12,8 +12,10 @@ so no single record stops a store. Nothing here solves: the core does, in the so
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -28,6 +30,7 @@ from api.errors import ApiError, Conflict, ServiceBusy, SolveTimeout
 from api.schemas import DEFAULT_COMMIT_LEAD_S, RedispatchPolicy
 from api.solving import SolverPool, solve_document
 from api.db import read_transaction
+from api.observability import new_request_id, request_id_var
 from api.store_state import dispatch_problem, plannable
 from api.tables import OrderRow, StoreRow
 from dispatch.errors import DispatchError
@@ -45,6 +48,7 @@ def dispatch_store(
     plan_time: datetime,
     now: Callable[[], datetime],
     commit_lead_s: int = DEFAULT_COMMIT_LEAD_S,
+    kind: str = "dispatch",
 ) -> dict[str, Any]:
     """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won).
 
@@ -56,7 +60,7 @@ def dispatch_store(
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
     # A 422 here (the store or the options at fault) comes before any solver time is spent.
     _, problem, excluded = plannable(dispatch_problem(snapshot, plan_time, options, current, commit_lead_s))
-    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s)
+    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s, kind=kind)
     plan["store_id"] = store_id
     if excluded:
         plan["excluded"] = excluded
@@ -64,6 +68,16 @@ def dispatch_store(
         row = repository.new_plan(plan, problem, kind="dispatch", store_id=store_id, now=now())
         repository.commit_dispatch(db, store_id, snapshot.version, row)
     return plan
+
+
+def plan_fields(plan: dict[str, Any]) -> dict[str, Any]:
+    """What a log line says about a plan: its id, orders, objective, reassignments, left out."""
+    m = plan.get("metrics", {})
+    return {
+        "plan_id": plan.get("plan_id"), "orders": m.get("orders"), "assigned": m.get("assigned"),
+        "objective": m.get("objective"), "reassigned": m.get("reassigned"), "late": m.get("late"),
+        "excluded": len(plan.get("excluded", [])),
+    }
 
 
 def policy_of(row: StoreRow) -> RedispatchPolicy | None:
@@ -92,6 +106,7 @@ class Redispatcher:
         now: Callable[[], datetime],
         threads: int = 2,
         reads: Callable[[], Session] | None = None,
+        metrics=None,
     ):
         self.sessions = sessions
         # Policies and due stores are read without SQLite's write lock (they were read with it,
@@ -99,6 +114,7 @@ class Redispatcher:
         self.reads = reads or sessions
         self.solver = solver
         self.now = now
+        self.metrics = metrics  # api.metrics.ServiceMetrics, or None
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
@@ -107,7 +123,8 @@ class Redispatcher:
 
     def trigger(self, store_id: str, trigger: Trigger) -> None:
         """Something happened at the store: re-plan it in the background if its policy says so."""
-        future = self._threads.submit(self.on_event, store_id, trigger)
+        # The re-plan's log lines carry the id of the request that triggered it.
+        future = self._threads.submit(contextvars.copy_context().run, self.on_event, store_id, trigger)
         with self._lock:
             self._submitted.add(future)
         future.add_done_callback(self._forget)
@@ -182,6 +199,7 @@ class Redispatcher:
         """Re-plan every store that is due now; the ids it re-planned (or tried to)."""
         stores = self.due(self.now())
         for store_id in stores:
+            request_id_var.set(f"tick-{new_request_id()[:16]}")  # each periodic re-plan its own id
             self.request(store_id, "every_s")
         return stores
 
@@ -189,7 +207,7 @@ class Redispatcher:
         return read_policy(self.reads, store_id)
 
     def _replan(self, store_id: str, trigger: Trigger) -> None:
-        replan_store(self.sessions, self.reads, self.solver, store_id, trigger, self.now)
+        replan_store(self.sessions, self.reads, self.solver, store_id, trigger, self.now, self.metrics)
 
 
 def read_policy(reads: Callable[[], Session], store_id: str) -> RedispatchPolicy | None:
@@ -206,41 +224,61 @@ def replan_store(
     store_id: str,
     trigger: Trigger,
     now: Callable[[], datetime],
+    metrics=None,
 ) -> dict[str, Any] | None:
-    """One automatic re-plan of the store with its policy's options, recorded on the store
-    (`last_redispatch`); what it did, or None when the store has no policy. Never raises for a
-    re-plan that fails: it is logged and recorded, and the next trigger or tick plans again.
-    `solver` is anything with `run(fn, *args, time_limit_s)`: the process pool, or a worker's own process.
+    """One automatic re-plan of the store with its policy's options, logged and recorded on the
+    store (`last_redispatch`); what it did, or None when the store has no policy. A re-plan that
+    fails never raises: the next trigger or tick plans again. `solver` is anything with
+    `run(fn, *args, time_limit_s, kind)`: this process's pool, or a cluster worker's own process.
     """
     policy = read_policy(reads, store_id)  # read afresh: it may have changed since the trigger
     if policy is None:
         return None
     outcome: dict[str, Any] = {"at": now().isoformat(), "trigger": trigger}
+    started = time.perf_counter()
+    fields: dict[str, Any] = {"event": "replan", "store_id": store_id, "trigger": trigger}
+    fault: Exception | None = None
     with sessions() as db:
         try:
             # A policy stored before a rule was tightened is read as it is; solving with it
             # needs it to pass today's rules (else this re-plan fails, and says why).
             options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
-            plan = dispatch_store(db, solver, store_id, options, now(), now, policy.commit_lead_s)
+            plan = dispatch_store(db, solver, store_id, options, now(), now, policy.commit_lead_s, kind="replan")
         except ValidationError as exc:
-            log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
             outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
         except (Conflict, ServiceBusy, SolveTimeout) as exc:
             # Another dispatch won (409), the pool is full (503) or slow (504): the next
             # trigger or tick plans again.
-            log.warning("re-dispatch of store %s on %s skipped: %s", store_id, trigger, exc)
             outcome.update(outcome="skipped", detail=f"{exc}")
         except (ApiError, DispatchError) as exc:
-            log.error("re-dispatch of store %s on %s failed: %s", store_id, trigger, exc)
             outcome.update(outcome="failed", detail=f"{exc}")
         except Exception as exc:
-            log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
             outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
+            fault = exc  # a fault, not a refusal: its line carries the traceback
         else:
-            log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
             outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
+            fields.update(plan_fields(plan))
+    seconds = time.perf_counter() - started
+    log_replan(fields, outcome, seconds, metrics, fault)
     record_outcome(sessions, store_id, outcome)
     return outcome
+
+
+def log_replan(fields: dict[str, Any], outcome: dict[str, Any], seconds: float, metrics=None, fault: Exception | None = None) -> None:
+    """One structured line per re-plan: planned (info), skipped (warning) or failed (error)."""
+    fields = {**fields, "outcome": outcome["outcome"], "duration_ms": round(seconds * 1000, 1)}
+    if metrics is not None:
+        metrics.replan_seconds.labels(fields["trigger"], outcome["outcome"]).observe(seconds)
+    where = f"store {fields['store_id']} on {fields['trigger']}"
+    if outcome["outcome"] == "planned":
+        log.info(
+            "re-planned %s: %s orders in %.0f ms, objective %s, %s reassigned", where, fields["orders"],
+            seconds * 1000, fields["objective"], fields["reassigned"], extra=fields,
+        )
+    else:
+        fields["detail"] = outcome.get("detail")
+        level = logging.WARNING if outcome["outcome"] == "skipped" else logging.ERROR
+        log.log(level, "re-plan of %s %s: %s", where, outcome["outcome"], outcome.get("detail"), extra=fields, exc_info=fault)
 
 
 def record_outcome(sessions: Callable[[], Session], store_id: str, outcome: dict[str, Any]) -> None:

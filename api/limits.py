@@ -70,7 +70,7 @@ class Admission:
     while the service is loaded.
     """
 
-    EXEMPT = frozenset({"/healthz", "/readyz"})
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
     def __init__(self, app):
         self.app = app

@@ -14,9 +14,12 @@ from api.db import make_engine, migrate, session_factory
 from api.deps import utc_now
 from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
+from api.docs_pages import install_docs
 from api.limits import Admission, BodySizeLimit
+from api.metrics import ServiceMetrics, StateReader
+from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
-from api.routes import cluster, health, orders, plans, riders, stores
+from api.routes import cluster, health, lists, metrics, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -44,7 +47,7 @@ async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
             log.exception("re-dispatch tick failed")
 
 
-def _engine(cfg: Settings, sessions, reads):
+def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics):
     """Where solves and re-plans run: this process's pool, or the cluster's workers (DISPATCH_BROKER_URL)."""
     if cfg.broker_url:
         # Imported here: an embedded service never needs Celery or Redis.
@@ -54,12 +57,14 @@ def _engine(cfg: Settings, sessions, reads):
         longest_wait_s = cfg.cluster_queue_wait_s + cfg.max_time_limit_s + cfg.solve_margin_s
         coordination = Coordination(cfg.broker_url, cfg.cluster_name, socket_timeout_s=longest_wait_s + 10)
         solver = ClusterSolver(cfg, coordination)
-        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads)
+        solver.observe = metrics.observe_solve
+        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics)
     solver = SolverPool(
         cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
         max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
     )
-    return solver, Redispatcher(sessions, solver, utc_now, reads=reads)
+    solver.observe = metrics.observe_solve
+    return solver, Redispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -69,6 +74,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings or Settings()
         cfg = app.state.settings
+        configure_logging(cfg.log_format, cfg.log_level)
         # Every request inside the app, each re-plan thread and the ticker may hold a connection
         # at once: the pool has room for all of them, so none waits for another.
         engine = make_engine(cfg.database_url, pool_size=cfg.max_requests + _BACKGROUND_CONNECTIONS, timeout_s=cfg.db_timeout_s)
@@ -81,7 +87,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
-        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads)
+        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics)
+        app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -98,13 +105,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 app.state.solver.coordination.close()
             engine.dispose()
 
-    app = FastAPI(title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served with their assets from here (install_docs), not from a CDN.
+    app = FastAPI(
+        title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.metrics = ServiceMetrics()
+    app.state.state_reader = None
+    app.state.metrics.install_state(lambda: app.state.state_reader)
     install_error_handlers(app)
     install_openapi(app, settings)
+    install_docs(app)
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, stores, orders, riders, cluster):
+    # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
+    app.add_middleware(RequestContext)
+    for module in (health, metrics, plans, stores, lists, orders, riders, cluster):
         app.include_router(module.router)
     return app
 

@@ -101,7 +101,7 @@ class _InProcess:
     """The worker's own process is the solver pool: a re-plan solves here, under the task's limits."""
 
     @staticmethod
-    def run(fn, *args, time_limit_s: float):
+    def run(fn, *args, time_limit_s: float, kind: str = "replan"):
         """Run `fn(*args)` here."""
         return fn(*args)
 

@@ -88,14 +88,14 @@ class Cluster:
         """Start a worker process on the cluster's queues and database: `o2o-dispatch worker`, or
         with `celery_app`, the plain `celery -A <celery_app> worker` command DEPLOY.md gives."""
         log = self.tmp / f"worker-{len(self.workers)}.log"
-        name = f"--hostname=w{len(self.workers)}-{uuid.uuid4().hex[:6]}@test"
+        name = f"w{len(self.workers)}-{uuid.uuid4().hex[:6]}@test"
         if celery_app is None:
-            argv = [sys.executable, "-m", "api.cli", "worker", f"--concurrency={concurrency}", name]
+            argv = [sys.executable, "-m", "api.cli", "worker", f"--concurrency={concurrency}", f"--name={name}"]
         else:
             prefix = self.env["DISPATCH_CLUSTER_NAME"]
             argv = [
                 sys.executable, "-m", "celery", "-A", celery_app, "worker", "--pool=prefork", f"--concurrency={concurrency}",
-                f"--queues={prefix}.solves,{prefix}.replans", name, "--without-mingle", "--without-gossip", "--without-heartbeat",
+                f"--queues={prefix}.solves,{prefix}.replans", f"--hostname={name}", "--without-mingle", "--without-gossip", "--without-heartbeat",
             ]
         with log.open("wb") as out:
             process = subprocess.Popen(

@@ -157,6 +157,23 @@ def test_solves_run_on_workers_and_a_duplicate_or_expired_replan_changes_nothing
         assert "o2o.solve" in worker.text()
 
 
+def test_a_burst_of_orders_costs_two_replans_across_the_cluster_not_one_per_order(cluster):
+    with _app(cluster) as client:
+        # Each re-plan runs its whole 2 s, so the burst lands while the first one solves.
+        _seed(client, {"on_new_order": True, "options": {"time_limit_s": 2.0}}, orders=())
+        worker = cluster.start_worker()
+        worker.wait_ready()
+        for i in range(5):
+            assert client.post("/v1/stores/S1/orders", json=order(f"B{i}", 500 + 150 * i, 200), headers=ORDER_SYSTEM).status_code == 201
+        client.app.state.redispatcher.wait_idle(30)
+        _wait(lambda: cluster.coordination.dirty("S1") is None and sum(cluster.coordination.queue_depth().values()) == 0 and not cluster.coordination.redis.exists(f"{cluster.coordination.prefix}:lease:S1"), 60, "the burst planned")
+        plans = _plans(cluster)
+        # The first order's re-plan, then one for the orders that came during it (one, if the
+        # worker took the first task only after the whole burst): never one per order.
+        assert 1 <= len(plans) <= 2, plans
+        assert _planned_ids(client.get("/v1/stores/S1/plan", headers=ORDER_SYSTEM).json()) == {f"B{i}" for i in range(5)}
+
+
 def test_a_solve_past_its_limit_is_stopped_by_the_soft_limit_then_the_hard_one_and_the_worker_goes_on(cluster):
     worker = cluster.start_worker(celery_app="tests.api.stalling_worker")  # the plain celery command
     with _app(cluster, cluster_queue_wait_s=3.0) as client:
@@ -240,7 +257,7 @@ def test_a_straggler_replan_does_not_replace_a_plan_made_since_its_snapshot(clie
         """Solves, but another dispatch of the store commits first (a duplicate that ran faster)."""
 
         @staticmethod
-        def run(fn, *args, time_limit_s):
+        def run(fn, *args, time_limit_s, kind="replan"):
             newer.update(client.post("/v1/stores/S1/dispatch", json={"options": FAST}, headers=ORDER_SYSTEM).json())
             return fn(*args)
 
