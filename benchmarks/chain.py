@@ -3,7 +3,8 @@
 A city's stores, each with its own riders and an order stream with lunch and dinner peaks, time
 compressed (`compression` simulated seconds per real second). The driver is the chain's order
 system and its riders' apps: it submits orders (retrying 503s after Retry-After, and another
-replica when one does not answer, as a load balancer would), reports riders' locations, and
+replica when one does not answer, as a load balancer would), reports riders' locations
+(`POST /v1/riders/{id}/location`), and
 moves orders through pickup and delivery on the compressed clock by following each store's
 current plan. Every store re-plans by itself on each new order and every `period_s`.
 
@@ -227,8 +228,9 @@ class Driver:
                 next_report = now_real + report_real_s
                 for j in range(self.config.riders_per_store):
                     rider_id = f"{store['id']}-R{j}"
-                    doc = self._rider(store, j, datetime.now(timezone.utc), where.get(rider_id))
-                    answer = await self.call("PUT", f"/v1/riders/{rider_id}", i, doc)
+                    here = where.get(rider_id, store["location"])
+                    report = {"lat": here["lat"], "lon": here["lon"], "at": datetime.now(timezone.utc).isoformat()}
+                    answer = await self.call("POST", f"/v1/riders/{rider_id}/location", i, report)
                     if answer is not None and answer.status_code == 200:
                         self.tally.report_acks.append((store["id"], datetime.now(timezone.utc)))
             await self._follow_plan(i, where)
