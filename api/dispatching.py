@@ -23,13 +23,13 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from api import repository
+from api import events, repository
 from api.errors import ApiError, Conflict, ServiceBusy, SolveTimeout
 from api.schemas import DEFAULT_COMMIT_LEAD_S, RedispatchPolicy
 from api.solving import SolverPool, solve_document
 from api.db import read_transaction
-from api.store_state import dispatch_problem, plannable
-from api.tables import OrderRow, StoreRow
+from api.store_state import dispatch_problem, plannable, remaining_stops
+from api.tables import OrderRow, PlanRow, StoreRow
 from dispatch.errors import DispatchError
 from dispatch.schema import OptionsDoc
 
@@ -45,11 +45,12 @@ def dispatch_store(
     plan_time: datetime,
     now: Callable[[], datetime],
     commit_lead_s: int = DEFAULT_COMMIT_LEAD_S,
+    rules: events.EventRules = events.EventRules(),
 ) -> dict[str, Any]:
     """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won).
 
     Stored records that break a rule at `plan_time` are left out and listed in the plan's
-    `excluded`; the rest is planned.
+    `excluded`; the rest is planned. The plan's events are recorded with it.
     """
     with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
@@ -63,7 +64,21 @@ def dispatch_store(
     with db.begin():
         row = repository.new_plan(plan, problem, kind="dispatch", store_id=store_id, now=now())
         repository.commit_dispatch(db, store_id, snapshot.version, row)
+        record_plan_events(db, snapshot, current, plan, row.created_at, rules)
     return plan
+
+
+def record_plan_events(
+    db: Session, snapshot: repository.StoreSnapshot, current: PlanRow | None, plan: dict, at: datetime, rules: events.EventRules
+) -> None:
+    """The events of a new current plan of the snapshot's store, against the plan it replaces."""
+    known = {o.id: o for o in snapshot.open_orders}
+    for _rider, carried in snapshot.riders:
+        known.update((o.id, o) for o in carried)
+    riders = {r["rider_id"] for r in current.plan["routes"]} if current is not None else set()
+    before = {rid: remaining_stops(current, rid, known) for rid in riders}
+    promises = {oid: o.document.get("promised_at") for oid, o in known.items()}
+    events.plan_committed(db, snapshot.store.id, current.plan if current else None, before, plan, promises, at, rules)
 
 
 def policy_of(row: StoreRow) -> RedispatchPolicy | None:
@@ -92,6 +107,7 @@ class Redispatcher:
         now: Callable[[], datetime],
         threads: int = 2,
         reads: Callable[[], Session] | None = None,
+        rules: events.EventRules = events.EventRules(),
     ):
         self.sessions = sessions
         # Policies and due stores are read without SQLite's write lock (they were read with it,
@@ -99,6 +115,7 @@ class Redispatcher:
         self.reads = reads or sessions
         self.solver = solver
         self.now = now
+        self.rules = rules
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
@@ -200,7 +217,7 @@ class Redispatcher:
                 # A policy stored before a rule was tightened is read as it is; solving with it
                 # needs it to pass today's rules (else this re-plan fails, and says why).
                 options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
-                plan = dispatch_store(db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s)
+                plan = dispatch_store(db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s, self.rules)
             except ValidationError as exc:
                 log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
                 outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")

@@ -16,7 +16,10 @@ from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
 from api.limits import Admission, BodySizeLimit
 from api.openapi import install_openapi
-from api.routes import health, orders, plans, riders, stores
+from api.broker import Hub, make_publisher
+from api.events import publish_on_commit
+from api.routes import health, orders, plans, riders, stores, streams
+from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -58,6 +61,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             migrate(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # Events reach this process's streams, and other replicas', when their transaction commits.
+        app.state.hub = Hub()
+        app.state.hub.bind(asyncio.get_running_loop())
+        app.state.publisher = make_publisher(cfg.events_broker, app.state.hub, cfg.database_url, cfg.redis_url)
+        publish_on_commit(app.state.sessions, app.state.publisher)
+        app.state.streams = StreamGate(cfg.max_streams)
         app.state.reads = session_factory(engine, read_only=True)
         app.state.admission = asyncio.Semaphore(cfg.max_requests)
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
@@ -67,7 +76,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
             max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
         )
-        app.state.redispatcher = Redispatcher(app.state.sessions, app.state.solver, utc_now, reads=app.state.reads)
+        app.state.redispatcher = Redispatcher(
+            app.state.sessions, app.state.solver, utc_now, reads=app.state.reads, rules=cfg.event_rules()
+        )
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -79,6 +90,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with suppress(asyncio.CancelledError):
                     await ticker
             app.state.redispatcher.close()
+            app.state.publisher.close()
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             engine.dispose()
 
@@ -88,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, stores, orders, riders):
+    for module in (health, plans, stores, orders, riders, streams):
         app.include_router(module.router)
     return app
 

@@ -201,3 +201,28 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+EventTypeName = Literal[
+    "order.accepted", "order.cancelled", "order.picked_up", "order.delivered",
+    "plan.current", "rider.route_changed", "order.eta_moved", "order.at_risk",
+]
+
+
+class EventPublic(BaseModel):
+    """Something the service did or accepted, as streams and webhooks send it."""
+
+    id: int = Field(description="grows in commit order within a store; resume after it")
+    type: EventTypeName
+    at: datetime = Field(description="when the service recorded it (UTC)")
+    store_id: str
+    rider_id: str | None = Field(default=None, description="the rider it concerns, if one")
+    order_id: str | None = Field(default=None, description="the order it concerns, if one")
+    body: dict[str, Any] = Field(description="what happened; its fields depend on the type (docs/API.md)")
+
+
+class EventPage(BaseModel):
+    """A page of a store's events, oldest first."""
+
+    events: list[EventPublic]
+    last_id: int = Field(description="send it as `after` for the next page")

@@ -7,6 +7,8 @@ from typing import Literal
 from pydantic import BaseModel, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from api.events import EventRules
+
 Role = Literal["order_system", "rider", "admin"]
 
 
@@ -52,3 +54,20 @@ class Settings(BaseSettings):
     migrate_on_start: bool = True
     # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
     redispatch_tick_s: float = Field(default=5.0, ge=0)
+
+    # Events, streams and webhooks (docs/API.md "Events").
+    events_broker: Literal["auto", "local", "postgres", "redis"] = Field(
+        default="auto", description="how replicas hear of each other's events; auto: PostgreSQL's own on PostgreSQL, else local"
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for events_broker=redis")
+    eta_moved_s: int = Field(default=300, ge=1, le=24 * 3600, description="an ETA moving this much is an order.eta_moved event")
+    at_risk_slack_s: int = Field(default=300, ge=0, le=24 * 3600, description="an ETA this close to its promise is order.at_risk")
+    # Streams: open at once (beyond them 503), a comment line this often, and a longest life
+    # (the client resumes with Last-Event-ID), so a shutdown never waits on a stream for long.
+    max_streams: int = Field(default=100, ge=1, le=10000)
+    stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    stream_max_s: float = Field(default=600.0, gt=0, le=24 * 3600)
+
+    def event_rules(self) -> EventRules:
+        """The thresholds of the re-plan events."""
+        return EventRules(eta_moved_s=self.eta_moved_s, at_risk_slack_s=self.at_risk_slack_s)

@@ -89,19 +89,24 @@ def get_route(
 ):
     """The rider's remaining stops in its home store's current plan (done and cancelled stops drop out)."""
     _may_see(caller, rider_id)
+    route = route_document(db, rider_id)
+    if format == "geojson":
+        doc = route.model_dump(mode="json")
+        return JSONResponse(route_geojson(doc, repository.get_rider(db, rider_id).document["location"]), media_type="application/geo+json")
+    return route
+
+
+def route_document(db: Session, rider_id: str) -> RouteDocument:
+    """The rider's remaining stops in its home store's current plan (404 for an unknown rider)."""
     rider = repository.get_rider(db, rider_id)
     store = repository.get_store(db, rider.store_id)
     plan = repository.get_plan(db, store.current_plan_id) if store.current_plan_id else None
     ids = route_order_ids(plan, rider_id)
     orders = {o.id: o for o in db.scalars(select(OrderRow).where(OrderRow.id.in_(ids)))} if ids else {}
-    route = RouteDocument(
+    return RouteDocument(
         rider_id=rider_id,
         store_id=store.id,
         plan_id=plan.plan_id if plan else None,
         as_of=plan.plan_time if plan else None,
         stops=remaining_stops(plan, rider_id, orders),
     )
-    if format == "geojson":
-        doc = route.model_dump(mode="json")
-        return JSONResponse(route_geojson(doc, rider.document["location"]), media_type="application/geo+json")
-    return route

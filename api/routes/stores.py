@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Response
 
-from api import dispatching, examples, repository
+from api import dispatching, events, examples, repository
 from api.auth import OrderSystem
 from api.db import read_transaction
 from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, same_id, service_options, utc_now
@@ -110,6 +110,8 @@ def submit_order(
         store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
+        if created:
+            events.order_accepted(db, row, row.submitted_at)
     response.status_code = 201 if created else 200
     if created:
         redispatcher.trigger(store_id, "new_order")
@@ -150,7 +152,9 @@ def dispatch_store(
     """
     body = body or DispatchRequest()
     options = service_options(body.options, settings)
-    return dispatching.dispatch_store(db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s)
+    return dispatching.dispatch_store(
+        db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s, settings.event_rules()
+    )
 
 
 @router.put(
