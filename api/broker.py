@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Protocol
 
@@ -34,7 +34,12 @@ class Hub:
     def __init__(self) -> None:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._waiters: dict[str, set[asyncio.Event]] = {}
+        self._callbacks: list[Callable[[], None]] = []
         self._lock = threading.Lock()
+
+    def on_wake(self, callback: Callable[[], None]) -> None:
+        """Also call `callback` (in the waking thread; it must be quick) whenever any store has news."""
+        self._callbacks.append(callback)
 
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
         """The event loop the streams run on."""
@@ -57,6 +62,8 @@ class Hub:
 
     def wake(self, store_ids: Iterable[str] | None) -> None:
         """Wake the streams of these stores (None: every stream); safe from any thread."""
+        for callback in self._callbacks:
+            callback()
         loop = self._loop
         if loop is None or loop.is_closed():
             return

@@ -18,7 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.broker import Publisher
-from api.tables import EventRow, OrderRow, PlanRow
+from api.tables import DeliveryRow, EventRow, OrderRow, PlanRow, WebhookRow
 
 EVENT_TYPES = (
     "order.accepted",
@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "order.at_risk",
 )
 _PENDING = "dispatch_events_pending"  # session.info: stores whose events await the commit
+_HOOKS = "dispatch_events_hooks"  # session.info: each store's webhook subscriptions, this transaction
 _PUBLISHER = "dispatch_events_publisher"
 
 
@@ -48,12 +49,14 @@ def publish_on_commit(sessions: sessionmaker, publisher: Publisher) -> None:
 
     @sa_event.listens_for(sessions, "after_commit")
     def _committed(session: Session) -> None:
+        session.info.pop(_HOOKS, None)
         stores = session.info.pop(_PENDING, None)
         if stores:
             publisher.committed(stores)
 
     @sa_event.listens_for(sessions, "after_rollback")
     def _rolled_back(session: Session) -> None:
+        session.info.pop(_HOOKS, None)
         session.info.pop(_PENDING, None)
 
 
@@ -73,7 +76,8 @@ def record(
     rider_id: str | None = None,
     order_id: str | None = None,
 ) -> EventRow:
-    """Write one event in the session's transaction; it is published when that commits."""
+    """Write one event in the session's transaction, and a pending delivery for each webhook
+    subscribed to it; it is published when that transaction commits."""
     assert type_ in EVENT_TYPES, type_
     pending: set[str] = session.info.setdefault(_PENDING, set())
     if store_id not in pending:
@@ -84,7 +88,23 @@ def record(
         pending.add(store_id)
     row = EventRow(store_id=store_id, type=type_, at=at, rider_id=rider_id, order_id=order_id, body=body)
     session.add(row)
+    hooks = [hook_id for hook_id, types in _subscriptions(session, store_id) if type_ in types]
+    if hooks:
+        session.flush()  # the event's id, for its deliveries
+        for hook_id in hooks:
+            session.add(
+                DeliveryRow(webhook_id=hook_id, event_id=row.id, event_type=type_, status="pending", attempts=0, next_attempt_at=at, created_at=at)
+            )
     return row
+
+
+def _subscriptions(session: Session, store_id: str) -> list[tuple[str, list[str]]]:
+    """(id, event types) of the store's active webhooks, read once per transaction."""
+    cache: dict[str, list[tuple[str, list[str]]]] = session.info.setdefault(_HOOKS, {})
+    if store_id not in cache:
+        rows = session.execute(select(WebhookRow.id, WebhookRow.event_types).where(WebhookRow.store_id == store_id, WebhookRow.active))
+        cache[store_id] = [(hook_id, list(types)) for hook_id, types in rows]
+    return cache[store_id]
 
 
 def public(row: EventRow) -> dict[str, Any]:

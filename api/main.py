@@ -18,10 +18,11 @@ from api.limits import Admission, BodySizeLimit
 from api.openapi import install_openapi
 from api.broker import Hub, make_publisher
 from api.events import publish_on_commit
-from api.routes import health, orders, plans, riders, stores, streams
+from api.routes import health, orders, plans, riders, stores, streams, webhooks
 from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
+from api.webhooks import RetryPolicy, WebhookWorker
 from dispatch.solver import warm_up
 
 DESCRIPTION = """\
@@ -33,8 +34,9 @@ Send `Authorization: Bearer <key>`; see docs/API.md for roles and error codes.
 
 
 log = logging.getLogger("api.redispatch")
-# Connections and threads beyond the requests': the re-plan threads (2) and the ticker, plus one.
-_BACKGROUND_CONNECTIONS = 4
+# Connections and threads beyond the requests': the re-plan threads (2) and the ticker, plus one;
+# the webhook worker (one claiming, four sending); four for the streams' short reads.
+_BACKGROUND_CONNECTIONS = 4 + 5 + 4
 
 
 async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
@@ -67,6 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.publisher = make_publisher(cfg.events_broker, app.state.hub, cfg.database_url, cfg.redis_url)
         publish_on_commit(app.state.sessions, app.state.publisher)
         app.state.streams = StreamGate(cfg.max_streams)
+        retry = RetryPolicy(max_attempts=cfg.webhook_max_attempts, backoff_s=cfg.webhook_backoff_s, timeout_s=cfg.webhook_timeout_s)
+        app.state.webhooks = WebhookWorker(app.state.sessions, retry, poll_s=cfg.webhook_poll_s)
+        app.state.hub.on_wake(app.state.webhooks.wake)
         app.state.reads = session_factory(engine, read_only=True)
         app.state.admission = asyncio.Semaphore(cfg.max_requests)
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
@@ -91,6 +96,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await ticker
             app.state.redispatcher.close()
             app.state.publisher.close()
+            app.state.webhooks.close(wait_s=cfg.webhook_timeout_s + 5)
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             engine.dispose()
 
@@ -100,7 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, stores, orders, riders, streams):
+    for module in (health, plans, stores, orders, riders, streams, webhooks):
         app.include_router(module.router)
     return app
 

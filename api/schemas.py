@@ -226,3 +226,49 @@ class EventPage(BaseModel):
 
     events: list[EventPublic]
     last_id: int = Field(description="send it as `after` for the next page")
+
+
+ALL_EVENT_TYPES: list[str] = list(EventTypeName.__args__)
+
+
+class WebhookIn(_Body):
+    """A subscription to a store's events, POSTed signed to `url`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [examples.WEBHOOK]})
+
+    url: str = Field(min_length=10, max_length=2000, pattern=r"^https?://[!-~]+$", description="where each event is POSTed (http or https)")
+    event_types: list[EventTypeName] = Field(
+        default_factory=lambda: list(ALL_EVENT_TYPES), min_length=1, max_length=8, description="the events it wants; default: all"
+    )
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, pattern=r"^[!-~]+$",
+        description="the HMAC key of the signatures (16-200 printable characters); default: one made for you, answered once",
+    )
+
+
+class WebhookPublic(BaseModel):
+    """A webhook subscription (its secret only in the answer that created it)."""
+
+    id: str
+    store_id: str
+    url: str
+    event_types: list[EventTypeName]
+    active: bool = Field(description="false once deleted (kept for its delivery log)")
+    created_at: datetime
+    secret: str | None = Field(default=None, description="only when created")
+
+
+class DeliveryPublic(BaseModel):
+    """One event owed to one subscription, and how its attempts went."""
+
+    id: int
+    webhook_id: str
+    event_id: int
+    event_type: EventTypeName
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="when it is tried again (pending only)")
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(description="the receiver's last HTTP status (null: no answer)")
+    last_error: str | None
+    created_at: datetime

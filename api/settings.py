@@ -71,3 +71,9 @@ class Settings(BaseSettings):
     def event_rules(self) -> EventRules:
         """The thresholds of the re-plan events."""
         return EventRules(eta_moved_s=self.eta_moved_s, at_risk_slack_s=self.at_risk_slack_s)
+    # Webhooks: attempts per delivery, the first back-off (doubled after each failure, at most an
+    # hour), a receiver's time to answer, and how often the worker looks for due deliveries.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_backoff_s: float = Field(default=10.0, gt=0, le=3600)
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
