@@ -103,6 +103,7 @@ class OrderPublic(BaseModel):
     order: OrderDoc
     status: OrderStatus
     rider_id: str | None
+    pinned_rider_id: str | None = Field(default=None, description="a dispatcher pinned it to this rider")
     submitted_at: datetime
     picked_up_at: datetime | None
     delivered_at: datetime | None
@@ -272,3 +273,60 @@ class DeliveryPublic(BaseModel):
     last_status_code: int | None = Field(description="the receiver's last HTTP status (null: no answer)")
     last_error: str | None
     created_at: datetime
+
+
+class MoveRequest(_Body):
+    """Move an open order to another rider of its store."""
+
+    order_id: NonEmptyId
+    rider_id: NonEmptyId = Field(description="the rider who should take it")
+    plan_time: Time | None = Field(default=None, description="plan as of this time (replays, tests); default: now")
+    options: OptionsDoc = Field(default_factory=OptionsDoc, description="solve options of the re-plan around the move")
+    commit_lead_s: CommitLead = DEFAULT_COMMIT_LEAD_S
+
+
+class MoveCheck(BaseModel):
+    """The store's plan with the order moved, and the validator's verdict (nothing applied yet)."""
+
+    plan_id: str = Field(description="the checked plan: POST it to /moves to apply exactly this")
+    order_id: str
+    rider_id: str
+    valid: bool = Field(description="the validator finds no violation and the order is on the rider")
+    placed_on: str | None = Field(description="the rider the order is on in the checked plan (null: unassigned)")
+    reason: str | None = Field(default=None, description="why the order could not be placed there")
+    detail: str | None = None
+    violations: list[ViolationPublic]
+    eta: datetime | None
+    promised_at: datetime | None
+    slack_s: int | None = Field(description="promise minus ETA (negative: late)")
+    before: dict[str, Any] = Field(description="the current plan's late, late_s_total, total_distance_m, assigned")
+    after: dict[str, Any] = Field(description="the same figures with the move")
+
+
+class MoveApply(_Body):
+    """Apply a checked move."""
+
+    plan_id: NonEmptyId = Field(description="the plan_id of POST /moves/check")
+
+
+class PinRequest(_Body):
+    """Keep an order with one rider in every re-plan."""
+
+    rider_id: NonEmptyId
+
+
+class Board(BaseModel):
+    """The dispatcher's board of a store (docs/API.md "The console")."""
+
+    store: dict[str, Any]
+    now: datetime
+    plan_id: str | None
+    plan_time: datetime | None
+    dispatched_at: datetime | None
+    last_event_id: int = Field(description="stream the store's events after this id to stay current")
+    riders: list[dict[str, Any]]
+    routes: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    unassigned: list[dict[str, Any]]
+    at_risk: list[dict[str, Any]]
+    kpis: dict[str, Any]

@@ -77,3 +77,9 @@ class Settings(BaseSettings):
     webhook_backoff_s: float = Field(default=10.0, gt=0, le=3600)
     webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
     webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # The console (/console): a rider's position older than this is marked stale; an optional
+    # basemap (an XYZ tile URL template such as https://tiles.example/{z}/{x}/{y}.png, served by
+    # the site itself: the console never reaches the internet on its own).
+    console_stale_s: int = Field(default=120, ge=1, le=24 * 3600)
+    console_tiles_url: str | None = Field(default=None, max_length=2000)
+    console_tiles_attribution: str = Field(default="", max_length=500)

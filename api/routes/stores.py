@@ -49,6 +49,7 @@ def order_public(row: OrderRow) -> OrderPublic:
         order=repository.read_document(OrderDoc, row.document),
         status=row.status,
         rider_id=row.rider_id,
+        pinned_rider_id=row.pinned_rider_id,
         submitted_at=_utc(row.submitted_at),
         picked_up_at=_utc(row.picked_up_at),
         delivered_at=_utc(row.delivered_at),
