@@ -110,7 +110,7 @@ def store_board(db: Session, store_id: str, now: datetime, stale_s: int, at_risk
                 "stale": age_s > stale_s,
                 "position_age_s": int(age_s),
                 "carrying": carried.get(rider.id, []),
-                "capacity": rider.document.get("capacity"),
+                "capacity_items": rider.document.get("capacity_items"),
             }
         )
         if stops:

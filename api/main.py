@@ -18,7 +18,7 @@ from api.limits import Admission, BodySizeLimit
 from api.openapi import install_openapi
 from api.broker import Hub, make_publisher
 from api.events import publish_on_commit
-from api.routes import dispatcher, health, orders, plans, riders, stores, streams, webhooks
+from api.routes import console, dispatcher, health, orders, plans, riders, stores, streams, webhooks
 from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
@@ -106,8 +106,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, dispatcher, stores, orders, riders, streams, webhooks):
+    for module in (health, plans, dispatcher, stores, orders, riders, streams, webhooks, console):
         app.include_router(module.router)
+    console.mount_static(app)
     return app
 
 
