@@ -27,10 +27,11 @@ fuzz: $(VENV)/.base
 	DISPATCH_FUZZ_EXAMPLES=$${DISPATCH_FUZZ_EXAMPLES:-150} $(BIN)/python -m pytest -s tests/api/test_schemathesis.py
 
 serve: $(VENV)/.base
-	$(BIN)/python -m api --host 127.0.0.1 --port 8000
+	$(BIN)/python -m api serve --host 127.0.0.1 --port 8000
 
+# Results go to benchmarks/results/local (ignored); `make bench PUBLISH=1` rewrites the tracked ones.
 bench: $(VENV)/.bench
-	$(BIN)/python -m benchmarks run
+	$(BIN)/python -m benchmarks run $(if $(PUBLISH),--publish,)
 
 bench-full: $(VENV)/.bench
 	$(BIN)/python -m benchmarks run --full --out benchmarks/results/full

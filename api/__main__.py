@@ -1,4 +1,6 @@
-"""`python -m api`: serve the API with uvicorn; with no keys configured, make a local development key."""
+"""`python -m api serve | config`: serve the API with uvicorn (with no keys configured, a local
+development key is made), or print the effective settings with secrets masked. The same commands
+are `o2o-dispatch serve` and `o2o-dispatch config`."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ import typer
 import uvicorn
 from rich.console import Console
 
-from api.settings import Settings
+from api.settings import Settings, config_file, masked, sources_of
 
 DEV_KEY_FILE = Path(".dispatch-dev-key")
 console = Console(stderr=True, soft_wrap=True)
@@ -40,13 +42,40 @@ def serve(
         os.environ["DISPATCH_API_KEYS"] = json.dumps({key: {"role": "admin"}})
         console.print(f"No DISPATCH_API_KEYS set: using the local development key (admin) from {DEV_KEY_FILE}:")
         console.print(f"  export KEY={key}")
-    database = os.environ.get("DISPATCH_DATABASE_URL", "sqlite:///./dispatch.db")
-    console.print(f"Database: {database}")
+    cfg = Settings()
+    source = config_file()
+    if source is not None:
+        console.print(f"Settings file: {source}")
+    console.print(f"Database: {masked(cfg)['database_url']}")
     console.print(f"OpenAPI docs: http://{host}:{port}/docs   (schema: http://{host}:{port}/openapi.json)")
     # SIGTERM: stop accepting, let running solves end within their limit (and margin), then exit.
-    cfg = Settings()
     grace_s = int(cfg.max_time_limit_s + cfg.solve_margin_s) + 5
-    uvicorn.run("api.main:app", host=host, port=port, workers=workers, timeout_graceful_shutdown=grace_s)
+    # The service writes its own access line (with the request id); uvicorn's would repeat it.
+    uvicorn.run("api.main:app", host=host, port=port, workers=workers, timeout_graceful_shutdown=grace_s, access_log=False)
+
+
+@cli.command()
+def config(
+    as_json: bool = typer.Option(False, "--json", help="print JSON instead of a table"),
+) -> None:
+    """Print the effective settings (environment over the TOML file over defaults), secrets masked."""
+    try:
+        cfg = Settings()
+    except Exception as exc:  # a bad value or an unknown key: say which, as an operator reads it
+        console.print(f"[red]invalid settings: {exc}[/red]")
+        raise typer.Exit(2) from None
+    values, sources = masked(cfg), sources_of(cfg)
+    if as_json:
+        print(json.dumps({"file": str(config_file()) if config_file() else None, "settings": values, "sources": sources}, indent=2))
+        return
+    from rich.table import Table
+
+    table = Table(title=f"Effective settings (file: {config_file() or 'none'})", title_justify="left")
+    for col in ("setting", "value", "from"):
+        table.add_column(col)
+    for name, value in values.items():
+        table.add_row(f"DISPATCH_{name.upper()}", json.dumps(value), sources[name])
+    Console(soft_wrap=True).print(table)
 
 
 if __name__ == "__main__":

@@ -39,15 +39,15 @@ def _timeline(stops: list[dict], start: str | None, services: dict[str, int], pr
     for seq, stop in enumerate(stops, start=1):
         arrive, depart = datetime.fromisoformat(stop["arrive_at"]), datetime.fromisoformat(stop["depart_at"])
         if previous is not None and previous < arrive:
-            segments.append({"kind": "travel", "start": previous.isoformat(), "end": arrive.isoformat(), "stop": seq})
+            segments.append({"kind": "travel", "start_at": previous.isoformat(), "end_at": arrive.isoformat(), "stop": seq})
         service_s = services.get(stop.get("order_id") or stop.get("store_id"), 60)
         begin_service = max(arrive, depart - timedelta(seconds=service_s))
         if begin_service > arrive:
-            segments.append({"kind": "wait", "start": arrive.isoformat(), "end": begin_service.isoformat(), "stop": seq})
-        segments.append({"kind": "service", "start": begin_service.isoformat(), "end": depart.isoformat(), "stop": seq})
+            segments.append({"kind": "wait", "start_at": arrive.isoformat(), "end_at": begin_service.isoformat(), "stop": seq})
+        segments.append({"kind": "service", "start_at": begin_service.isoformat(), "end_at": depart.isoformat(), "stop": seq})
         promised = promises.get(stop.get("order_id", ""))
         if stop["kind"] == "dropoff" and promised and stop.get("late_s", 0) > 0:
-            segments.append({"kind": "late", "start": promised, "end": arrive.isoformat(), "stop": seq})
+            segments.append({"kind": "late", "start_at": promised, "end_at": arrive.isoformat(), "stop": seq})
         previous = depart
     return segments
 

@@ -12,8 +12,10 @@ so no single record stops a store. Nothing here solves: the core does, in the so
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import threading
+import time
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from datetime import datetime, timedelta
 from typing import Any, Callable
@@ -28,6 +30,7 @@ from api.errors import ApiError, Conflict, ServiceBusy, SolveTimeout
 from api.schemas import DEFAULT_COMMIT_LEAD_S, RedispatchPolicy
 from api.solving import SolverPool, solve_document
 from api.db import read_transaction
+from api.observability import new_request_id, request_id_var
 from api.store_state import dispatch_problem, plannable, remaining_stops, without_orders
 from api.tables import OrderRow, PlanRow, StoreRow
 from dispatch.errors import DispatchError, InvalidProblem
@@ -46,6 +49,7 @@ def dispatch_store(
     plan_time: datetime,
     now: Callable[[], datetime],
     commit_lead_s: int = DEFAULT_COMMIT_LEAD_S,
+    kind: str = "dispatch",
     rules: events.EventRules = events.EventRules(),
 ) -> dict[str, Any]:
     """Plan the store as it is at `plan_time` and make the plan current (409 if another dispatch won).
@@ -58,7 +62,7 @@ def dispatch_store(
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
     # A 422 here (the store or the options at fault) comes before any solver time is spent.
     _, problem, excluded = plannable(dispatch_problem(snapshot, plan_time, options, current, commit_lead_s))
-    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s)
+    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s, kind=kind)
     plan["store_id"] = store_id
     if excluded:
         plan["excluded"] = excluded
@@ -125,7 +129,7 @@ def check_move(
     ]
     document["initial_routes"] = without_orders(document.get("initial_routes", []), {order_id})
     parsed, problem, excluded = plannable(document)
-    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s)
+    plan = solver.run(solve_document, problem, time_limit_s=options.time_limit_s, kind="move_check")
     plan["store_id"] = store_id
     if excluded:
         plan["excluded"] = excluded
@@ -196,6 +200,16 @@ def pin_order(db: Session, order_id: str, rider_id: str | None) -> OrderRow:
     return order
 
 
+def plan_fields(plan: dict[str, Any]) -> dict[str, Any]:
+    """What a log line says about a plan: its id, orders, objective, reassignments, left out."""
+    m = plan.get("metrics", {})
+    return {
+        "plan_id": plan.get("plan_id"), "orders": m.get("orders"), "assigned": m.get("assigned"),
+        "objective": m.get("objective"), "reassigned": m.get("reassigned"), "late": m.get("late"),
+        "excluded": len(plan.get("excluded", [])),
+    }
+
+
 def policy_of(row: StoreRow) -> RedispatchPolicy | None:
     """The store's automatic re-dispatch policy, if it has one."""
     return repository.read_document(RedispatchPolicy, row.redispatch) if row.redispatch else None
@@ -223,6 +237,7 @@ class Redispatcher:
         threads: int = 2,
         reads: Callable[[], Session] | None = None,
         rules: events.EventRules = events.EventRules(),
+        metrics=None,
     ):
         self.sessions = sessions
         # Policies and due stores are read without SQLite's write lock (they were read with it,
@@ -231,6 +246,7 @@ class Redispatcher:
         self.solver = solver
         self.now = now
         self.rules = rules
+        self.metrics = metrics  # api.metrics.ServiceMetrics, or None
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
@@ -239,7 +255,8 @@ class Redispatcher:
 
     def trigger(self, store_id: str, trigger: Trigger) -> None:
         """Something happened at the store: re-plan it in the background if its policy says so."""
-        future = self._threads.submit(self.on_event, store_id, trigger)
+        # The re-plan's log lines carry the id of the request that triggered it.
+        future = self._threads.submit(contextvars.copy_context().run, self.on_event, store_id, trigger)
         with self._lock:
             self._submitted.add(future)
         future.add_done_callback(self._forget)
@@ -314,6 +331,7 @@ class Redispatcher:
         """Re-plan every store that is due now; the ids it re-planned (or tried to)."""
         stores = self.due(self.now())
         for store_id in stores:
+            request_id_var.set(f"tick-{new_request_id()[:16]}")  # each periodic re-plan its own id
             self.request(store_id, "every_s")
         return stores
 
@@ -327,30 +345,50 @@ class Redispatcher:
         if policy is None:
             return
         outcome: dict[str, Any] = {"at": self.now().isoformat(), "trigger": trigger}
+        started = time.perf_counter()
+        fields: dict[str, Any] = {"event": "replan", "store_id": store_id, "trigger": trigger}
+        fault: Exception | None = None
         with self.sessions() as db:
             try:
                 # A policy stored before a rule was tightened is read as it is; solving with it
                 # needs it to pass today's rules (else this re-plan fails, and says why).
                 options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
-                plan = dispatch_store(db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s, self.rules)
+                plan = dispatch_store(
+                    db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s, kind="replan", rules=self.rules
+                )
             except ValidationError as exc:
-                log.error("re-dispatch of store %s on %s failed: its policy's options break a rule", store_id, trigger)
                 outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
             except (Conflict, ServiceBusy, SolveTimeout) as exc:
                 # Another dispatch won (409), the pool is full (503) or slow (504): the next
                 # trigger or tick plans again.
-                log.warning("re-dispatch of store %s on %s skipped: %s", store_id, trigger, exc)
                 outcome.update(outcome="skipped", detail=f"{exc}")
             except (ApiError, DispatchError) as exc:
-                log.error("re-dispatch of store %s on %s failed: %s", store_id, trigger, exc)
                 outcome.update(outcome="failed", detail=f"{exc}")
             except Exception as exc:
-                log.exception("re-dispatch of store %s on %s failed", store_id, trigger)
                 outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
+                fault = exc  # a fault, not a refusal: its line carries the traceback
             else:
-                log.info("re-dispatched store %s on %s: plan %s", store_id, trigger, plan["plan_id"])
                 outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
+                fields.update(plan_fields(plan))
+        seconds = time.perf_counter() - started
+        self._log(fields, outcome, seconds, fault)
         self._record(store_id, outcome)
+
+    def _log(self, fields: dict[str, Any], outcome: dict[str, Any], seconds: float, fault: Exception | None = None) -> None:
+        """One structured line per re-plan: planned (info), skipped (warning) or failed (error)."""
+        fields = {**fields, "outcome": outcome["outcome"], "duration_ms": round(seconds * 1000, 1)}
+        if self.metrics is not None:
+            self.metrics.replan_seconds.labels(fields["trigger"], outcome["outcome"]).observe(seconds)
+        where = f"store {fields['store_id']} on {fields['trigger']}"
+        if outcome["outcome"] == "planned":
+            log.info(
+                "re-planned %s: %s orders in %.0f ms, objective %s, %s reassigned", where, fields["orders"],
+                seconds * 1000, fields["objective"], fields["reassigned"], extra=fields,
+            )
+        else:
+            fields["detail"] = outcome.get("detail")
+            level = logging.WARNING if outcome["outcome"] == "skipped" else logging.ERROR
+            log.log(level, "re-plan of %s %s: %s", where, outcome["outcome"], outcome.get("detail"), extra=fields, exc_info=fault)
 
     def _record(self, store_id: str, outcome: dict[str, Any]) -> None:
         """Keep what the re-plan did on the store, where GET /v1/stores/{id} shows it."""

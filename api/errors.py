@@ -18,6 +18,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.json_body import BodyRefused
+from api.observability import request_id_var
 from dispatch.errors import DispatchError, FieldError, InvalidPlan, InvalidProblem
 
 log = logging.getLogger("api")
@@ -71,6 +72,13 @@ class PayloadTooLarge(ApiError):
     code = "payload_too_large"
 
 
+class TooManyRequests(ApiError):
+    """A caller over its rate (429 with Retry-After)."""
+
+    status = 429
+    code = "rate_limited"
+
+
 class ServiceBusy(ApiError):
     """Every solver worker is busy and the queue is full (503 with Retry-After)."""
 
@@ -95,7 +103,7 @@ class ErrorBody(BaseModel):
 
 _CODES = {
     400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed",
-    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 503: "busy", 504: "solve_timeout",
+    409: "conflict", 413: "payload_too_large", 415: "unsupported_media_type", 429: "rate_limited", 503: "busy", 504: "solve_timeout",
 }
 
 
@@ -209,7 +217,10 @@ def install_error_handlers(app: FastAPI) -> None:
         # A fault of the service (never meant to happen): logged with its traceback, answered in
         # the error shape rather than as plain text.
         log.error("unhandled error", exc_info=exc)
-        return JSONResponse(error_body(500, "internal", f"a fault in the service ({type(exc).__name__}); it was logged"), 500)
+        body = error_body(500, "internal", f"a fault in the service ({type(exc).__name__}); it was logged")
+        # This answer is sent outside the request's middleware: it names the request itself.
+        request_id = request_id_var.get()
+        return JSONResponse(body, 500, headers={"X-Request-ID": request_id} if request_id else None)
 
     @app.exception_handler(PoolTimeout)
     async def _no_connection(request: Request, _exc: PoolTimeout) -> JSONResponse:

@@ -119,25 +119,42 @@ def plan_response(description: str) -> dict:
 REDISPATCH = {"on_new_order": True, "on_rider_event": True, "every_s": 120, "options": {"time_limit_s": 1.0, "lateness": "soft"}}
 STORE_PUBLIC = {
     "store": STORE,
+    "time_zone": "+08:00",
     "current_plan_id": PLAN["plan_id"],
     "dispatch_version": 3,
-    "updated_at": "2026-11-23T01:58:00Z",
-    "dispatched_at": "2026-11-23T02:00:01Z",
+    "updated_at": "2026-11-23T09:58:00+08:00",
+    "dispatched_at": "2026-11-23T10:00:01+08:00",
     "redispatch": REDISPATCH,
 }
 RIDER_PUBLIC = {
     "rider": {**{k: v for k, v in RIDER.items() if k != "on_duty"}, "carrying": ["O1"]},
     "on_duty": True,
-    "updated_at": "2026-11-23T02:07:10Z",
+    "updated_at": "2026-11-23T10:07:10+08:00",
+    "location_at": "2026-11-23T10:07:08+08:00",
+    "heading_deg": 75.0,
+    "speed_mps": 4.2,
 }
+LOCATION = {"lat": 31.2335, "lon": 121.4761, "at": "2026-11-23T10:07:08+08:00", "heading_deg": 75.0, "speed_mps": 4.2}
 ORDER_PUBLIC = {
     "order": ORDER,
-    "status": "picked_up",
+    "status": "open",
     "rider_id": "R1",
-    "submitted_at": "2026-11-23T01:55:01Z",
-    "picked_up_at": "2026-11-23T02:06:00Z",
+    "promised_at": "2026-11-23T10:55:00+08:00",
+    "submitted_at": "2026-11-23T09:55:01+08:00",
+    "picked_up_at": None,
     "delivered_at": None,
     "cancelled_at": None,
+    "plan": {
+        "plan_id": PLAN["plan_id"],
+        "as_of": "2026-11-23T10:00:00+08:00",
+        "rider_id": "R1",
+        "pickup_eta": "2026-11-23T10:05:00+08:00",
+        "pickup_departs_at": "2026-11-23T10:06:00+08:00",
+        "dropoff_eta": "2026-11-23T10:17:12+08:00",
+        "late_s": 0,
+        "unassigned_reason": None,
+        "unassigned_detail": None,
+    },
 }
 
 QUOTE_REQUEST = {"dropoff": {"lat": 31.2380, "lon": 121.4790}, "items": 2, "ready_at": "2026-11-23T10:08:00+08:00"}

@@ -71,7 +71,7 @@ class Admission:
     while the service is loaded. Streams, which stay open, have their own limit (api.routes.streams).
     """
 
-    EXEMPT = frozenset({"/healthz", "/readyz"})
+    EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
 
     def __init__(self, app):
         self.app = app

@@ -14,11 +14,14 @@ from api.db import make_engine, migrate, session_factory
 from api.deps import utc_now
 from api.dispatching import Redispatcher
 from api.errors import install_error_handlers
+from api.docs_pages import install_docs
 from api.limits import Admission, BodySizeLimit
+from api.metrics import ServiceMetrics, StateReader
+from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
 from api.broker import Hub, make_publisher
 from api.events import publish_on_commit
-from api.routes import console, dispatcher, health, orders, plans, riders, stores, streams, webhooks
+from api.routes import console, dispatcher, health, lists, metrics, orders, plans, riders, stores, streams, webhooks
 from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
@@ -56,6 +59,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(app: FastAPI):
         app.state.settings = settings or Settings()
         cfg = app.state.settings
+        configure_logging(cfg.log_format, cfg.log_level)
         # Every request inside the app, each re-plan thread and the ticker may hold a connection
         # at once: the pool has room for all of them, so none waits for another.
         engine = make_engine(cfg.database_url, pool_size=cfg.max_requests + _BACKGROUND_CONNECTIONS, timeout_s=cfg.db_timeout_s)
@@ -70,9 +74,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         publish_on_commit(app.state.sessions, app.state.publisher)
         app.state.streams = StreamGate(cfg.max_streams)
         retry = RetryPolicy(max_attempts=cfg.webhook_max_attempts, backoff_s=cfg.webhook_backoff_s, timeout_s=cfg.webhook_timeout_s)
-        app.state.webhooks = WebhookWorker(app.state.sessions, retry, poll_s=cfg.webhook_poll_s)
-        app.state.hub.on_wake(app.state.webhooks.wake)
         app.state.reads = session_factory(engine, read_only=True)
+        app.state.webhooks = WebhookWorker(app.state.sessions, retry, poll_s=cfg.webhook_poll_s, reads=app.state.reads)
+        app.state.hub.on_wake(app.state.webhooks.wake)
         app.state.admission = asyncio.Semaphore(cfg.max_requests)
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
         limiter = anyio.to_thread.current_default_thread_limiter()
@@ -81,9 +85,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
             max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
         )
+        app.state.solver.observe = app.state.metrics.observe_solve
         app.state.redispatcher = Redispatcher(
-            app.state.sessions, app.state.solver, utc_now, reads=app.state.reads, rules=cfg.event_rules()
+            app.state.sessions, app.state.solver, utc_now, reads=app.state.reads, metrics=app.state.metrics, rules=cfg.event_rules()
         )
+        app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -100,13 +106,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             engine.dispose()
 
-    app = FastAPI(title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan)
+    # /docs and /redoc are served with their assets from here (install_docs), not from a CDN.
+    app = FastAPI(
+        title="o2o-dispatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan, docs_url=None, redoc_url=None
+    )
+    app.state.metrics = ServiceMetrics()
+    app.state.state_reader = None
+    app.state.metrics.install_state(lambda: app.state.state_reader)
     install_error_handlers(app)
     install_openapi(app, settings)
+    install_docs(app)
     # The body is read (and its size checked) before a request takes one of the places.
     app.add_middleware(Admission)
     app.add_middleware(BodySizeLimit)
-    for module in (health, plans, dispatcher, stores, orders, riders, streams, webhooks, console):
+    # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
+    app.add_middleware(RequestContext)
+    for module in (health, metrics, plans, dispatcher, stores, lists, orders, riders, streams, webhooks, console):
         app.include_router(module.router)
     console.mount_static(app)
     return app

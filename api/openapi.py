@@ -17,6 +17,8 @@ _WHEN = {
     404: "no such store, rider, order or plan",
     409: "the request contradicts the stored state (a conflicting resend, an impossible transition, a lost race)",
     413: "the body is over DISPATCH_MAX_BODY_BYTES",
+    429: "this rider's location reports come faster than DISPATCH_LOCATION_BURST, then one per "
+    "DISPATCH_LOCATION_MIN_INTERVAL_S: retry after Retry-After seconds",
     503: "busy (every solver worker, request place or database connection in use) or the database does not answer: "
     "retry after Retry-After seconds",
     504: "the solve did not come back within its time limit and margin (DISPATCH_SOLVE_MARGIN_S)",
@@ -31,7 +33,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     out: dict[int | str, dict[str, Any]] = {}
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorBody, "description": _WHEN[status]}
-        if status == 503:
+        if status in (429, 503):
             entry["headers"] = _RETRY_AFTER
         out[status] = entry
     return out

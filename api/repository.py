@@ -9,12 +9,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sqlalchemy import select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from api.auth import Principal
 from api.errors import Conflict, Forbidden, NotFound
+from api.local_time import round_up_to_minute
 from api.schemas import OrderEventIn, RiderPut
 from api.tables import OrderEventRow, OrderRow, PlanRow, RiderRow, StoreRow
 from dispatch.errors import InvalidProblem
@@ -126,19 +127,29 @@ def rider_document(session: Session, row: RiderRow) -> RiderDoc:
     return read_document(RiderDoc, {**row.document, "carrying": carrying, "heading_to": heading if heading in carrying else None})
 
 
-def check_self_update(session: Session, body: RiderPut) -> None:
-    """403 unless a rider key's own, registered rider changes only its own fields (checked before
-    the store or anything else is looked up, so the answer reveals nothing else)."""
+def check_self_update(session: Session, body: RiderPut) -> RiderPut:
+    """A rider key's update of its own, registered rider, with the fields it left out kept as
+    stored; 403 when it changes a field that is not its own to change (settled before the store
+    or anything else is looked up, so the answer reveals nothing else)."""
     row = session.get(RiderRow, body.id, with_for_update=True)
     if row is None:
         raise Forbidden("a rider key cannot register a rider; the store's back office does")
     stored = {**row.document, "on_duty": row.on_duty}
-    sent = {**body.model_dump(mode="json", exclude={"on_duty", "carrying"}), "on_duty": body.on_duty}
+    sent = body.model_dump(mode="json", include=body.model_fields_set - {"carrying"})
     changed = sorted(k for k in sent if k not in RIDER_SELF_FIELDS and sent.get(k) != stored.get(k))
     if changed:
         raise Forbidden(
             f"a rider key may change only its location, available_at, on_duty and heading_to, not {', '.join(changed)}"
         )
+    merged = {**stored, **sent}
+    if "carrying" in body.model_fields_set:
+        merged["carrying"] = body.carrying
+    try:
+        return RiderPut.model_validate({k: v for k, v in merged.items() if k in RiderPut.model_fields})
+    except ValidationError as exc:  # a stored field that today's rules refuse: the key must send it anew
+        first = exc.errors()[0]
+        field = ".".join(str(p) for p in first["loc"]) or "body"
+        raise InvalidProblem.one(field, f"the stored value breaks a rule ({first['msg']}): send it", body.id) from None
 
 
 def put_rider(session: Session, body: RiderPut, now: datetime) -> bool:
@@ -172,9 +183,10 @@ def put_rider(session: Session, body: RiderPut, now: datetime) -> bool:
 
 
 def normalized_order(doc: OrderDoc) -> OrderDoc:
-    """The order with its default times filled in, so a stored order states its promise."""
+    """The order with its default times filled in, so a stored order states its promise (the
+    default one rounded up to the minute: a customer is promised 11:36, not 11:35:31.79)."""
     ready = doc.ready_at or doc.created_at
-    promised = doc.promised_at or doc.created_at + timedelta(seconds=DEFAULT_PROMISE_S)
+    promised = doc.promised_at or round_up_to_minute(doc.created_at + timedelta(seconds=DEFAULT_PROMISE_S))
     return doc.model_copy(update={"ready_at": ready, "promised_at": promised})
 
 
@@ -309,6 +321,30 @@ def store_orders(session: Session, store_id: str, status: str | None = None) -> 
     if status is not None:
         query = query.where(OrderRow.status == status)
     return list(session.scalars(query.order_by(OrderRow.submitted_at, OrderRow.id)))
+
+
+def store_orders_page(
+    session: Session,
+    store_id: str,
+    status: str | None,
+    submitted_from: datetime | None,
+    submitted_to: datetime | None,
+    after: list[str] | None,
+    count: int,
+) -> list[OrderRow]:
+    """Up to `count` of the store's orders in submission order, after the key `after`
+    ([submitted_at ISO, id]) when given, filtered by status and submission time."""
+    query = select(OrderRow).where(OrderRow.store_id == store_id)
+    if status is not None:
+        query = query.where(OrderRow.status == status)
+    if submitted_from is not None:
+        query = query.where(OrderRow.submitted_at >= submitted_from)
+    if submitted_to is not None:
+        query = query.where(OrderRow.submitted_at < submitted_to)
+    if after is not None:
+        at, last_id = datetime.fromisoformat(after[0]), after[1]
+        query = query.where(or_(OrderRow.submitted_at > at, and_(OrderRow.submitted_at == at, OrderRow.id > last_id)))
+    return list(session.scalars(query.order_by(OrderRow.submitted_at, OrderRow.id).limit(count)))
 
 
 def order_events(session: Session, order_id: str) -> list[OrderEventRow]:

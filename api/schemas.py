@@ -67,6 +67,11 @@ class StorePublic(BaseModel):
     model_config = ConfigDict(json_schema_extra={"examples": [examples.STORE_PUBLIC]})
 
     store: StoreDoc
+    time_zone: str = Field(
+        default="UTC",
+        description="the zone the service writes this store's times in: the document's time_zone, else "
+        "DISPATCH_TIME_ZONE, else the offset of the store's first order, else UTC",
+    )
     current_plan_id: str | None
     dispatch_version: int
     updated_at: datetime
@@ -93,6 +98,57 @@ class RiderPublic(BaseModel):
     rider: RiderDoc
     on_duty: bool
     updated_at: datetime
+    location_at: datetime | None = Field(default=None, description="when the last location report was made")
+    heading_deg: float | None = Field(default=None, description="heading of the last location report (0 north, 90 east)")
+    speed_mps: float | None = Field(default=None, description="ground speed of the last location report")
+
+
+RiderState = Literal["off_duty", "idle", "assigned", "carrying"]
+
+
+class RiderListItem(RiderPublic):
+    """A rider of a store with what it is doing, from its orders and the store's current plan."""
+
+    state: RiderState = Field(
+        description="`carrying`: has picked up orders not yet delivered; `assigned`: has stops in the current "
+        "plan; `idle`: on duty with nothing planned; `off_duty`"
+    )
+    stops: int = Field(description="remaining stops in the store's current plan")
+
+
+class LocationReport(_Body):
+    """Where a rider is now, from its app: small enough to send every few seconds."""
+
+    lat: float = Field(ge=-90, le=90, allow_inf_nan=False)
+    lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
+    at: Time | None = Field(default=None, description="when the position was taken; default: now")
+    heading_deg: float | None = Field(default=None, ge=0, lt=360, allow_inf_nan=False, description="0 north, 90 east")
+    speed_mps: float | None = Field(default=None, ge=0, le=50, allow_inf_nan=False)
+
+
+class LocationAck(BaseModel):
+    """What became of a location report."""
+
+    rider_id: str
+    applied: bool = Field(description="false when a later report was already recorded (this one arrived late)")
+    location: LocationDoc = Field(description="the rider's location as recorded now")
+    location_at: datetime | None
+    heading_deg: float | None = None
+    speed_mps: float | None = None
+
+
+class OrderPlanView(BaseModel):
+    """Where the order is in its store's current plan."""
+
+    plan_id: str
+    as_of: datetime = Field(description="the plan's plan_time")
+    rider_id: str | None = Field(description="the rider the plan gives it to (null: unassigned)")
+    pickup_eta: datetime | None = Field(default=None, description="when that rider arrives at the store for it (null once picked up)")
+    pickup_departs_at: datetime | None = Field(default=None, description="when the pickup stop ends")
+    dropoff_eta: datetime | None = Field(default=None, description="when the rider arrives at the customer's door")
+    late_s: int = Field(default=0, description="seconds the planned drop-off is after the promise")
+    unassigned_reason: str | None = None
+    unassigned_detail: str | None = None
 
 
 class OrderPublic(BaseModel):
@@ -102,12 +158,18 @@ class OrderPublic(BaseModel):
 
     order: OrderDoc
     status: OrderStatus
-    rider_id: str | None
+    rider_id: str | None = Field(
+        description="the rider carrying or who delivered it; for an open order, the rider its store's current plan gives it to"
+    )
+    promised_at: datetime | None = Field(default=None, description="the promise made to the customer")
     pinned_rider_id: str | None = Field(default=None, description="a dispatcher pinned it to this rider")
     submitted_at: datetime
     picked_up_at: datetime | None
     delivered_at: datetime | None
     cancelled_at: datetime | None
+    plan: OrderPlanView | None = Field(
+        default=None, description="its place in the store's current plan (open and picked-up orders the plan holds)"
+    )
 
 
 class OrderEventIn(_Body):
@@ -140,6 +202,9 @@ class QuoteRequest(_Body):
     max_promise_s: int = Field(default=3600, gt=0, le=24 * 3600, description="the longest promise the store gives")
     buffer_s: int = Field(default=0, ge=0, le=3600, description="safety margin added to the ETA")
     at: Time | None = Field(default=None, description="quote as of this time (replays); default: now")
+    promise_rounding: Literal["minute", "second"] = Field(
+        default="minute", description="`minute`: the promise is rounded up to a whole minute of the store's clock"
+    )
 
 
 class QuotePublic(BaseModel):
@@ -193,6 +258,18 @@ class RouteDocument(BaseModel):
     plan_id: str | None
     as_of: datetime | None = Field(description="the plan_time of the plan the stops come from")
     stops: list[dict[str, Any]]
+
+
+class PlanSummary(BaseModel):
+    """A stored plan of a store, without its stops."""
+
+    plan_id: str
+    store_id: str | None
+    kind: str = Field(description="`dispatch`: a store dispatch (by request or the service's own re-plan)")
+    plan_time: datetime
+    created_at: datetime
+    current: bool = Field(description="whether it is the store's current plan")
+    metrics: dict[str, Any] = Field(default_factory=dict, description="the plan's metrics")
 
 
 class Health(BaseModel):

@@ -1,11 +1,20 @@
-"""Service settings from the environment (prefix `DISPATCH_`); read here only, passed on as values."""
+"""Service settings from the environment (prefix `DISPATCH_`) and a TOML file; read here only,
+passed on as values.
+
+Precedence, highest first: values given in code, `DISPATCH_*` environment variables, the TOML file
+(`DISPATCH_CONFIG`, else `./dispatch.toml` when it exists), the defaults below.
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
+
+from dispatch.schema import parse_time_zone
 
 from api.events import EventRules
 
@@ -25,10 +34,41 @@ class KeySpec(BaseModel):
         return self
 
 
+DEFAULT_CONFIG_FILE = Path("dispatch.toml")
+
+
+def config_file() -> Path | None:
+    """The TOML file settings are read from: DISPATCH_CONFIG (which must exist), else ./dispatch.toml if present."""
+    named = os.environ.get("DISPATCH_CONFIG")
+    if named:
+        path = Path(named)
+        if not path.is_file():
+            raise FileNotFoundError(f"DISPATCH_CONFIG names {named!r}, which is not a file")
+        return path
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
 class Settings(BaseSettings):
     """Everything an operator can set; see docs/API.md for each one."""
 
-    model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="ignore")
+    # Unknown keys are an error in the file (a misspelt setting must not pass silently); the
+    # environment holds much else, so unknown DISPATCH_* variables are not looked at.
+    model_config = SettingsConfigDict(env_prefix="DISPATCH_", extra="forbid")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        path = config_file()
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+        if path is not None:
+            sources.append(TomlConfigSettingsSource(settings_cls, toml_file=path))
+        return tuple(sources)
 
     database_url: str = Field(
         default="sqlite:///./dispatch.db",
@@ -83,3 +123,67 @@ class Settings(BaseSettings):
     console_stale_s: int = Field(default=120, ge=1, le=24 * 3600)
     console_tiles_url: str | None = Field(default=None, max_length=2000)
     console_tiles_attribution: str = Field(default="", max_length=500)
+    # Integration and operation (issue 23).
+    # The zone of stores whose document names none (IANA name or UTC offset); unset: the first
+    # order's offset, else UTC.
+    time_zone: str | None = Field(default=None, max_length=64)
+    # Location reports of one rider: a burst of `location_burst`, then one per this many seconds (429 beyond).
+    location_min_interval_s: float = Field(default=2.0, ge=0, le=3600)
+    location_burst: int = Field(default=3, ge=1, le=100)
+    log_format: Literal["text", "json"] = "text"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /metrics without a key (for a scraper on a private network); false: an admin key is needed.
+    metrics_public: bool = True
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_time_zone(value)
+        return value
+
+
+SECRET_FIELDS = frozenset({"api_keys", "database_url"})
+
+
+def _mask_key(key: str) -> str:
+    return (key[:4] + "..." if len(key) > 8 else "...") + f" ({len(key)} characters)"
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """The settings as JSON values with secrets masked: API keys show 4 characters and their
+    length, a database URL its password as ***."""
+    values = settings.model_dump(mode="json")
+    values["api_keys"] = {_mask_key(key): spec for key, spec in values["api_keys"].items()}
+    from sqlalchemy.engine import make_url  # only here: masking needs the URL parser
+
+    try:
+        values["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
+    except Exception:  # not a URL SQLAlchemy can read: show nothing of it
+        values["database_url"] = "*** (not a URL SQLAlchemy can read)"
+    return values
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        import tomllib
+    except ImportError:  # Python 3.10
+        import tomli as tomllib
+    return tomllib.loads(path.read_text())
+
+
+def sources_of(settings: Settings) -> dict[str, str]:
+    """Where each setting's value came from: `env`, `file` or `default`."""
+    path = config_file()
+    in_file: set[str] = set()
+    if path is not None:
+        in_file = set(_read_toml(path))
+    out = {}
+    for name in Settings.model_fields:
+        if f"DISPATCH_{name.upper()}" in {k.upper() for k in os.environ}:
+            out[name] = "env"
+        elif name in in_file:
+            out[name] = "file"
+        else:
+            out[name] = "default"
+    return out

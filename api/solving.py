@@ -106,6 +106,10 @@ class SolverPool:
         # A queued solve waits for a worker at most as long as the longest solve may run.
         self.max_wait_s = max_wait_s
         self._slots = threading.BoundedSemaphore(workers + queue_size)
+        self._count_lock = threading.Lock()
+        self._in_flight = 0  # solves holding a slot: running or waiting for a worker
+        # Called with (kind, outcome, seconds) after each solve (the service's metrics).
+        self.observe: Callable[[str, str, float], None] | None = None
         self._closing = threading.Event()
         self._threads: ThreadPoolExecutor | None = None
         self._idle: queue.Queue[_Worker] = queue.Queue()
@@ -117,10 +121,20 @@ class SolverPool:
             for _ in range(workers):
                 self._idle.put(_Worker(self._ctx))
 
+    @property
+    def busy(self) -> int:
+        """Solves running on a worker now."""
+        return min(self._in_flight, self.workers)
+
+    @property
+    def queued(self) -> int:
+        """Solves accepted and waiting for a worker."""
+        return max(0, self._in_flight - self.workers)
+
     def _busy(self, why: str) -> ServiceBusy:
         return ServiceBusy(why, headers={"Retry-After": str(self.retry_after_s)})
 
-    def run(self, fn: Callable[..., Any], *args: Any, time_limit_s: float) -> Any:
+    def run(self, fn: Callable[..., Any], *args: Any, time_limit_s: float, kind: str = "plan") -> Any:
         """Run `fn(*args)` on a worker and wait for it: 503 if no slot is free, 504 (and the
         worker replaced) if it has not answered `margin_s` after `time_limit_s` (counted from
         when a worker took it: a queued solve first waits for one, at most `max_wait_s`)."""
@@ -128,15 +142,25 @@ class SolverPool:
             raise self._busy("the service is shutting down; retry on another replica or shortly")
         if not self._slots.acquire(blocking=False):
             raise self._busy(f"all {self.workers} solver workers are busy and the queue is full; retry shortly")
+        with self._count_lock:
+            self._in_flight += 1
+        started, outcome = time.perf_counter(), "error"
         try:
             if self._threads is not None:
                 try:
-                    return self._threads.submit(fn, *args).result(timeout=self.max_wait_s + time_limit_s + self.margin_s)
+                    value = self._threads.submit(fn, *args).result(timeout=self.max_wait_s + time_limit_s + self.margin_s)
                 except FutureTimeout:
                     raise SolveTimeout("the solve did not finish in time") from None
-            return self._run_in_process(fn, args, time_limit_s + self.margin_s)
+            else:
+                value = self._run_in_process(fn, args, time_limit_s + self.margin_s)
+            outcome = "ok"
+            return value
         finally:
+            with self._count_lock:
+                self._in_flight -= 1
             self._slots.release()
+            if self.observe is not None:
+                self.observe(kind, outcome, time.perf_counter() - started)
 
     def _run_in_process(self, fn: Callable[..., Any], args: tuple, allowed_s: float) -> Any:
         try:

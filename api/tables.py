@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID_LENGTH = 200
@@ -50,6 +50,8 @@ class StoreRow(Base):
     dispatched_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     # What the last automatic re-plan did (api.schemas.RedispatchOutcome).
     last_redispatch: Mapped[dict | None] = mapped_column(JSON, nullable=True)
+    # The zone of the store's first order (its UTC offset), for a store whose document names none.
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)
 
 
 class RiderRow(Base):
@@ -62,6 +64,10 @@ class RiderRow(Base):
     document: Mapped[dict] = mapped_column(JSON)
     on_duty: Mapped[bool] = mapped_column(Boolean, default=True)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # The last location report (POST /v1/riders/{id}/location): when, and the heading and speed it gave.
+    location_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    heading_deg: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ground_speed_mps: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
 class OrderRow(Base):

@@ -28,6 +28,7 @@ from typing import Callable
 import urllib.error
 import urllib.request
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api import events
@@ -90,8 +91,11 @@ class WebhookWorker:
     """Sends due deliveries on its own threads until closed; woken early when events commit."""
 
     def __init__(self, sessions: Callable[[], Session], policy: RetryPolicy, poll_s: float = 1.0, senders: int = 4,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), reads: Callable[[], Session] | None = None):
         self.sessions = sessions
+        # Whether anything is due is read without SQLite's write lock: a service with no
+        # webhooks, or none due, never competes with the requests' writes.
+        self.reads = reads or sessions
         self.policy = policy
         self.poll_s = poll_s
         self.now = now
@@ -120,13 +124,21 @@ class WebhookWorker:
             self._wake.wait(self.poll_s)
             self._wake.clear()
             try:
-                while not self._stop.is_set():
+                while not self._stop.is_set() and self.due():
                     batch = self.claim(self._senders_count * 4)
                     if not batch:
                         break
                     list(self._senders.map(self.attempt, batch))
-            except Exception:  # a database that does not answer: try again at the next poll
+            except OperationalError as exc:  # the database is busy or away: the next poll tries again
+                log.warning("webhook worker could not claim deliveries now: %s", exc.orig)
+            except Exception:
                 log.exception("webhook worker could not claim deliveries")
+
+    def due(self) -> bool:
+        """Whether a delivery is due now (a read only)."""
+        with self.reads() as db:
+            query = select(DeliveryRow.id).where(DeliveryRow.status == "pending", DeliveryRow.next_attempt_at <= self.now()).limit(1)
+            return db.scalar(query) is not None
 
     def claim(self, limit: int) -> list[_Attempt]:
         """Take up to `limit` due deliveries for one attempt each (their lease starts now)."""
@@ -182,6 +194,8 @@ class WebhookWorker:
             error = f"the receiver answered {status}"
         try:
             self._record(item, status, error)
+        except OperationalError as exc:  # busy: the lease runs out and the delivery is tried again
+            log.warning("could not record webhook delivery %s now: %s", item.delivery_id, exc.orig)
         except Exception:
             log.exception("could not record webhook delivery %s", item.delivery_id)
 

@@ -8,11 +8,13 @@
     python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
     python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
     python -m benchmarks resilience     # the HTTP service under load and faults, on SQLite and PostgreSQL
+    python -m benchmarks reassign       # orders moved against rider-seconds, per reassignment cost
 """
 
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 import sys
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,7 +26,7 @@ from rich.table import Table
 
 from benchmarks.best_known import search_best_known
 from benchmarks.byo import run_byo
-from benchmarks.common import RESULTS, write_result
+from benchmarks.common import LOCAL_RESULTS, RESULTS, results_folder, write_result
 from benchmarks.live import run_live
 from benchmarks.realdays import available_days, run_realdays, select_days
 from benchmarks.realdays import data_dir as realdays_dir
@@ -117,20 +119,32 @@ def print_headline(results: dict) -> None:
     _print_rows("Headline (medians; ratios measured in the same run)", *headline(results), left="measure")
 
 
+def written_message(out: Path, suites: list[str], report: Path) -> str:
+    """What a run wrote, by name, and whether it is the published copy."""
+    files = ", ".join(f"{s}.json" for s in suites)
+    where = "local, not tracked: make bench PUBLISH=1 publishes" if out.resolve() == LOCAL_RESULTS.resolve() else "published" if out.resolve() == RESULTS.resolve() else "your folder"
+    return f"wrote {files} and {report.name} in {out} ({where})"
+
+
 @app.command()
 def run(
     full: Annotated[bool, typer.Option("--full", help="every size, seed, budget and instance")] = False,
     suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live, realdays")] = "scaling,peers,solomon,live,realdays",
     peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp,vroom",
-    out: Annotated[Path, typer.Option(help="folder for the result files and REPORT.md")] = RESULTS,
+    out: Annotated[Optional[Path], typer.Option(help="folder for the result files and REPORT.md [default: benchmarks/results/local, or benchmarks/results with --publish]")] = None,
+    publish: Annotated[bool, typer.Option("--publish", help="write the tracked results in benchmarks/results (make bench PUBLISH=1)")] = False,
     days: Annotated[Optional[str], typer.Option(help="realdays: days by name or pattern (all, quick, 0o50*, ...)")] = None,
     policies: Annotated[Optional[str], typer.Option(help="realdays: rolling, greedy, batch (comma separated)")] = None,
     workers: Annotated[int, typer.Option(min=1, help="realdays: days simulated in parallel processes")] = 2,
     travel: Annotated[str, typer.Option(help="realdays: ceil (the evaluator's rule) or exact travel minutes")] = "ceil",
 ) -> None:
-    """Run the suites (quick by default), write their results and REPORT.md, print the headline."""
+    """Run the suites (quick by default), write their results and REPORT.md, print the headline.
+
+    A local run writes to benchmarks/results/local (ignored by git); --publish (make bench
+    PUBLISH=1) writes the tracked files in benchmarks/results."""
     from dispatch.solver import warm_up
 
+    out = results_folder(out, publish)
     warm_up()  # compile or load the search once, outside any measured solve
     plan = {k: dict(v) for k, v in (FULL_PLAN if full else QUICK_PLAN).items()}
     chosen = [s for s in suites.split(",") if s]
@@ -182,7 +196,7 @@ def run(
         doc = results.get(suite, {})
         for peer, why in doc.get("peers_missing", {}).items():
             console.print(f"[yellow]{suite}: {peer} skipped: {why}[/yellow]")
-    console.print(f"wrote {out}/<suite>.json and {report}")
+    console.print(written_message(out, chosen, report))
 
 
 @app.command()
@@ -351,6 +365,32 @@ def resilience(
     (out / "resilience.md").write_text(markdown(doc) + "\n")
     console.print(markdown(doc))
     console.print(f"wrote {path} and {out / 'resilience.md'}")
+
+
+@app.command()
+def reassign(
+    costs: Annotated[str, typer.Option(help="reassignment costs (rider-seconds), comma separated; the first is the base")] = "0,30,120,300,1500",
+    seeds: Annotated[str, typer.Option(help="store states: 1,2,3 or 1-8")] = "1-6",
+    iterations: Annotated[int, typer.Option(help="work limit of each solve")] = 2000,
+    out: Annotated[Path, typer.Option(help="folder for reassign.json")] = LOCAL_RESULTS,
+) -> None:
+    """Re-plan a store a minute later with each reassignment cost: orders moved against riding time."""
+    from benchmarks.reassign import measure_reassign, summarise
+    from dispatch.solver import warm_up
+
+    warm_up()
+    rows = measure_reassign(_ints(costs), _seed_list(seeds), iterations=iterations)
+    summary = summarise(rows)
+    table = Table(title="Re-dispatch of 40 orders + 4 new, 6 riders, a minute later (totals over the states)")
+    for col in ("cost", "states", "orders moved", "riding s", "extra riding s", "rider-s per move kept", "late", "late s"):
+        table.add_column(col, justify="right")
+    for r in summary:
+        per = "" if r["rider_s_per_move_kept"] is None else f"{r['rider_s_per_move_kept']:g}"
+        table.add_row(str(r["cost"]), str(r["states"]), str(r["moved"]), str(r["travel_s"]), f"{r['extra_travel_s']:+d}", per, str(r["late"]), str(r["late_s"]))
+    console.print(table)
+    path = write_result("reassign", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "summary": summary,
+                                     "rows": [asdict(r) for r in rows]}, out)
+    console.print(f"wrote {path}")
 
 
 @app.command()

@@ -21,6 +21,16 @@ from dispatch.validate import validate_plan
 from benchmarks.peers import PeerResult
 
 RESULTS = Path(__file__).parent / "results"
+# Where a local run writes unless asked to publish: ignored by git, so `make bench` leaves the
+# tracked (published) result files as they are.
+LOCAL_RESULTS = RESULTS / "local"
+
+
+def results_folder(out: Path | None, publish: bool) -> Path:
+    """The folder a run writes to: `out` when given, else the published folder with `publish`, else the local one."""
+    if out is not None:
+        return out
+    return RESULTS if publish else LOCAL_RESULTS
 
 
 def version(name: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import timedelta
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Optional
@@ -155,19 +155,27 @@ def quote(
     store: Annotated[str, typer.Option(help="Store id")],
     lat: Annotated[float, typer.Option(help="Drop-off latitude")],
     lon: Annotated[float, typer.Option(help="Drop-off longitude")],
-    items: Annotated[int, typer.Option(help="Basket size in items")] = 1,
-    ready_in_min: Annotated[float, typer.Option(help="Minutes until the order would be packed")] = 0.0,
-    service_s: Annotated[int, typer.Option(help="Drop-off service seconds")] = 60,
-    max_promise_min: Annotated[int, typer.Option(help="Longest promise the store gives, minutes")] = 60,
-    buffer_s: Annotated[int, typer.Option(help="Safety margin added to the ETA, seconds")] = 0,
+    items: Annotated[int, typer.Option(min=0, max=100_000, help="Basket size in items")] = 1,
+    ready_in_min: Annotated[float, typer.Option(min=0.0, max=24 * 60.0, help="Minutes until the order would be packed")] = 0.0,
+    service_s: Annotated[int, typer.Option(min=0, max=3600, help="Drop-off service seconds")] = 60,
+    max_promise_min: Annotated[int, typer.Option(min=1, max=24 * 60, help="Longest promise the store gives, minutes")] = 60,
+    buffer_s: Annotated[int, typer.Option(min=0, max=3600, help="Safety margin added to the ETA, seconds")] = 0,
 ) -> None:
-    """Before an order is placed: the earliest promise, and the rider, without making anyone late."""
+    """Before an order is placed: the earliest promise, and the rider, without making anyone late.
+
+    The ranges are the service's (POST /v1/stores/{id}/quote): a negative basket, ready time or
+    service time is refused (exit 2), so no promise comes before the problem's plan_time."""
+    import math
+
     from dispatch.live import quote_document, quote_order
     from dispatch.model import Location
 
     problem = _load_problem(problem_path)
-    if not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if not (math.isfinite(lat) and math.isfinite(lon) and -90 <= lat <= 90 and -180 <= lon <= 180):
         err_console.print("[red]--lat must be in [-90, 90] and --lon in [-180, 180][/red]")
+        raise typer.Exit(2)
+    if not math.isfinite(ready_in_min):
+        err_console.print("[red]--ready-in-min must be a number of minutes[/red]")
         raise typer.Exit(2)
     _warm_up()
     answer = quote_order(
@@ -175,6 +183,34 @@ def quote(
         dropoff_service_s=service_s, max_promise_s=max_promise_min * 60, buffer_s=buffer_s,
     )
     sys.stdout.write(json.dumps(quote_document(problem, answer), indent=2) + "\n")
+
+
+@app.command()
+def render(
+    problem_path: Annotated[Path, typer.Argument(metavar="PROBLEM.json")],
+    plan_path: Annotated[Path, typer.Argument(metavar="PLAN.json", help="any plan document of the problem (solve, the service)")],
+    out: Annotated[Path, typer.Option(help="The PNG to write")] = Path("map.png"),
+) -> None:
+    """Draw a plan on a map: routes with numbered stops and ETAs, unassigned drop-offs, a scale in metres."""
+    from dispatch.render import render_plan_map
+    from dispatch.schema import PlanDoc
+
+    problem = _load_problem(problem_path)
+    try:
+        plan_doc = json.loads(plan_path.read_text())
+        PlanDoc.model_validate(plan_doc)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {plan_path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except ValueError as exc:  # pydantic's ValidationError: the first broken field
+        err_console.print(f"[red]{plan_path} is not a plan document: {str(exc).splitlines()[1:3]}[/red]")
+        raise typer.Exit(2) from None
+    unknown = sorted({r["rider_id"] for r in plan_doc.get("routes", [])} - set(problem.rider_index))
+    if unknown:
+        err_console.print(f"[red]{plan_path} names riders the problem does not have: {', '.join(unknown)}[/red]")
+        raise typer.Exit(2)
+    png = render_plan_map(problem, plan_doc, out)
+    err_console.print(f"wrote {png}")
 
 
 @app.command()
@@ -262,9 +298,12 @@ def simulate(
     fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
     target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
-    out: Annotated[Optional[Path], typer.Option(help="Metrics JSON; a .md summary and a .png timeline go beside it")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="The result JSON (the shape printed on stdout); a .md summary and a .png timeline go beside it")] = None,
 ) -> None:
     """Simulate a day: orders appear over time, riders follow the dispatcher's plans; print the KPIs.
+
+    stdout and --out hold one JSON shape whatever the flags: {"scenario", "policies": {policy:
+    KPIs}, "fleet_sweep": [{"policy", "target", "riders", "tried"}] (empty without --fleet-sweep)}.
 
     The dispatcher's settings default to those measured for the kind of day: a store with its own
     riders, or a city of restaurants with shared couriers (docs/SOLVER_NOTES.md); options override."""
@@ -314,17 +353,23 @@ def simulate(
     for s in sweeps:
         table.add_row(f"fleet for {s['target']:.0%} on time ({s['policy']})", *[str(s["riders"]) if r.policy == s["policy"] else "" for r in results])
     err_console.print(table)
-    document = {r.policy: r.metrics for r in results} if len(results) > 1 else dict(results[0].metrics)
-    if sweeps:
-        document = {"metrics": document, "fleet_sweep": sweeps}
-    text = json.dumps(document, indent=2)
+    text = json.dumps(simulation_document(scenario_path.name, results, sweeps), indent=2)
     sys.stdout.write(text + "\n")
     if out is not None:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(text + "\n")
         out.with_suffix(".md").write_text(summary_markdown(results, f"Simulated day: {scenario_path.name}", sweeps))
-        plot_timeline(results, out.with_suffix(".png"))
+        plot_timeline(results, out.with_suffix(".png"), datetime.fromisoformat(scenario["plan_time"]))
         err_console.print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+
+
+def simulation_document(scenario: str, results: list, sweeps: list[dict]) -> dict:
+    """The one shape `simulate` writes: the scenario's name, each policy's KPIs, the fleet sweeps."""
+    return {
+        "scenario": scenario,
+        "policies": {r.policy: {k: v for k, v in r.metrics.items() if k != "policy"} for r in results},
+        "fleet_sweep": sweeps,
+    }
 
 
 @app.command("import-mdrp")

@@ -23,7 +23,7 @@ from dispatch.model import (
     Store,
     TravelOptions,
 )
-from dispatch.schema import LocationDoc, MatrixTravelDoc, ProblemDoc
+from dispatch.schema import LocationDoc, MatrixTravelDoc, OptionsDoc, OrderDoc, ProblemDoc, RiderDoc, StoreDoc
 from dispatch.travel import matrix_index_of_points, problem_points
 
 # A day past the plan is far beyond any store's horizon; it keeps every time a small integer.
@@ -76,126 +76,151 @@ def parse_problem_document(document: dict | str | bytes) -> ProblemDoc:
 def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
     """Validate a contract problem document and build the immutable domain `Problem`."""
     doc = document if isinstance(document, ProblemDoc) else parse_problem_document(document)
-    epoch = doc.plan_time
     errors: list[FieldError] = []
+    _check_unique_ids(doc, errors)
+    stores = [_store(s, errors) for s in doc.stores]
+    orders = [_order(o, doc.plan_time, errors) for o in doc.orders]
+    riders, carried_by = _riders(doc, {s.id for s in stores}, {o.id: o for o in orders}, errors)
+    _check_commitments(doc, carried_by, errors)
+    travel = _travel_options(doc, errors)
+    if errors:
+        raise InvalidProblem(errors)
+    problem = Problem(
+        plan_time=doc.plan_time,
+        stores=tuple(stores),
+        riders=tuple(riders),
+        orders=tuple(orders),
+        options=_options(doc.options, travel),
+        initial_routes=_initial_routes(doc),
+    )
+    if travel.model == "matrix":
+        # Fails with a field error if a stop is not one of the matrix's points.
+        matrix_index_of_points(travel.matrix, problem_points(problem))
+    return problem
 
+
+def _check_unique_ids(doc: ProblemDoc, errors: list[FieldError]) -> None:
+    """Each store, rider and order id appears once in its list."""
     for kind, items in (("stores", doc.stores), ("riders", doc.riders), ("orders", doc.orders)):
         for dup, count in Counter(x.id for x in items).items():
             if count > 1:
                 errors.append(FieldError(f"{kind}.id", f"id appears {count} times", dup))
 
-    stores = []
-    for s in doc.stores:
-        if s.geofence is not None:
-            try:
-                service_area(s.geofence, _loc(s.location), s.service_radius_m)
-            except GeofenceError as exc:
-                errors.append(FieldError(f"stores[{s.id}].geofence", str(exc), s.id))
-        stores.append(
-            Store(
-                id=s.id,
-                location=_loc(s.location),
-                service_radius_m=float(s.service_radius_m),
-                geofence=s.geofence,
-                pickup_service_s=int(s.pickup_service_s),
-            )
-        )
-    store_ids = {s.id for s in stores}
 
-    orders = []
-    for o in doc.orders:
-        created = _seconds(o.created_at, epoch)
-        ready = _seconds(o.ready_at, epoch) if o.ready_at is not None else created
-        promised = (
-            _seconds(o.promised_at, epoch) if o.promised_at is not None else created + DEFAULT_PROMISE_S
-        )
-        if ready < created:
-            errors.append(FieldError(f"orders[{o.id}].ready_at", "is before created_at", o.id))
-        if promised < created:
-            errors.append(FieldError(f"orders[{o.id}].promised_at", "is before created_at", o.id))
-        deliver_after = _seconds(o.deliver_after, epoch) if o.deliver_after is not None else None
-        if deliver_after is not None and deliver_after > promised:
-            errors.append(FieldError(f"orders[{o.id}].deliver_after", "is after promised_at", o.id))
-        deadline = _seconds(o.deadline_at, epoch) if o.deadline_at is not None else None
-        if deadline is not None and deadline < max(ready, deliver_after or ready):
-            errors.append(FieldError(f"orders[{o.id}].deadline_at", "is before ready_at or deliver_after", o.id))
-        if deadline is not None and abs(deadline) > MAX_HORIZON_S:
-            errors.append(FieldError(f"orders[{o.id}].deadline_at", "is more than 7 days from plan_time", o.id))
-        for name, value in (("created_at", created), ("ready_at", ready), ("promised_at", promised)):
-            if abs(value) > MAX_HORIZON_S:
-                errors.append(
-                    FieldError(f"orders[{o.id}].{name}", "is more than 7 days from plan_time", o.id)
-                )
-        orders.append(
-            Order(
-                id=o.id,
-                store_id=o.store_id,
-                dropoff=_loc(o.dropoff),
-                created_at_s=created,
-                ready_at_s=ready,
-                promised_at_s=promised,
-                items=int(o.items),
-                dropoff_service_s=int(o.dropoff_service_s),
-                priority=int(o.priority),
-                max_ride_s=o.max_ride_s,
-                deliver_after_s=deliver_after,
-                deadline_s=deadline,
-                assigned_rider_id=o.assigned_rider_id,
-                committed=bool(o.committed),
-            )
-        )
-    order_by_id = {o.id: o for o in orders}
+def _store(s: StoreDoc, errors: list[FieldError]) -> Store:
+    """A store, its geofence checked."""
+    if s.geofence is not None:
+        try:
+            service_area(s.geofence, _loc(s.location), s.service_radius_m)
+        except GeofenceError as exc:
+            errors.append(FieldError(f"stores[{s.id}].geofence", str(exc), s.id))
+    return Store(
+        id=s.id,
+        location=_loc(s.location),
+        service_radius_m=float(s.service_radius_m),
+        geofence=s.geofence,
+        pickup_service_s=int(s.pickup_service_s),
+    )
 
-    riders = []
+
+def _order(o: OrderDoc, epoch: datetime, errors: list[FieldError]) -> Order:
+    """An order with its times in seconds from the plan, checked in order and against the horizon."""
+    created = _seconds(o.created_at, epoch)
+    ready = _seconds(o.ready_at, epoch) if o.ready_at is not None else created
+    promised = _seconds(o.promised_at, epoch) if o.promised_at is not None else created + DEFAULT_PROMISE_S
+    if ready < created:
+        errors.append(FieldError(f"orders[{o.id}].ready_at", "is before created_at", o.id))
+    if promised < created:
+        errors.append(FieldError(f"orders[{o.id}].promised_at", "is before created_at", o.id))
+    deliver_after = _seconds(o.deliver_after, epoch) if o.deliver_after is not None else None
+    if deliver_after is not None and deliver_after > promised:
+        errors.append(FieldError(f"orders[{o.id}].deliver_after", "is after promised_at", o.id))
+    deadline = _seconds(o.deadline_at, epoch) if o.deadline_at is not None else None
+    if deadline is not None and deadline < max(ready, deliver_after or ready):
+        errors.append(FieldError(f"orders[{o.id}].deadline_at", "is before ready_at or deliver_after", o.id))
+    if deadline is not None and abs(deadline) > MAX_HORIZON_S:
+        errors.append(FieldError(f"orders[{o.id}].deadline_at", "is more than 7 days from plan_time", o.id))
+    for name, value in (("created_at", created), ("ready_at", ready), ("promised_at", promised)):
+        if abs(value) > MAX_HORIZON_S:
+            errors.append(FieldError(f"orders[{o.id}].{name}", "is more than 7 days from plan_time", o.id))
+    return Order(
+        id=o.id,
+        store_id=o.store_id,
+        dropoff=_loc(o.dropoff),
+        created_at_s=created,
+        ready_at_s=ready,
+        promised_at_s=promised,
+        items=int(o.items),
+        dropoff_service_s=int(o.dropoff_service_s),
+        priority=int(o.priority),
+        max_ride_s=o.max_ride_s,
+        deliver_after_s=deliver_after,
+        deadline_s=deadline,
+        assigned_rider_id=o.assigned_rider_id,
+        committed=bool(o.committed),
+    )
+
+
+def _riders(
+    doc: ProblemDoc, store_ids: set[str], order_by_id: dict[str, Order], errors: list[FieldError]
+) -> tuple[list[Rider], dict[str, str]]:
+    """The riders, and which rider carries each carried order (the first that says so)."""
     carried_by: dict[str, str] = {}
+    riders = []
     for r in doc.riders:
-        available = max(0, _seconds(r.available_at, epoch)) if r.available_at is not None else 0
-        shift_end = _seconds(r.shift_end, epoch) if r.shift_end is not None else None
-        if shift_end is not None and r.available_at is not None and shift_end < _seconds(r.available_at, epoch):
-            errors.append(FieldError(f"riders[{r.id}].shift_end", "is before available_at", r.id))
-        if shift_end is not None and abs(shift_end) > MAX_HORIZON_S:
-            errors.append(FieldError(f"riders[{r.id}].shift_end", "is more than 7 days from plan_time", r.id))
-        if available > MAX_HORIZON_S:
-            errors.append(FieldError(f"riders[{r.id}].available_at", "is more than 7 days after plan_time", r.id))
-        if r.store_id is not None and r.store_id not in store_ids:
-            errors.append(FieldError(f"riders[{r.id}].store_id", f"unknown store {r.store_id!r}", r.id))
-        for oid in r.carrying:
-            field = f"riders[{r.id}].carrying"
-            if oid not in order_by_id:
-                errors.append(FieldError(field, f"carried order {oid!r} is not in orders", r.id))
-            elif oid in carried_by:
-                errors.append(
-                    FieldError(field, f"order {oid!r} is also carried by rider {carried_by[oid]!r}", r.id)
-                )
-            elif order_by_id[oid].store_id not in store_ids:
-                errors.append(
-                    FieldError(
-                        field,
-                        f"carried order {oid!r} names unknown store {order_by_id[oid].store_id!r}",
-                        r.id,
-                    )
-                )
-            carried_by.setdefault(oid, r.id)
-        if r.heading_to is not None and r.heading_to not in r.carrying:
-            errors.append(
-                FieldError(f"riders[{r.id}].heading_to", f"order {r.heading_to!r} is not among the orders it carries", r.id)
-            )
-        riders.append(
-            Rider(
-                id=r.id,
-                location=_loc(r.location),
-                available_at_s=available,
-                shift_end_s=shift_end,
-                capacity_items=int(r.capacity_items),
-                max_orders=int(r.max_orders),
-                speed_mps=float(r.speed_mps),
-                carrying=tuple(r.carrying),
-                store_id=r.store_id,
-                heading_to=r.heading_to,
-                shift_end_rule=r.shift_end_rule or doc.options.shift_end_rule,
-            )
-        )
+        riders.append(_rider(r, doc, store_ids, errors))
+        _check_carrying(r, store_ids, order_by_id, carried_by, errors)
+    return riders, carried_by
 
+
+def _rider(r: RiderDoc, doc: ProblemDoc, store_ids: set[str], errors: list[FieldError]) -> Rider:
+    """A rider with its shift in seconds from the plan, checked in order and against the horizon."""
+    epoch = doc.plan_time
+    available = max(0, _seconds(r.available_at, epoch)) if r.available_at is not None else 0
+    shift_end = _seconds(r.shift_end, epoch) if r.shift_end is not None else None
+    if shift_end is not None and r.available_at is not None and shift_end < _seconds(r.available_at, epoch):
+        errors.append(FieldError(f"riders[{r.id}].shift_end", "is before available_at", r.id))
+    if shift_end is not None and abs(shift_end) > MAX_HORIZON_S:
+        errors.append(FieldError(f"riders[{r.id}].shift_end", "is more than 7 days from plan_time", r.id))
+    if available > MAX_HORIZON_S:
+        errors.append(FieldError(f"riders[{r.id}].available_at", "is more than 7 days after plan_time", r.id))
+    if r.store_id is not None and r.store_id not in store_ids:
+        errors.append(FieldError(f"riders[{r.id}].store_id", f"unknown store {r.store_id!r}", r.id))
+    return Rider(
+        id=r.id,
+        location=_loc(r.location),
+        available_at_s=available,
+        shift_end_s=shift_end,
+        capacity_items=int(r.capacity_items),
+        max_orders=int(r.max_orders),
+        speed_mps=float(r.speed_mps),
+        carrying=tuple(r.carrying),
+        store_id=r.store_id,
+        heading_to=r.heading_to,
+        shift_end_rule=r.shift_end_rule or doc.options.shift_end_rule,
+    )
+
+
+def _check_carrying(
+    r: RiderDoc, store_ids: set[str], order_by_id: dict[str, Order], carried_by: dict[str, str], errors: list[FieldError]
+) -> None:
+    """A rider's carried orders exist, are carried by no other rider and name a known store; the
+    order it is heading to is one of them. Records the carrier of each in `carried_by`."""
+    field = f"riders[{r.id}].carrying"
+    for oid in r.carrying:
+        if oid not in order_by_id:
+            errors.append(FieldError(field, f"carried order {oid!r} is not in orders", r.id))
+        elif oid in carried_by:
+            errors.append(FieldError(field, f"order {oid!r} is also carried by rider {carried_by[oid]!r}", r.id))
+        elif order_by_id[oid].store_id not in store_ids:
+            errors.append(FieldError(field, f"carried order {oid!r} names unknown store {order_by_id[oid].store_id!r}", r.id))
+        carried_by.setdefault(oid, r.id)
+    if r.heading_to is not None and r.heading_to not in r.carrying:
+        errors.append(FieldError(f"riders[{r.id}].heading_to", f"order {r.heading_to!r} is not among the orders it carries", r.id))
+
+
+def _check_commitments(doc: ProblemDoc, carried_by: dict[str, str], errors: list[FieldError]) -> None:
+    """A committed order names a rider of the problem, and the one carrying it if it is carried."""
     rider_ids = {r.id for r in doc.riders}
     for o in doc.orders:
         if o.committed and o.assigned_rider_id not in rider_ids:
@@ -205,12 +230,10 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         elif o.committed and o.id in carried_by and carried_by[o.id] != o.assigned_rider_id:
             errors.append(FieldError(f"orders[{o.id}].committed", f"the order is carried by rider {carried_by[o.id]!r}", o.id))
 
-    travel = _travel_options(doc, errors)
-    if errors:
-        raise InvalidProblem(errors)
 
-    opt = doc.options
-    options = Options(
+def _options(opt: OptionsDoc, travel: TravelOptions) -> Options:
+    """How to solve: limits, seed, rules and the objective's weights."""
+    return Options(
         time_limit_s=float(opt.time_limit_s),
         lateness=opt.lateness,
         return_to_store=bool(opt.return_to_store),
@@ -226,27 +249,20 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
         late_steep_cost_per_s=int(opt.weights.late_steep_per_s),
         late_fixed_cost=int(opt.weights.late_fixed),
     )
-    problem = Problem(
-        plan_time=epoch,
-        stores=tuple(stores),
-        riders=tuple(riders),
-        orders=tuple(orders),
-        options=options,
-        initial_routes=tuple(
-            (
-                route.rider_id,
-                tuple(
-                    (s.kind, tuple(s.order_ids) if s.kind == "pickup" else ((s.order_id,) if s.order_id else ()))
-                    for s in route.stops
-                ),
-            )
-            for route in doc.initial_routes
-        ),
+
+
+def _initial_routes(doc: ProblemDoc) -> tuple[tuple[str, tuple[tuple[str, tuple[str, ...]], ...]], ...]:
+    """The routes being followed, as (rider id, ((kind, order ids), ...))."""
+    return tuple(
+        (
+            route.rider_id,
+            tuple(
+                (s.kind, tuple(s.order_ids) if s.kind == "pickup" else ((s.order_id,) if s.order_id else ()))
+                for s in route.stops
+            ),
+        )
+        for route in doc.initial_routes
     )
-    if travel.model == "matrix":
-        # Fails with a field error if a stop is not one of the matrix's points.
-        matrix_index_of_points(travel.matrix, problem_points(problem))
-    return problem
 
 
 def _is_square(rows: list[list[float]], n: int) -> bool:

@@ -16,6 +16,9 @@ import numpy as np
 
 DEFAULT_SERVICE_RADIUS_M = 3000.0
 DEFAULT_PROMISE_S = 3600
+# Rider-seconds charged for planning an order on another rider than the one it was given: the
+# service's re-plans and the simulator share it (measured: docs/SOLVER_NOTES.md, "DEFAULT_REASSIGN_COST").
+DEFAULT_REASSIGN_COST = 300
 Lateness = Literal["soft", "hard"]
 # What a shift end bounds: the whole route ("route": the rider is back, done, by then) or only
 # the pickups ("pickups": gig couriers take nothing new after it but deliver what is on board).
@@ -114,7 +117,7 @@ class Options:
     travel_cost_per_s: int = 1
     late_cost_per_s: int = 100
     unassigned_cost: int = 10_000_000  # per priority unit; more than any lateness
-    reassign_cost: int = 0  # per order planned on another rider than its assigned_rider_id
+    reassign_cost: int = DEFAULT_REASSIGN_COST  # per order planned on another rider than its assigned_rider_id
     # The customer's clock: per second from created_at to the drop-off, for every order (per
     # priority unit), so that an earlier door is worth something once a promise is kept.
     click_to_door_cost_per_s: int = 0

@@ -8,11 +8,14 @@ every number has a range the solver's integer arithmetic can hold.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
 from pydantic_core import PydanticCustomError
+
+from dispatch.model import DEFAULT_REASSIGN_COST
 
 # Times outside these years are typos or probes; inside them every offset and horizon stays
 # far from the ends of Python's datetime (year 1 and 9999 overflowed).
@@ -63,6 +66,34 @@ def _geofence_depth(value: dict) -> dict:
     return value
 
 
+_FIXED_OFFSET = re.compile(r"^([+-])(\d{2}):(\d{2})$")
+
+
+def parse_time_zone(name: str) -> tzinfo:
+    """A zone from an IANA name (`Asia/Shanghai`), a fixed offset (`+08:00`) or `UTC`; ValueError otherwise."""
+    if name in ("UTC", "Z"):
+        return timezone.utc
+    fixed = _FIXED_OFFSET.match(name)
+    if fixed:
+        sign, hours, minutes = fixed.group(1), int(fixed.group(2)), int(fixed.group(3))
+        if hours > 14 or minutes > 59:
+            raise ValueError(f"{name!r} is not a UTC offset (-14:00 to +14:00)")
+        offset = timedelta(hours=hours, minutes=minutes)
+        return timezone(-offset if sign == "-" else offset)
+    try:
+        return ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError, or a name that is a path ("../x"): both unknown
+        raise ValueError(f"{name!r} is not an IANA time zone (such as Asia/Shanghai) or a UTC offset (+08:00)") from None
+
+
+def _time_zone(value: str) -> str:
+    try:
+        parse_time_zone(value)
+    except ValueError as exc:
+        raise PydanticCustomError("time_zone", "{reason}", {"reason": str(exc)}) from None
+    return value
+
+
 def _time_in_range(value: datetime) -> datetime:
     if not EARLIEST <= value < LATEST:
         raise PydanticCustomError("datetime_range", "must be in the years 1900 to 2199")
@@ -93,6 +124,11 @@ class StoreDoc(_Doc):
     service_radius_m: float = Field(default=3000.0, gt=0, le=2.0e7, allow_inf_nan=False)
     geofence: Annotated[dict, AfterValidator(_geofence_depth)] | None = None
     pickup_service_s: int = Field(default=60, ge=0, le=3600)
+    time_zone: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)] | None = Field(
+        default=None,
+        description="IANA name (Asia/Shanghai) or UTC offset (+08:00) the service writes the store's times in; "
+        "default: the service's setting, else the offset of the store's first order",
+    )
 
 
 class RiderDoc(_Doc):
@@ -170,7 +206,12 @@ class WeightsDoc(_Doc):
     travel_per_s: int = Field(default=1, ge=0, le=1000)
     late_per_s: int = Field(default=100, ge=0, le=100_000)
     unassigned: int = Field(default=10_000_000, ge=1, le=10**12)
-    reassign: int = Field(default=0, ge=0, le=10**6)
+    reassign: int = Field(
+        default=DEFAULT_REASSIGN_COST,
+        ge=0,
+        le=10**6,
+        description="per order planned on another rider than its assigned_rider_id (re-dispatch)",
+    )
     click_to_door_per_s: int = Field(
         default=0, ge=0, le=1000, description="per second from created_at to the drop-off, every order"
     )

@@ -3,17 +3,22 @@
 It reads the problem and the plan and nothing of the solver: travel comes from the travel
 model one leg at a time, times from the contract's rules (a pickup starts at the later of
 arrival and the orders' ready times and costs the store's pickup service once; a drop-off
-starts on arrival, or at a scheduled order's deliver_after if later). It reports violations by cause, like VROOM's "check" mode.
+starts on arrival, or at a scheduled order's deliver_after if later). It reports violations by
+cause, like VROOM's "check" mode: each rule is one function that yields the violations of its
+cause(s); `validate_plan` walks the routes once to recompute their times and loads, then asks
+every rule. A new rule is a function added to the tuple of its scope (an unassigned entry, a
+route, a pickup, a drop-off, a route's end, the whole plan).
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
-from dispatch.geofence import store_area
-from dispatch.model import Location, Problem
-from dispatch.plan import REASONS, Plan, plan_from_document
+from dispatch.geofence import ServiceArea, store_area
+from dispatch.model import Location, Order, Problem, Rider, Store
+from dispatch.plan import REASONS, Plan, PlannedRoute, PlannedStop, UnassignedOrder, plan_from_document
 from dispatch.travel import LegMeter, great_circle_m
 
 TIME_TOLERANCE_S = 1  # times in documents are whole seconds
@@ -39,239 +44,466 @@ def violations_by_cause(violations: list[Violation]) -> dict[str, list[Violation
     return out
 
 
-def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
-    """Every rule the plan breaks for this problem (an empty list means the plan is valid)."""
-    if isinstance(plan, dict):
-        plan = plan_from_document(plan, problem.plan_time)
-    out: list[Violation] = []
-    orders = problem.order_index
-    riders = problem.rider_index
-    stores = problem.store_index
-    carrier = problem.carrier_of
-    meter = LegMeter(problem.options.travel)
-    areas = {s.id: store_area(s) for s in problem.stores}
-    hard = problem.options.lateness == "hard"
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What every rule may read: the problem's indices, the plan, and the stores' areas."""
 
-    seen: Counter[str] = Counter()
-    for u in plan.unassigned:
-        seen[u.order_id] += 1
-        if u.order_id not in orders:
-            out.append(Violation("unknown_order", f"unassigned order {u.order_id} is not in the problem", order_id=u.order_id))
-        if u.reason not in REASONS:
-            out.append(Violation("bad_reason", f"reason {u.reason!r} is not a known reason code", order_id=u.order_id))
-        if not u.detail:
-            out.append(Violation("bad_reason", "an unassigned order needs a detail sentence", order_id=u.order_id))
-        if u.order_id in carrier:
-            out.append(
-                Violation("carried_not_delivered", f"order {u.order_id} is on rider {carrier[u.order_id]}'s bike but unassigned", order_id=u.order_id)
-            )
+    problem: Problem
+    plan: Plan
+    orders: dict[str, Order]
+    riders: dict[str, Rider]
+    stores: dict[str, Store]
+    carrier: dict[str, str]  # carried order -> the rider carrying it
+    areas: dict[str, ServiceArea]
+    hard: bool  # promises are hard
 
-    rider_seen: Counter[str] = Counter()
-    on_time = late = late_total = travel_total = 0
-    distance_total = 0.0
-    for route in plan.routes:
-        rid = route.rider_id
-        rider_seen[rid] += 1
-        rider = riders.get(rid)
-        if rider is None:
-            out.append(Violation("unknown_rider", f"route for unknown rider {rid}", rider_id=rid))
-            continue
-        if rider_seen[rid] > 1:
-            out.append(Violation("duplicate_rider", f"rider {rid} has more than one route", rider_id=rid))
-        t = rider.available_at_s
-        at: Location = rider.location
-        on_board = {oid for oid in rider.carrying}
-        load = sum(orders[oid].items for oid in rider.carrying)
-        count = len(rider.carrying)
-        picked_depart: dict[str, int] = {}
-        distance = 0.0
-        travel = 0
-        has_pickup = False
-        last_store: str | None = None
 
-        def check_times(stop, arrive: int, depart: int, what: str, rid: str = rid) -> None:
-            """Report a stop whose stated times differ from the recomputed ones."""
-            if abs(stop.arrive_s - arrive) > TIME_TOLERANCE_S or abs(stop.depart_s - depart) > TIME_TOLERANCE_S:
-                out.append(
-                    Violation(
-                        "eta_mismatch",
-                        f"{what}: plan says arrive {plan.at(stop.arrive_s)} depart {plan.at(stop.depart_s)}, "
-                        f"the rules give {plan.at(arrive)} and {plan.at(depart)}",
-                        rider_id=rid,
-                    )
-                )
+@dataclass(frozen=True, slots=True)
+class PickupVisit:
+    """A pickup as the rules recompute it (store None: an unknown store, nothing else checked)."""
 
-        for stop in route.stops:
-            committed = orders.get(stop.order_id) if stop.kind == "dropoff" else None
-            if committed is not None and committed.committed and committed.assigned_rider_id not in (None, rid):
-                out.append(
-                    Violation(
-                        "commitment_broken",
-                        f"order {committed.id} is committed to rider {committed.assigned_rider_id}, not {rid}",
-                        rider_id=rid,
-                        order_id=committed.id,
-                    )
-                )
+    rider: Rider
+    stop: PlannedStop
+    store: Store | None
+    orders: tuple[tuple[str, Order | None], ...] = ()  # every listed id, with its order if known
+    picked_before: frozenset[str] = frozenset()  # on board or picked up earlier on the route
+    arrive_s: int = 0
+    ready_s: int = 0  # when the pickup starts: arrival or the latest ready time
+    depart_s: int = 0
+    load_items: int = 0  # on board leaving
+    order_count: int = 0
 
-        if rider.heading_to is not None and rider.heading_to in rider.carrying:
-            first = route.stops[0] if route.stops else None
-            if first is None or first.kind != "dropoff" or first.order_id != rider.heading_to:
-                out.append(
-                    Violation(
-                        "heading_to_not_first",
-                        f"rider {rid} is riding to order {rider.heading_to} now, but its route does not start there",
-                        rider_id=rid,
-                        order_id=rider.heading_to,
-                    )
-                )
 
-        for stop in route.stops:
-            if stop.kind == "pickup":
-                store = stores.get(stop.store_id or "")
-                if store is None:
-                    out.append(Violation("unknown_store", f"pickup at unknown store {stop.store_id}", rider_id=rid))
-                    continue
-                has_pickup = True
-                last_store = store.id
-                if great_circle_m(stop.location, store.location) > PLACE_TOLERANCE_M:
-                    out.append(Violation("wrong_location", f"pickup at {store.id} is not at the store", rider_id=rid))
-                if not stop.order_ids:
-                    out.append(Violation("empty_pickup", f"pickup at {store.id} collects no order", rider_id=rid))
-                leg = meter.travel_s(at, store.location, rider.speed_mps)
-                distance += meter.distance_m(at, store.location)
-                travel += leg
-                arrive = t + leg
-                ready = arrive
-                for oid in stop.order_ids:
-                    order = orders.get(oid)
-                    if order is None:
-                        out.append(Violation("unknown_order", f"pickup of unknown order {oid}", rider_id=rid, order_id=oid))
-                        continue
-                    if order.store_id != store.id:
-                        out.append(Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {store.id}", rid, oid))
-                    if oid in carrier:
-                        out.append(Violation("pickup_of_carried", f"order {oid} is already on rider {carrier[oid]}'s bike", rid, oid))
-                    if oid in on_board or oid in picked_depart:
-                        out.append(Violation("duplicate_pickup", f"order {oid} is picked up twice", rid, oid))
+@dataclass(frozen=True, slots=True)
+class DropoffVisit:
+    """A drop-off as the rules recompute it (order None: an unknown order, nothing else checked)."""
+
+    rider: Rider
+    stop: PlannedStop
+    order_id: str
+    order: Order | None
+    arrive_s: int = 0
+    start_s: int = 0  # arrival, or deliver_after if later
+    depart_s: int = 0
+    on_board: bool = False  # picked up (or carried) before this drop-off
+    picked_depart_s: int | None = None  # when it left its store, if picked up on this route
+    late_s: int = 0
+
+
+@dataclass(slots=True)
+class RouteWalk:
+    """One route of a known rider recomputed stop by stop from the travel model."""
+
+    rider: Rider
+    route: PlannedRoute
+    visits: list[PickupVisit | DropoffVisit] = field(default_factory=list)
+    end_s: int = 0  # after the last stop, or back at the store with return_to_store
+    travel_s: int = 0
+    distance_m: float = 0.0
+    left_on_board: set[str] = field(default_factory=set)
+    has_pickup: bool = False
+
+
+def _walk_route(ctx: Context, meter: LegMeter, rider: Rider, route: PlannedRoute) -> RouteWalk:
+    """Recompute a route's arrivals, departures, loads and totals by the contract's timing rules."""
+    walk = RouteWalk(rider, route)
+    orders = ctx.orders
+    t, at = rider.available_at_s, rider.location
+    on_board = set(rider.carrying)
+    load = sum(orders[oid].items for oid in rider.carrying)
+    count = len(rider.carrying)
+    picked_depart: dict[str, int] = {}
+    last_store: str | None = None
+
+    def ride(to: Location) -> int:
+        leg = meter.travel_s(at, to, rider.speed_mps)
+        walk.distance_m += meter.distance_m(at, to)
+        walk.travel_s += leg
+        return t + leg
+
+    for stop in route.stops:
+        if stop.kind == "pickup":
+            store = ctx.stores.get(stop.store_id or "")
+            if store is None:
+                walk.visits.append(PickupVisit(rider, stop, None))
+                continue
+            walk.has_pickup = True
+            last_store = store.id
+            picked_before = frozenset(on_board | picked_depart.keys())
+            arrive = ride(store.location)
+            ready = arrive
+            listed = tuple((oid, orders.get(oid)) for oid in stop.order_ids)
+            for oid, order in listed:
+                if order is not None:
                     ready = max(ready, order.ready_at_s)
                     on_board.add(oid)
                     load += order.items
                     count += 1
-                depart = ready + store.pickup_service_s
-                if rider.shift_end_rule == "pickups" and rider.shift_end_s is not None and ready > rider.shift_end_s:
-                    out.append(
-                        Violation(
-                            "shift_end",
-                            f"pickup at {store.id} starts {plan.at(ready)}, after the shift end {plan.at(rider.shift_end_s)}",
-                            rid,
-                        )
-                    )
-                for oid in stop.order_ids:
-                    picked_depart[oid] = depart
-                check_times(stop, arrive, depart, f"pickup at {store.id}")
-                if load > rider.capacity_items:
-                    out.append(Violation("capacity", f"{load} items on board leaving {store.id}, capacity {rider.capacity_items}", rid))
-                if count > rider.max_orders:
-                    out.append(Violation("max_orders", f"{count} orders on board leaving {store.id}, limit {rider.max_orders}", rid))
-                t, at = depart, store.location
-            else:
-                oid = stop.order_id or ""
-                order = orders.get(oid)
-                seen[oid] += 1
-                if order is None:
-                    out.append(Violation("unknown_order", f"drop-off of unknown order {oid}", rider_id=rid, order_id=oid))
-                    continue
-                if great_circle_m(stop.location, order.dropoff) > PLACE_TOLERANCE_M:
-                    out.append(Violation("wrong_location", f"drop-off of {oid} is not at its address", rid, oid))
-                leg = meter.travel_s(at, order.dropoff, rider.speed_mps)
-                distance += meter.distance_m(at, order.dropoff)
-                travel += leg
-                arrive = t + leg
-                # A scheduled order's drop-off waits for its deliver_after time.
-                start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
-                depart = start + order.dropoff_service_s
-                check_times(stop, arrive, depart, f"drop-off of {oid}")
-                if oid not in on_board:
-                    out.append(Violation("not_on_board", f"order {oid} is dropped off before it is picked up", rid, oid))
-                else:
-                    on_board.discard(oid)
-                    load -= order.items
-                    count -= 1
-                late_s = max(0, start - order.promised_at_s)
-                if stop.late_s != late_s:
-                    out.append(Violation("late_mismatch", f"order {oid}: plan says late_s {stop.late_s}, the rules give {late_s}", rid, oid))
-                if late_s > 0:
-                    late += 1
-                    late_total += late_s
-                    if hard and oid not in carrier:
-                        out.append(Violation("late", f"order {oid} arrives {late_s} s after its promise (hard promises)", rid, oid))
-                else:
-                    on_time += 1
-                if order.deadline_s is not None and oid not in carrier and start > order.deadline_s:
-                    out.append(Violation("deadline", f"order {oid} is delivered {plan.at(start)}, after its deadline "
-                                                     f"{plan.at(order.deadline_s)}", rid, oid))
-                if oid in picked_depart and order.max_ride_s is not None:
-                    ride = start - picked_depart[oid]
-                    if ride > order.max_ride_s:
-                        out.append(Violation("max_ride", f"order {oid} rides {ride} s, limit {order.max_ride_s} s", rid, oid))
-                if oid not in carrier:
-                    if order.store_id not in areas:
-                        out.append(Violation("unknown_store", f"order {oid} names unknown store {order.store_id}", rid, oid))
-                    elif not areas[order.store_id].contains(order.dropoff):
-                        out.append(Violation("outside_service_area", f"order {oid} is outside store {order.store_id}'s area", rid, oid))
-                elif carrier[oid] != rid:
-                    out.append(Violation("carried_elsewhere", f"order {oid} is on rider {carrier[oid]}'s bike", rid, oid))
-                last_store = order.store_id
-                t, at = depart, order.dropoff
-        if on_board:
-            out.append(Violation("not_delivered", f"orders {sorted(on_board)} are still on board at the end", rid))
-        end = t
-        if problem.options.return_to_store and route.stops:
-            back = stores.get(rider.store_id or last_store or "")
-            if back is not None:
-                leg = meter.travel_s(at, back.location, rider.speed_mps)
-                distance += meter.distance_m(at, back.location)
-                travel += leg
-                end = t + leg
-        ends_route = rider.shift_end_rule == "route"
-        if ends_route and has_pickup and rider.shift_end_s is not None and end > rider.shift_end_s:
-            out.append(Violation("shift_end", f"route ends {plan.at(end)}, after the shift end {plan.at(rider.shift_end_s)}", rid))
-        if abs(route.travel_s - travel) > TIME_TOLERANCE_S * max(1, len(route.stops)):
-            out.append(Violation("travel_mismatch", f"route travel_s {route.travel_s}, the rules give {travel}", rid))
-        if abs(route.distance_m - distance) > DISTANCE_TOLERANCE_M * max(1, len(route.stops)):
-            out.append(Violation("distance_mismatch", f"route distance_m {route.distance_m:.1f}, the rules give {distance:.1f}", rid))
-        if abs(route.duration_s - (end - rider.available_at_s)) > TIME_TOLERANCE_S:
-            out.append(Violation("duration_mismatch", f"route duration_s {route.duration_s}, the rules give {end - rider.available_at_s}", rid))
-        travel_total += travel
-        distance_total += distance
+            depart = ready + store.pickup_service_s
+            for oid in stop.order_ids:
+                picked_depart[oid] = depart
+            walk.visits.append(PickupVisit(rider, stop, store, listed, picked_before, arrive, ready, depart, load, count))
+            t, at = depart, store.location
+        else:
+            oid = stop.order_id or ""
+            order = orders.get(oid)
+            if order is None:
+                walk.visits.append(DropoffVisit(rider, stop, oid, None))
+                continue
+            arrive = ride(order.dropoff)
+            # A scheduled order's drop-off waits for its deliver_after time.
+            start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
+            depart = start + order.dropoff_service_s
+            was_on_board = oid in on_board
+            if was_on_board:
+                on_board.discard(oid)
+                load -= order.items
+                count -= 1
+            late_s = max(0, start - order.promised_at_s)
+            walk.visits.append(
+                DropoffVisit(rider, stop, oid, order, arrive, start, depart, was_on_board, picked_depart.get(oid), late_s)
+            )
+            last_store = order.store_id
+            t, at = depart, order.dropoff
+    walk.left_on_board = on_board
+    walk.end_s = t
+    if ctx.problem.options.return_to_store and route.stops:
+        back = ctx.stores.get(rider.store_id or last_store or "")
+        if back is not None:
+            walk.end_s = ride(back.location)
+    return walk
 
-    for oid in orders:
+
+# --- an unassigned entry ------------------------------------------------------------------
+
+
+def unassigned_is_known(ctx: Context, u: UnassignedOrder) -> Iterator[Violation]:
+    """unknown_order: an unassigned id that is not an order of the problem."""
+    if u.order_id not in ctx.orders:
+        yield Violation("unknown_order", f"unassigned order {u.order_id} is not in the problem", order_id=u.order_id)
+
+
+def reason_is_stated(ctx: Context, u: UnassignedOrder) -> Iterator[Violation]:
+    """bad_reason: a reason code outside the contract's, or no sentence for it."""
+    if u.reason not in REASONS:
+        yield Violation("bad_reason", f"reason {u.reason!r} is not a known reason code", order_id=u.order_id)
+    if not u.detail:
+        yield Violation("bad_reason", "an unassigned order needs a detail sentence", order_id=u.order_id)
+
+
+def carried_is_not_unassigned(ctx: Context, u: UnassignedOrder) -> Iterator[Violation]:
+    """carried_not_delivered: an order on a rider's bike cannot be left out."""
+    if u.order_id in ctx.carrier:
+        yield Violation("carried_not_delivered", f"order {u.order_id} is on rider {ctx.carrier[u.order_id]}'s bike but unassigned",
+                        order_id=u.order_id)
+
+
+# --- a route, before its stops ------------------------------------------------------------
+
+
+def commitments_kept(ctx: Context, rider: Rider, route: PlannedRoute) -> Iterator[Violation]:
+    """commitment_broken: an order committed to another rider is dropped off by this one."""
+    for stop in route.stops:
+        committed = ctx.orders.get(stop.order_id) if stop.kind == "dropoff" else None
+        if committed is not None and committed.committed and committed.assigned_rider_id not in (None, rider.id):
+            yield Violation("commitment_broken", f"order {committed.id} is committed to rider {committed.assigned_rider_id}, not {rider.id}",
+                            rider_id=rider.id, order_id=committed.id)
+
+
+def heading_to_first(ctx: Context, rider: Rider, route: PlannedRoute) -> Iterator[Violation]:
+    """heading_to_not_first: the carried order a rider is riding to now must be its first stop."""
+    if rider.heading_to is not None and rider.heading_to in rider.carrying:
+        first = route.stops[0] if route.stops else None
+        if first is None or first.kind != "dropoff" or first.order_id != rider.heading_to:
+            yield Violation("heading_to_not_first", f"rider {rider.id} is riding to order {rider.heading_to} now, but its route does not start there",
+                            rider_id=rider.id, order_id=rider.heading_to)
+
+
+# --- a pickup -----------------------------------------------------------------------------
+
+
+def pickup_at_store(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """wrong_location: a pickup away from its store."""
+    if great_circle_m(v.stop.location, v.store.location) > PLACE_TOLERANCE_M:
+        yield Violation("wrong_location", f"pickup at {v.store.id} is not at the store", rider_id=v.rider.id)
+
+
+def pickup_collects(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """empty_pickup: a pickup that collects no order."""
+    if not v.stop.order_ids:
+        yield Violation("empty_pickup", f"pickup at {v.store.id} collects no order", rider_id=v.rider.id)
+
+
+def picked_orders_known(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """unknown_order: a pickup lists an id that is not an order of the problem."""
+    for oid, order in v.orders:
+        if order is None:
+            yield Violation("unknown_order", f"pickup of unknown order {oid}", rider_id=v.rider.id, order_id=oid)
+
+
+def picked_at_own_store(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """wrong_store: an order collected at another store than the one packing it."""
+    for oid, order in v.orders:
+        if order is not None and order.store_id != v.store.id:
+            yield Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {v.store.id}", v.rider.id, oid)
+
+
+def picked_not_carried(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """pickup_of_carried: an order already on a bike cannot be collected again."""
+    for oid, order in v.orders:
+        if order is not None and oid in ctx.carrier:
+            yield Violation("pickup_of_carried", f"order {oid} is already on rider {ctx.carrier[oid]}'s bike", v.rider.id, oid)
+
+
+def picked_once(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """duplicate_pickup: an order collected twice (on this route, or twice in one stop)."""
+    seen = set(v.picked_before)
+    for oid, order in v.orders:
+        if order is None:
+            continue
+        if oid in seen:
+            yield Violation("duplicate_pickup", f"order {oid} is picked up twice", v.rider.id, oid)
+        seen.add(oid)
+
+
+def pickup_within_shift(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """shift_end: under the "pickups" rule, a pickup must start by the rider's shift end."""
+    r = v.rider
+    if r.shift_end_rule == "pickups" and r.shift_end_s is not None and v.ready_s > r.shift_end_s:
+        yield Violation("shift_end", f"pickup at {v.store.id} starts {ctx.plan.at(v.ready_s)}, after the shift end {ctx.plan.at(r.shift_end_s)}",
+                        r.id)
+
+
+def stated_times(ctx: Context, v: PickupVisit | DropoffVisit) -> Iterator[Violation]:
+    """eta_mismatch: a stop whose stated arrival or departure differs from the recomputed one."""
+    stop, plan = v.stop, ctx.plan
+    if abs(stop.arrive_s - v.arrive_s) > TIME_TOLERANCE_S or abs(stop.depart_s - v.depart_s) > TIME_TOLERANCE_S:
+        what = f"pickup at {v.store.id}" if isinstance(v, PickupVisit) else f"drop-off of {v.order_id}"
+        yield Violation("eta_mismatch", f"{what}: plan says arrive {plan.at(stop.arrive_s)} depart {plan.at(stop.depart_s)}, "
+                                        f"the rules give {plan.at(v.arrive_s)} and {plan.at(v.depart_s)}", rider_id=v.rider.id)
+
+
+def within_capacity(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """capacity: more items on board leaving a store than the rider carries."""
+    if v.load_items > v.rider.capacity_items:
+        yield Violation("capacity", f"{v.load_items} items on board leaving {v.store.id}, capacity {v.rider.capacity_items}", v.rider.id)
+
+
+def within_max_orders(ctx: Context, v: PickupVisit) -> Iterator[Violation]:
+    """max_orders: more orders on board leaving a store than the rider's limit."""
+    if v.order_count > v.rider.max_orders:
+        yield Violation("max_orders", f"{v.order_count} orders on board leaving {v.store.id}, limit {v.rider.max_orders}", v.rider.id)
+
+
+# --- a drop-off ---------------------------------------------------------------------------
+
+
+def dropoff_at_address(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """wrong_location: a drop-off away from its order's address."""
+    if great_circle_m(v.stop.location, v.order.dropoff) > PLACE_TOLERANCE_M:
+        yield Violation("wrong_location", f"drop-off of {v.order_id} is not at its address", v.rider.id, v.order_id)
+
+
+def dropped_after_pickup(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """not_on_board: a drop-off of an order the rider neither picked up before nor carries."""
+    if not v.on_board:
+        yield Violation("not_on_board", f"order {v.order_id} is dropped off before it is picked up", v.rider.id, v.order_id)
+
+
+def lateness_as_stated(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """late_mismatch: a stated late_s that differs from the recomputed lateness."""
+    if v.stop.late_s != v.late_s:
+        yield Violation("late_mismatch", f"order {v.order_id}: plan says late_s {v.stop.late_s}, the rules give {v.late_s}",
+                        v.rider.id, v.order_id)
+
+
+def promise_kept(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """late: with hard promises, a drop-off past its promise (carried orders excepted)."""
+    if v.late_s > 0 and ctx.hard and v.order_id not in ctx.carrier:
+        yield Violation("late", f"order {v.order_id} arrives {v.late_s} s after its promise (hard promises)", v.rider.id, v.order_id)
+
+
+def deadline_kept(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """deadline: a drop-off starting after the order's deadline (carried orders excepted)."""
+    order = v.order
+    if order.deadline_s is not None and v.order_id not in ctx.carrier and v.start_s > order.deadline_s:
+        yield Violation("deadline", f"order {v.order_id} is delivered {ctx.plan.at(v.start_s)}, after its deadline "
+                                    f"{ctx.plan.at(order.deadline_s)}", v.rider.id, v.order_id)
+
+
+def ride_within_limit(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """max_ride: an order longer on the bike, from its store's departure, than its limit."""
+    if v.picked_depart_s is not None and v.order.max_ride_s is not None:
+        ride = v.start_s - v.picked_depart_s
+        if ride > v.order.max_ride_s:
+            yield Violation("max_ride", f"order {v.order_id} rides {ride} s, limit {v.order.max_ride_s} s", v.rider.id, v.order_id)
+
+
+def served_where_allowed(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """unknown_store, outside_service_area, carried_elsewhere: a new order outside its store's
+    area, or a carried one dropped off by another rider than its carrier."""
+    oid, order, rid = v.order_id, v.order, v.rider.id
+    if oid not in ctx.carrier:
+        if order.store_id not in ctx.areas:
+            yield Violation("unknown_store", f"order {oid} names unknown store {order.store_id}", rid, oid)
+        elif not ctx.areas[order.store_id].contains(order.dropoff):
+            yield Violation("outside_service_area", f"order {oid} is outside store {order.store_id}'s area", rid, oid)
+    elif ctx.carrier[oid] != rid:
+        yield Violation("carried_elsewhere", f"order {oid} is on rider {ctx.carrier[oid]}'s bike", rid, oid)
+
+
+# --- a route, after its stops -------------------------------------------------------------
+
+
+def all_delivered(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
+    """not_delivered: orders still on board when the route ends."""
+    if w.left_on_board:
+        yield Violation("not_delivered", f"orders {sorted(w.left_on_board)} are still on board at the end", w.rider.id)
+
+
+def route_within_shift(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
+    """shift_end: under the "route" rule, a route with a pickup must end by the shift end."""
+    r = w.rider
+    if r.shift_end_rule == "route" and w.has_pickup and r.shift_end_s is not None and w.end_s > r.shift_end_s:
+        yield Violation("shift_end", f"route ends {ctx.plan.at(w.end_s)}, after the shift end {ctx.plan.at(r.shift_end_s)}", r.id)
+
+
+def route_totals(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
+    """travel_mismatch, distance_mismatch, duration_mismatch: a route's stated totals against the walk."""
+    route, rid, legs = w.route, w.rider.id, max(1, len(w.route.stops))
+    if abs(route.travel_s - w.travel_s) > TIME_TOLERANCE_S * legs:
+        yield Violation("travel_mismatch", f"route travel_s {route.travel_s}, the rules give {w.travel_s}", rid)
+    if abs(route.distance_m - w.distance_m) > DISTANCE_TOLERANCE_M * legs:
+        yield Violation("distance_mismatch", f"route distance_m {route.distance_m:.1f}, the rules give {w.distance_m:.1f}", rid)
+    duration = w.end_s - w.rider.available_at_s
+    if abs(route.duration_s - duration) > TIME_TOLERANCE_S:
+        yield Violation("duration_mismatch", f"route duration_s {route.duration_s}, the rules give {duration}", rid)
+
+
+# --- the whole plan -----------------------------------------------------------------------
+
+
+def _assigned(ctx: Context) -> int:
+    """Orders of the problem not in the unassigned list."""
+    return len(ctx.orders) - len({u.order_id for u in ctx.plan.unassigned if u.order_id in ctx.orders})
+
+
+def each_order_once(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
+    """missing_order, duplicate_order: every order is dropped off or unassigned exactly once."""
+    seen: Counter[str] = Counter(u.order_id for u in ctx.plan.unassigned)
+    seen.update(v.order_id for w in walks for v in w.visits if isinstance(v, DropoffVisit))
+    for oid in ctx.orders:
         if seen[oid] == 0:
-            out.append(Violation("missing_order", f"order {oid} is in no route and not unassigned", order_id=oid))
+            yield Violation("missing_order", f"order {oid} is in no route and not unassigned", order_id=oid)
         elif seen[oid] > 1:
-            out.append(Violation("duplicate_order", f"order {oid} appears {seen[oid]} times", order_id=oid))
-    for rid in riders:
-        if rid not in rider_seen and riders[rid].carrying:
-            out.append(Violation("carried_not_delivered", f"rider {rid} carries orders but has no route", rider_id=rid))
+            yield Violation("duplicate_order", f"order {oid} appears {seen[oid]} times", order_id=oid)
 
-    m = plan.metrics
-    assigned = len(orders) - len({u.order_id for u in plan.unassigned if u.order_id in orders})
+
+def carriers_have_routes(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
+    """carried_not_delivered: a rider carrying orders needs a route."""
+    routed = {route.rider_id for route in ctx.plan.routes}
+    for rid, rider in ctx.riders.items():
+        if rid not in routed and rider.carrying:
+            yield Violation("carried_not_delivered", f"rider {rid} carries orders but has no route", rider_id=rid)
+
+
+def metrics_add_up(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
+    """metrics_mismatch: the plan's metrics against its routes and unassigned orders."""
+    m = ctx.plan.metrics
+    lateness = [v.late_s for w in walks for v in w.visits if isinstance(v, DropoffVisit) and v.order is not None]
     expected = {
-        "orders": len(orders),
-        "assigned": assigned,
-        "on_time": on_time,
-        "late": late,
+        "orders": len(ctx.orders),
+        "assigned": _assigned(ctx),
+        "on_time": sum(late_s == 0 for late_s in lateness),
+        "late": sum(late_s > 0 for late_s in lateness),
     }
     for name, value in expected.items():
         if getattr(m, name) != value:
-            out.append(Violation("metrics_mismatch", f"metrics.{name} is {getattr(m, name)}, the plan holds {value}"))
-    if abs(m.total_travel_s - travel_total) > TIME_TOLERANCE_S * max(1, len(plan.routes)):
-        out.append(Violation("metrics_mismatch", f"metrics.total_travel_s is {m.total_travel_s}, the routes give {travel_total}"))
-    if abs(m.total_distance_m - distance_total) > DISTANCE_TOLERANCE_M * max(1, len(plan.routes)):
-        out.append(Violation("metrics_mismatch", f"metrics.total_distance_m is {m.total_distance_m:.1f}, the routes give {distance_total:.1f}"))
-    status = "feasible" if assigned == len(orders) else ("infeasible" if assigned == 0 and orders else "partial")
-    if plan.status != status:
-        out.append(Violation("status_mismatch", f"status is {plan.status!r}, the plan is {status!r}"))
+            yield Violation("metrics_mismatch", f"metrics.{name} is {getattr(m, name)}, the plan holds {value}")
+    travel = sum(w.travel_s for w in walks)
+    distance = sum(w.distance_m for w in walks)
+    if abs(m.total_travel_s - travel) > TIME_TOLERANCE_S * max(1, len(ctx.plan.routes)):
+        yield Violation("metrics_mismatch", f"metrics.total_travel_s is {m.total_travel_s}, the routes give {travel}")
+    if abs(m.total_distance_m - distance) > DISTANCE_TOLERANCE_M * max(1, len(ctx.plan.routes)):
+        yield Violation("metrics_mismatch", f"metrics.total_distance_m is {m.total_distance_m:.1f}, the routes give {distance:.1f}")
+
+
+def status_matches(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
+    """status_mismatch: feasible when every order is assigned, infeasible when none, else partial."""
+    assigned, total = _assigned(ctx), len(ctx.orders)
+    status = "feasible" if assigned == total else ("infeasible" if assigned == 0 and ctx.orders else "partial")
+    if ctx.plan.status != status:
+        yield Violation("status_mismatch", f"status is {ctx.plan.status!r}, the plan is {status!r}")
+
+
+# The rules by scope, in the order their violations are listed.
+UNASSIGNED_RULES: tuple[Callable[[Context, UnassignedOrder], Iterator[Violation]], ...] = (
+    unassigned_is_known, reason_is_stated, carried_is_not_unassigned,
+)
+ROUTE_RULES: tuple[Callable[[Context, Rider, PlannedRoute], Iterator[Violation]], ...] = (commitments_kept, heading_to_first)
+PICKUP_RULES: tuple[Callable[[Context, PickupVisit], Iterator[Violation]], ...] = (
+    pickup_at_store, pickup_collects, picked_orders_known, picked_at_own_store, picked_not_carried, picked_once,
+    pickup_within_shift, stated_times, within_capacity, within_max_orders,
+)
+DROPOFF_RULES: tuple[Callable[[Context, DropoffVisit], Iterator[Violation]], ...] = (
+    dropoff_at_address, stated_times, dropped_after_pickup, lateness_as_stated, promise_kept, deadline_kept,
+    ride_within_limit, served_where_allowed,
+)
+ROUTE_END_RULES: tuple[Callable[[Context, RouteWalk], Iterator[Violation]], ...] = (all_delivered, route_within_shift, route_totals)
+PLAN_RULES: tuple[Callable[[Context, list[RouteWalk]], Iterator[Violation]], ...] = (
+    each_order_once, carriers_have_routes, metrics_add_up, status_matches,
+)
+
+
+def _stop_violations(ctx: Context, visit: PickupVisit | DropoffVisit) -> Iterator[Violation]:
+    """The rules of one stop; a stop at an unknown store or of an unknown order is that alone."""
+    rid = visit.rider.id
+    if isinstance(visit, PickupVisit):
+        if visit.store is None:
+            yield Violation("unknown_store", f"pickup at unknown store {visit.stop.store_id}", rider_id=rid)
+            return
+        for rule in PICKUP_RULES:
+            yield from rule(ctx, visit)
+    else:
+        if visit.order is None:
+            yield Violation("unknown_order", f"drop-off of unknown order {visit.order_id}", rider_id=rid, order_id=visit.order_id)
+            return
+        for rule in DROPOFF_RULES:
+            yield from rule(ctx, visit)
+
+
+def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
+    """Every rule the plan breaks for this problem (an empty list means the plan is valid)."""
+    if isinstance(plan, dict):
+        plan = plan_from_document(plan, problem.plan_time)
+    ctx = Context(problem, plan, problem.order_index, problem.rider_index, problem.store_index, problem.carrier_of,
+                  {s.id: store_area(s) for s in problem.stores}, problem.options.lateness == "hard")
+    meter = LegMeter(problem.options.travel)
+    out: list[Violation] = []
+    for u in plan.unassigned:
+        for unassigned_rule in UNASSIGNED_RULES:
+            out.extend(unassigned_rule(ctx, u))
+    walks: list[RouteWalk] = []
+    routed: Counter[str] = Counter()
+    for route in plan.routes:
+        rid = route.rider_id
+        routed[rid] += 1
+        rider = ctx.riders.get(rid)
+        if rider is None:
+            out.append(Violation("unknown_rider", f"route for unknown rider {rid}", rider_id=rid))
+            continue
+        if routed[rid] > 1:
+            out.append(Violation("duplicate_rider", f"rider {rid} has more than one route", rider_id=rid))
+        for route_rule in ROUTE_RULES:
+            out.extend(route_rule(ctx, rider, route))
+        walk = _walk_route(ctx, meter, rider, route)
+        for visit in walk.visits:
+            out.extend(_stop_violations(ctx, visit))
+        for end_rule in ROUTE_END_RULES:
+            out.extend(end_rule(ctx, walk))
+        walks.append(walk)
+    for plan_rule in PLAN_RULES:
+        out.extend(plan_rule(ctx, walks))
     return out
 
 

@@ -62,7 +62,7 @@
   async function signIn(key) {
     state.key = key;
     try {
-      state.stores = await api("/v1/stores");
+      state.stores = await api("/v1/stores?limit=1000");
     } catch (err) {
       state.key = null;
       $("signin-error").textContent = err.status === 403 ? "This key's role may not use the console: it needs order_system or admin." : err.message;
@@ -201,14 +201,14 @@
     const now = Date.parse(board.now);
     const segs = board.routes.flatMap((r) => r.timeline);
     if (!segs.length) { box.replaceChildren(el("p", { class: "muted" }, "No rider has stops to do.")); return; }
-    let t0 = Math.min(now, ...segs.map((s) => Date.parse(s.start)));
-    let t1 = Math.max(now, ...segs.map((s) => Date.parse(s.end)));
+    let t0 = Math.min(now, ...segs.map((s) => Date.parse(s.start_at)));
+    let t1 = Math.max(now, ...segs.map((s) => Date.parse(s.end_at)));
     t1 = Math.max(t1, t0 + 10 * 60000);
     const pct = (t) => `${((t - t0) / (t1 - t0)) * 100}%`;
     const rows = board.routes.map((r) => el("div", { class: "tl-row", "data-rider": r.rider_id }, el("b", {}, r.rider_id),
       el("div", { class: "tl-track" }, ...r.timeline.map((s) => el("div", {
-        class: `tl-seg seg ${s.kind}`, title: `${s.kind} · stop ${s.stop} · ${hhmm(s.start)}–${hhmm(s.end)}`,
-        style: `left:${pct(Date.parse(s.start))};width:calc(${pct(Date.parse(s.end))} - ${pct(Date.parse(s.start))})`,
+        class: `tl-seg seg ${s.kind}`, title: `${s.kind} · stop ${s.stop} · ${hhmm(s.start_at)}–${hhmm(s.end_at)}`,
+        style: `left:${pct(Date.parse(s.start_at))};width:calc(${pct(Date.parse(s.end_at))} - ${pct(Date.parse(s.start_at))})`,
       })))));
     const ticks = [];
     const stepMs = (t1 - t0) > 3 * 3600000 ? 3600000 : (t1 - t0) > 90 * 60000 ? 30 * 60000 : 10 * 60000;

@@ -10,6 +10,8 @@ from api import examples, repository
 from api.auth import OrderSystem
 from api.deps import AppSettings, Db, PathId, ReadDb, Solver, service_options, utc_now
 from api.json_body import StrictJsonRoute
+from api.local_time import localize, store_zone
+from api.tables import StoreRow
 from api.openapi import errors
 from api.schemas import ValidateRequest, ValidationReport, ViolationPublic
 from api.solving import solve_document
@@ -38,16 +40,19 @@ def create_plan(
     problem = problem.model_copy(update={"options": service_options(problem.options, settings)})
     problem_from_document(problem)  # cross-field rules: a 422 here, before a worker is taken
     document = problem.model_dump(mode="json")
-    plan = solver.run(solve_document, document, time_limit_s=problem.options.time_limit_s)
+    plan = solver.run(solve_document, document, time_limit_s=problem.options.time_limit_s, kind="plan")
     with db.begin():
         repository.save_plan(db, plan, document, kind="adhoc", store_id=None, now=utc_now())
     return plan
 
 
 @router.get("/{plan_id}", summary="A stored plan", responses={200: examples.plan_response("the plan document"), **errors(404)})
-def read_plan(plan_id: PathId, _caller: OrderSystem, db: ReadDb) -> dict[str, Any]:
-    """The plan document as it was returned when it was made."""
-    return repository.get_plan(db, plan_id).plan
+def read_plan(plan_id: PathId, _caller: OrderSystem, db: ReadDb, settings: AppSettings) -> dict[str, Any]:
+    """The plan document as it was returned when it was made; a store's plan with its times in the store's zone."""
+    row = repository.get_plan(db, plan_id)
+    if row.store_id is None:
+        return row.plan
+    return localize(row.plan, store_zone(db.get(StoreRow, row.store_id), settings.time_zone))
 
 
 @router.post("/validate", response_model=ValidationReport, summary="Check a plan against a problem", responses=errors(413))

@@ -2,59 +2,33 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+import logging
+from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Body, Query, Response
+from fastapi import APIRouter, Body, Query, Request, Response
 
 from api import dispatching, events, examples, repository
 from api.auth import OrderSystem
 from api.db import read_transaction
 from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, same_id, service_options, utc_now
+from api.errors import Conflict, NotFound, ServiceBusy, SolveTimeout
 from api.json_body import StrictJsonRoute
+from api.local_time import localize, offset_name, round_up_to_minute, store_zone, to_second
+from api.metrics import Timer
 from api.openapi import errors
-from api.errors import NotFound
+from api.paging import PAGE_HEADERS, Cursor, Limit, decode_cursor, page
 from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, RedispatchPolicy, StorePublic
 from api.store_state import dispatch_problem, plannable
-from api.tables import OrderRow, StoreRow
+from api.views import current_plan_index, order_public, store_public
+from dispatch.schema import Time
 from dispatch.intake import check_options, check_order, check_store
 from dispatch.live import quote_order
 from dispatch.model import Location
 from dispatch.schema import OptionsDoc, OrderDoc, StoreDoc
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
-
-
-def store_public(row: StoreRow) -> StorePublic:
-    """The public view of a stored store."""
-    return StorePublic(
-        store=repository.read_document(StoreDoc, row.document),
-        current_plan_id=row.current_plan_id,
-        dispatch_version=row.dispatch_version,
-        updated_at=row.updated_at,
-        dispatched_at=_utc(row.dispatched_at),
-        redispatch=dispatching.policy_of(row),
-        last_redispatch=row.last_redispatch,
-    )
-
-
-def _utc(at: datetime | None) -> datetime | None:
-    # The service's own timestamps read the same however they were written or read back.
-    return at.astimezone(timezone.utc) if at is not None else None
-
-
-def order_public(row: OrderRow) -> OrderPublic:
-    """The public view of a stored order (the service's timestamps in UTC)."""
-    return OrderPublic(
-        order=repository.read_document(OrderDoc, row.document),
-        status=row.status,
-        rider_id=row.rider_id,
-        pinned_rider_id=row.pinned_rider_id,
-        submitted_at=_utc(row.submitted_at),
-        picked_up_at=_utc(row.picked_up_at),
-        delivered_at=_utc(row.delivered_at),
-        cancelled_at=_utc(row.cancelled_at),
-    )
+log = logging.getLogger("api.dispatch")
 
 
 @router.put(
@@ -69,6 +43,7 @@ def put_store(
     _caller: OrderSystem,
     db: Db,
     response: Response,
+    settings: AppSettings,
 ) -> StorePublic:
     """Create the store (201) or replace its document (200); the body is the contract's store."""
     same_id(store_id, store.id)
@@ -76,13 +51,13 @@ def put_store(
     with db.begin():
         created = repository.put_store(db, store, utc_now())
     response.status_code = 201 if created else 200
-    return store_public(repository.get_store(db, store_id))
+    return store_public(repository.get_store(db, store_id), settings.time_zone)
 
 
 @router.get("/{store_id}", response_model=StorePublic, summary="A store", responses=errors(404))
-def get_store(store_id: PathId, _caller: OrderSystem, db: ReadDb) -> StorePublic:
-    """The store's document, current plan id and dispatch version."""
-    return store_public(repository.get_store(db, store_id))
+def get_store(store_id: PathId, _caller: OrderSystem, db: ReadDb, settings: AppSettings) -> StorePublic:
+    """The store's document, its time zone, current plan id and dispatch version."""
+    return store_public(repository.get_store(db, store_id), settings.time_zone)
 
 
 @router.post(
@@ -102,33 +77,56 @@ def submit_order(
     db: Db,
     response: Response,
     redispatcher: Redispatch,
+    settings: AppSettings,
 ) -> OrderPublic:
     """Accept an order for the store: 201 when new, 200 for an identical resend, 422 outside the area.
 
+    A promise left out is `created_at` + 60 min rounded up to the minute. The store's first order
+    gives it its time zone (the order's offset) when neither its document nor the service names one.
     With the store's `redispatch.on_new_order`, a new order re-plans the store after the answer.
     """
     with db.begin():
-        store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
+        store_row = repository.get_store(db, store_id)
+        store = repository.read_document(StoreDoc, store_row.document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
         if created:
             events.order_accepted(db, row, row.submitted_at)
+        if created and store_row.time_zone is None:
+            store_row.time_zone = offset_name(order.created_at)
     response.status_code = 201 if created else 200
     if created:
         redispatcher.trigger(store_id, "new_order")
-    return order_public(row)
+    return order_public(row, store_zone(store_row, settings.time_zone))
 
 
-@router.get("/{store_id}/orders", response_model=list[OrderPublic], summary="The store's orders", responses=errors(404))
+@router.get(
+    "/{store_id}/orders",
+    response_model=list[OrderPublic],
+    summary="The store's orders, a page at a time",
+    responses={200: {"description": "a page of orders, oldest submitted first", "headers": PAGE_HEADERS}, **errors(404)},
+)
 def list_orders(
     store_id: PathId,
     _caller: OrderSystem,
     db: ReadDb,
+    settings: AppSettings,
+    request: Request,
+    response: Response,
     status: Annotated[Literal["open", "picked_up", "delivered", "cancelled"] | None, Query()] = None,
+    submitted_from: Annotated[Time | None, Query(description="only orders accepted at or after this time")] = None,
+    submitted_to: Annotated[Time | None, Query(description="only orders accepted before this time")] = None,
+    limit: Limit = 100,
+    cursor: Cursor = None,
 ) -> list[OrderPublic]:
-    """The store's orders, optionally only those with one status, oldest first."""
-    repository.get_store(db, store_id)
-    return [order_public(r) for r in repository.store_orders(db, store_id, status)]
+    """The store's orders, optionally of one status and accepted within a time range, oldest
+    first, each with its place in the current plan; `limit` a page, the next in `X-Next-Cursor`."""
+    store = repository.get_store(db, store_id)
+    after = decode_cursor(cursor, 2, times=(0,))
+    rows = repository.store_orders_page(db, store_id, status, submitted_from, submitted_to, after, limit + 1)
+    rows = page(rows, limit, lambda r: [r.submitted_at.isoformat(), r.id], request, response)
+    zone, index = store_zone(store, settings.time_zone), current_plan_index(db, store)
+    return [order_public(r, zone, index) for r in rows]
 
 
 @router.post(
@@ -153,9 +151,18 @@ def dispatch_store(
     """
     body = body or DispatchRequest()
     options = service_options(body.options, settings)
-    return dispatching.dispatch_store(
-        db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s, settings.event_rules()
-    )
+    fields = {"event": "dispatch", "store_id": store_id, "trigger": "request"}
+    timer = Timer()
+    try:
+        plan = dispatching.dispatch_store(
+            db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s, rules=settings.event_rules()
+        )
+    except (Conflict, ServiceBusy, SolveTimeout) as exc:
+        log.warning("dispatch of store %s refused: %s", store_id, exc, extra={**fields, "outcome": "refused", "status": exc.status, "duration_ms": round(timer() * 1000, 1)})
+        raise
+    fields.update(dispatching.plan_fields(plan), outcome="planned", duration_ms=round(timer() * 1000, 1))
+    log.info("dispatched store %s: %s orders in %.0f ms, objective %s, %s reassigned", store_id, fields["orders"], fields["duration_ms"], fields["objective"], fields["reassigned"], extra=fields)
+    return localize(plan, store_zone(repository.get_store(db, store_id), settings.time_zone))
 
 
 @router.put(
@@ -181,7 +188,7 @@ def put_redispatch(
         row = repository.get_store(db, store_id)
         row.redispatch = policy.model_dump(mode="json")
         row.updated_at = utc_now()
-    return store_public(repository.get_store(db, store_id))
+    return store_public(repository.get_store(db, store_id), settings.time_zone)
 
 
 @router.get(
@@ -189,12 +196,12 @@ def put_redispatch(
     summary="The store's current plan",
     responses={200: examples.plan_response("the current plan"), **errors(404)},
 )
-def current_plan(store_id: PathId, _caller: OrderSystem, db: ReadDb) -> dict[str, Any]:
-    """The plan document of the store's latest dispatch (404 before the first one)."""
+def current_plan(store_id: PathId, _caller: OrderSystem, db: ReadDb, settings: AppSettings) -> dict[str, Any]:
+    """The plan document of the store's latest dispatch (404 before the first one), its times in the store's zone."""
     store = repository.get_store(db, store_id)
     if store.current_plan_id is None:
         raise NotFound(f"store {store_id!r} has not been dispatched yet")
-    return repository.get_plan(db, store.current_plan_id).plan
+    return localize(repository.get_plan(db, store.current_plan_id).plan, store_zone(store, settings.time_zone))
 
 
 @router.post(
@@ -205,6 +212,7 @@ def quote(
     body: Annotated[QuoteRequest, Body(openapi_examples={"quote": {"summary": "Two items, packed in 8 minutes", "value": examples.QUOTE_REQUEST}})],
     _caller: OrderSystem,
     db: Db,
+    settings: AppSettings,
 ) -> QuotePublic:
     """The earliest delivery the store can promise now and the rider who would take it, without
     making any current order late; or `feasible: false` with a reason (`outside_service_area`,
@@ -229,7 +237,12 @@ def quote(
     )
     result = QuotePublic(store_id=store_id, feasible=answer.feasible, reason=answer.reason, detail=answer.detail, quote_ms=round(answer.quote_ms, 2))
     if answer.feasible:
-        result.promise_at = problem.at(answer.promise_at_s)
-        result.eta = problem.at(answer.eta_s)
+        zone = store_zone(snapshot.store, settings.time_zone)
+        # The core's promise is whole seconds after `at`: on the store's clock, to the second or
+        # rounded up to the minute (as asked), never earlier than the ETA and buffer.
+        promise = problem.at(answer.eta_s) + timedelta(seconds=body.buffer_s)
+        promise = promise if promise.microsecond == 0 else promise.replace(microsecond=0) + timedelta(seconds=1)
+        result.promise_at = to_second(round_up_to_minute(promise) if body.promise_rounding == "minute" else promise, zone)
+        result.eta = to_second(problem.at(answer.eta_s), zone)
         result.rider_id = answer.rider_id
     return result

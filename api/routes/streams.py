@@ -201,7 +201,7 @@ async def rider_route_stream(rider_id: PathId, request: Request, caller: AnyCall
     sent: dict[str, Any] = {}
 
     def route_frame(event_id: int) -> list[bytes]:
-        route = _read(request, lambda db: route_document(db, rider_id)).model_dump(mode="json")
+        route = _read(request, lambda db: route_document(db, rider_id, request.app.state.settings.time_zone)).model_dump(mode="json")
         if sent.get("stops") == route["stops"] and sent.get("plan_id") == route["plan_id"]:
             return []
         sent.update(route)
@@ -217,7 +217,7 @@ async def rider_route_stream(rider_id: PathId, request: Request, caller: AnyCall
             for chunk in await run_in_threadpool(route_frame, newest):
                 yield chunk
         else:
-            sent.update(await run_in_threadpool(_read, request, lambda db: route_document(db, rider_id).model_dump(mode="json")))
+            sent.update(await run_in_threadpool(_read, request, lambda db: route_document(db, rider_id, request.app.state.settings.time_zone).model_dump(mode="json")))
         async for chunk in _watch(request, store_id, newest, frames):
             yield chunk
 

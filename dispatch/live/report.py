@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
+import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 
 from dispatch.live.simulate import SimResult  # noqa: E402
@@ -46,19 +48,27 @@ def summary_markdown(results: list[SimResult], title: str = "Simulated day", swe
     return "\n".join(lines) + "\n"
 
 
-def plot_timeline(results: list[SimResult], path: str | Path) -> Path:
-    """Open orders, riders busy and late deliveries over the day, one line per policy."""
+def plot_timeline(results: list[SimResult], path: str | Path, start: datetime | None = None) -> Path:
+    """Open orders, riders busy and late deliveries over the day, one line per policy; with
+    `start` (the scenario's plan_time) the axis reads clock time in its offset."""
     path = Path(path)
     fig, axes = plt.subplots(3, 1, figsize=(9, 7), sharex=True)
     for r in results:
-        hours = [p["t_s"] / 3600 for p in r.timeline]
-        axes[0].plot(hours, [p["open_orders"] for p in r.timeline], label=r.policy)
-        axes[1].plot(hours, [p["riders_busy"] for p in r.timeline], label=r.policy)
-        axes[2].plot(hours, [p["late"] for p in r.timeline], label=r.policy)
+        if start is not None:
+            xs = [start + timedelta(seconds=p["t_s"]) for p in r.timeline]
+        else:
+            xs = [p["t_s"] / 3600 for p in r.timeline]
+        axes[0].plot(xs, [p["open_orders"] for p in r.timeline], label=r.policy)
+        axes[1].plot(xs, [p["riders_busy"] for p in r.timeline], label=r.policy)
+        axes[2].plot(xs, [p["late"] for p in r.timeline], label=r.policy)
     axes[0].set_ylabel("open orders")
     axes[1].set_ylabel("riders busy")
     axes[2].set_ylabel("late deliveries\n(cumulative)")
-    axes[2].set_xlabel("hours since the scenario's plan_time")
+    if start is not None:
+        axes[2].xaxis.set_major_formatter(mdates.DateFormatter("%H:%M", tz=start.tzinfo))
+        axes[2].set_xlabel(f"clock time (UTC{start.strftime('%z')[:3]}:{start.strftime('%z')[3:]})")
+    else:
+        axes[2].set_xlabel("hours since the scenario's plan_time")
     for ax in axes:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8, loc="upper left")

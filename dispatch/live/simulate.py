@@ -26,7 +26,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from dispatch.documents import problem_from_document
-from dispatch.model import Location, Options, Order, Problem, Rider, Store
+from dispatch.model import DEFAULT_REASSIGN_COST, Location, Options, Order, Problem, Rider, Store
 from dispatch.plan import Plan
 from dispatch.solver import solve
 from dispatch.travel import LegMeter
@@ -95,7 +95,7 @@ class SimOptions:
     budget_s: float = 0.2  # time limit of each solve
     max_iterations: int | None = None  # a work limit per solve instead of the clock (reproducible)
     commit_lead_s: int = 120
-    reassign_cost: int = 300  # rider-seconds charged for moving an uncommitted order
+    reassign_cost: int = DEFAULT_REASSIGN_COST  # rider-seconds charged for moving an uncommitted order
     # Rolling: a rider waiting at the store leaves later while every promise on its route keeps
     # this much slack, so orders placed meanwhile join its wave (None: leave as planned).
     hold_margin_s: int | None = 600
@@ -134,7 +134,7 @@ def is_shared_fleet(scenario: dict) -> bool:
 STORE_DEFAULTS: dict = {"click_to_door_cost_per_s": 1, "hold_margin_s": None}
 SHARED_FLEET_DEFAULTS: dict = {
     "click_to_door_cost_per_s": 10, "travel_cost_per_s": 1, "late_cost_per_s": 3, "late_fixed_cost": 1500,
-    "reassign_cost": 300, "hold_margin_s": None, "just_in_time": True,
+    "reassign_cost": DEFAULT_REASSIGN_COST, "hold_margin_s": None, "just_in_time": True,
 }
 
 

@@ -22,80 +22,46 @@ from dispatch.solver.lns import SearchResult
 from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = NO_LIMIT
-THRESHOLD = 0.03  # start of the acceptance threshold, in average cost per order
-# Beyond this many orders the threshold falls with (THRESHOLD_FULL_UP_TO / orders)^4: within a
-# store's budgets a big problem is far from converged and plain descent does better. 0.7 s of
-# search, 8 seeds, summed cost, 0.03 against 0: 30x5 -1.9%, 60x8 -2.9%, 100x15 -2.6%; 130x18
-# +1.8%, 200x25 +10.8%, 300x40 +12.3%, 500x60 +18.5% (300x40 at 3.5 s: +5.2%).
+# The acceptance threshold, in average cost per order, at the start of a search; it falls to
+# 0 over the search. How each of these was measured: docs/SOLVER_NOTES.md, by name.
+THRESHOLD = 0.03
+# Beyond this many orders it falls with (THRESHOLD_FULL_UP_TO / orders)^4: a big problem is far
+# from converged within a store's budget (0.03 against 0 at 300x40: +12.3% cost).
 THRESHOLD_FULL_UP_TO = 100
-# ...and it is never above THRESHOLD_MAX (store problems of up to ~150 orders get it). Since the
-# kicks (below) diversify, the search does better nearer descent there: 12 problems per size,
-# solves of the whole pipeline, mean travel against 0.03: at 0.1 s (5 runs) 30x5 0.999, 60x8
-# 0.983 (better on 11 of 12), 100x15 0.993; at 1 s 30x5 1.000, 60x8 0.994, 100x15 0.996; the
-# search alone at 4.5 s 60x8 0.995, 100x15 1.000, at 0.9 s 130x18 0.994. The search alone at
-# 0.09 s, 60x8: 0.01 gave 0.988, 0 0.992 (0.005: 0.981); 0.0025 did as well as 0.005 at 0.9 s.
+# ...and never above this on store problems: with kicks, nearer descent does better (60x8 at
+# 0.1 s: 0.983 of 0.03's travel, better on 11 of 12 problems).
 THRESHOLD_MAX = 0.005
-# When most orders are scheduled (`Instance.windowed`: drop-off windows that open later) routes
-# hold waits, and the search must accept far worse plans to move between them: on six hard
-# Solomon instances at 5 s the mean gap went from 6.9% (0.03) to 4.0% (1.0) and 2.4% (3.0),
-# while on store problems without windows 3.0 costs 15% more travel at 300x40.
-# See docs/SOLVER_NOTES.md.
+# Scheduled problems (`Instance.windowed`) must accept far worse plans to move between waits
+# (six hard Solomon instances at 5 s: mean gap 6.9% at 0.03, 2.4% at 3.0).
 THRESHOLD_WITH_WINDOWS = 3.0
-# Share of ruins that remove strings (runs of consecutive drop-offs, as in SISR). With windows:
-# on the eight hardest Solomon instances at 5 s the mean gap went from 5.2% (none) to 2.4%
-# (0.6). On store problems (searched from the first plan, 6 seeds x 2-3 runs, travel against
-# PyVRP's at 1 s) 0.3 to 0.6 all beat none: at 0.9 s 60x8 1.00 -> 0.98, 100x15 1.01 -> 0.99,
-# 300x40 0.938 -> 0.928; at 0.08 s 60x8 1.03 -> 0.99, 100x15 1.04 -> 1.01. (An earlier
-# measurement, with the clock and fewer runs, had put 0.15 and 0.3 within the noise.)
+# Share of ruins that remove strings of consecutive drop-offs (SISR) (eight hardest Solomon
+# instances at 5 s: 5.2% -> 2.4% mean gap at 0.6; store problems 300x40 at 0.9 s 0.938 -> 0.928).
 STRING_SHARE = 0.5
 STRING_SHARE_WITH_WINDOWS = 0.6
-# Most orders a ruin removes. On store problems 10 rather than 16: more, cheaper iterations,
-# which short budgets need (search from the first plan, 6 seeds x 3 runs, travel against
-# PyVRP's at the same budget: at 0.08 s 60x8 1.00 -> 0.97, 100x15 1.01 -> 1.00, 200x25 1.01 ->
-# 0.97, 300x40 0.98 -> 0.95; at 0.9 s within the noise; 8 and 24 were worse). Scheduled
-# (Solomon-like) problems keep 16, the size their threshold and strings were tuned with.
+# Most orders a ruin removes: fewer, cheaper iterations for short budgets (300x40 at 0.08 s:
+# 0.98 -> 0.95 of PyVRP's travel with 10 rather than 16); scheduled problems keep 16.
 RUIN_MAX = 10
 RUIN_MAX_WITH_WINDOWS = 16
-# Kicks. With a threshold of a few seconds the search settles fast and stays: 100x15 with
-# OR-Tools' plan as its start ended at the same plan after 2,000 and 32,000 iterations (seed 1,
-# 5.8% over the best-known plan), and Solomon C205 at 3.5% over best-known at 1 s and at 5 s.
-# After STALL_PER_ORDER x orders iterations without a better best, the search goes back to
-# the best plan, removes KICK_SHARE of its orders (at most KICK_MAX) and goes on from
-# whatever the recreate makes of it. Mean gap to the best-known plans of the published store
-# instances (3 seeds x 2 runs), none / with kicks: at 1 s 30x5 0.47 / 0.36%, 60x8 3.61 /
-# 3.03%, 100x15 3.85 / 2.08%, 200x25 3.44 / 3.12%, 300x40 3.40 / 3.08%; at 0.1 s 100x15 4.51 /
-# 3.56%, 300x40 10.12 / 8.51%; at 5 s (one run) 100x15 2.11 / 0.56%; 12 Solomon instances at
-# 1 s 1.17 / 0.75%, at 5 s 0.38 / 0.08% (C205 3.48% -> 0). Stalls of 10 or 50 per order and
-# shares of 0.2 or 0.5 did no better; uncapped (90 orders at 300x40), kicks cost 0.3-0.7
-# points at 5 s on 200-300 orders, capped at 30 they do not.
+# Kicks: after STALL_PER_ORDER x orders iterations without a better best, back to the best plan
+# and ruin KICK_SHARE of it (at most KICK_MAX orders), accepted whatever it costs (100x15 at 1 s:
+# mean gap to best-known 3.85% -> 2.08%).
 STALL_PER_ORDER = 20.0
 KICK_SHARE = 0.3
 KICK_MAX = 30
-# A recreate of more than LAZY_FROM orders (a first plan) re-evaluates after each insertion
-# only the orders among the LAZY_NEAR nearest of the one inserted, or whose two best routes it
-# was: 300x40 first plan 48-64 ms -> 34-40 ms. Below 150 orders it left more orders out than
-# the time it saved was worth (0.1 s budgets, 6 seeds: 60x8 +1.8%, 100x15 +3.5% travel).
+# A recreate of more than LAZY_FROM orders (a first plan) re-evaluates after an insertion only
+# the orders among the LAZY_NEAR nearest of it or whose two best routes it was (300x40 first
+# plan 48-64 -> 34-40 ms).
 LAZY_FROM = 150
 LAZY_NEAR = 20
 # In waves of more than GRANULAR_FROM drop-offs an order is tried only next to one of its
-# GRANULAR_NEAR nearest orders (and at the wave's ends). Solomon type-2 routes hold 25-100
-# customers: RC208 1.4k -> 2.7k iterations a second, the 19 type-2 instances at 5 s 2.62% ->
-# 2.15% mean gap (one trajectory); 8 nearest ran faster still and did no better. Store waves
-# (a few orders each) are never that long.
+# GRANULAR_NEAR nearest (and at the wave's ends): Solomon RC208 1.4k -> 2.7k iterations a second.
 GRANULAR_FROM = 12
 GRANULAR_NEAR = 12
 PICK = 0
 DROPK = 1
-# The kernels the search calls tens of times per iteration (insertion costs, re-timing a
-# route) allocate nothing, so they are compiled without numba's reference counting: with it,
-# every call took and released a reference on each of the ~30 arrays it unpacks from the
-# problem and cache tuples (atomic operations that the refcount pruning cannot remove across
-# their many exits), most of what an insertion evaluation cost. Evaluation 507 -> 85 ns,
-# re-timing 403 -> 108 ns; 300x40 first plan 18 -> 4.4 ms, search iteration 50 -> 14 us;
-# identical plans. (With reference counting, moving the two-cheapest update into a helper
-# had made first plans 30-60% slower; as a leaf kernel `_offer` costs nothing measurable.)
-# `_nrt` is numba's (underscored) switch for its runtime; a numba without it compiles them
-# with reference counting, slower and otherwise the same.
+# The kernels called tens of times per iteration allocate nothing and are compiled without
+# numba's reference counting (`_nrt`, underscored: a numba without it compiles them with it):
+# an insertion evaluation 507 -> 85 ns, same plans.
 try:
     from numba.core.options import DefaultOptions
 

@@ -157,3 +157,20 @@ def drop_time_costs(inst: Instance, k, start):
 def unassigned_cost(inst: Instance, k: int) -> int:
     """What leaving order k unassigned costs."""
     return int(inst.priority[k]) * inst.problem.options.unassigned_cost
+
+
+def costed(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool, list[RouteSchedule]]:
+    """Objective of a solution, whether every route keeps every hard rule, and each route's schedule."""
+    cost, ok, schedules = 0, True, []
+    for r, stops in enumerate(routes):
+        sched = schedule_route(inst, r, stops)
+        ok &= sched.feasible
+        cost += route_cost(inst, sched)
+        schedules.append(sched)
+    return cost + sum(unassigned_cost(inst, k) for k in left), ok, schedules
+
+
+def total_cost(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool]:
+    """Objective of a solution and whether every route keeps every hard rule."""
+    cost, ok, _ = costed(inst, routes, left)
+    return cost, ok

@@ -119,3 +119,19 @@ def test_peers_summary_gives_each_solvers_gap_to_the_best_known_plan():
     assert entry["pyvrp"]["gap_pct"] == 5.0  # only seed 2 counts
     _, rows = headline({"peers": {"summary": [entry]}})
     assert rows[0][1].startswith("102.0 min (+2.0% vs best-known), 30/30 on time")
+
+
+def test_a_local_run_writes_to_an_ignored_folder_unless_published():
+    """`make bench` (no --out) writes benchmarks/results/local, which git ignores; --publish the
+    tracked folder; the closing line names the files written (no `<suite>` placeholder)."""
+    import subprocess
+
+    from benchmarks.__main__ import written_message
+    from benchmarks.common import LOCAL_RESULTS, RESULTS, results_folder
+
+    assert results_folder(None, False) == LOCAL_RESULTS and results_folder(None, True) == RESULTS
+    assert results_folder(RESULTS / "full", False) == RESULTS / "full"
+    ignored = subprocess.run(["git", "check-ignore", "-q", str(LOCAL_RESULTS / "scaling.json")], cwd=RESULTS.parent.parent)
+    assert ignored.returncode == 0, "benchmarks/results/local is not ignored by git"
+    line = written_message(LOCAL_RESULTS, ["scaling", "peers"], LOCAL_RESULTS / "REPORT.md")
+    assert "scaling.json, peers.json and REPORT.md" in line and "<suite>" not in line and "PUBLISH=1" in line

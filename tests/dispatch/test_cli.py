@@ -72,6 +72,22 @@ def test_quote_answers_with_a_promise_or_a_reason(tmp_path):
     assert json.loads(far.stdout)["reason"] == "outside_service_area"
 
 
+def test_quote_refuses_what_the_service_refuses(tmp_path):
+    """Negative items, ready or service times and a zero promise window exit 2 naming the option,
+    as the service's 422s do; nothing is printed on stdout."""
+    problem = tmp_path / "problem.json"
+    runner.invoke(app, ["generate", "--orders", "5", "--riders", "2", "--seed", "2", "--out", str(problem)])
+    store = json.loads(problem.read_text())["stores"][0]["location"]
+    base = ["quote", str(problem), "--store", "S1", "--lat", str(store["lat"] + 0.005), "--lon", str(store["lon"])]
+    for option, value in (("--items", "-2"), ("--ready-in-min", "-30"), ("--service-s", "-60"),
+                          ("--max-promise-min", "0"), ("--buffer-s", "-1"), ("--items", "100001")):
+        result = runner.invoke(app, base + [option, value])
+        assert result.exit_code == 2 and result.stdout == "", (option, result.output)
+        assert option in result.stderr, result.stderr
+    nan = runner.invoke(app, ["quote", str(problem), "--store", "S1", "--lat", "nan", "--lon", str(store["lon"])])
+    assert nan.exit_code == 2 and "--lat" in nan.stderr
+
+
 def _entry_points() -> list[list[str]]:
     """The console script `o2o-dispatch` and `python -m dispatch.cli`."""
     import sys
@@ -119,6 +135,80 @@ def test_import_mdrp_then_simulate(tmp_path):
     assert result.exit_code == 0, result.output
     result = runner.invoke(app, ["simulate", str(scenario), "--policy", "greedy"])
     assert result.exit_code == 0, result.output
-    assert json.loads(result.stdout)["ctd_mean_min"] == 26.0
+    assert json.loads(result.stdout)["policies"]["greedy"]["ctd_mean_min"] == 26.0
     bad = runner.invoke(app, ["import-mdrp", str(tmp_path), "--out", str(scenario)])
     assert bad.exit_code == 2 and "orders.txt" in bad.stderr
+
+
+def test_simulate_writes_one_shape_whatever_the_flags(tmp_path):
+    """One policy, all policies, and a fleet sweep: stdout and --out have the same keys
+    (scenario, policies by name, fleet_sweep), and --out equals stdout."""
+    from tests.dispatch.test_mdrp import write_day
+
+    scenario = tmp_path / "day.json"
+    runner.invoke(app, ["import-mdrp", str(write_day(tmp_path / "mdrp")), "--out", str(scenario)])
+    shapes = []
+    for flags in (["--policy", "greedy"], ["--policy", "all"], ["--policy", "greedy", "--fleet-sweep"]):
+        out = tmp_path / f"{len(shapes)}.json"
+        result = runner.invoke(app, ["simulate", str(scenario), *flags, "--out", str(out)])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)
+        assert json.loads(out.read_text()) == doc
+        assert set(doc) == {"scenario", "policies", "fleet_sweep"} and doc["scenario"] == "day.json"
+        assert all("ctd_mean_min" in kpis and "policy" not in kpis for kpis in doc["policies"].values())
+        shapes.append(doc)
+    assert list(shapes[0]["policies"]) == ["greedy"] and shapes[0]["fleet_sweep"] == []
+    assert set(shapes[1]["policies"]) == {"rolling", "greedy", "batch"}
+    assert shapes[2]["fleet_sweep"][0]["policy"] == "greedy" and "riders" in shapes[2]["fleet_sweep"][0]
+
+
+def test_render_draws_any_plan_with_numbered_stops_a_scale_and_distinct_colours(tmp_path):
+    """`render PROBLEM PLAN --out`: a PNG for a plan made elsewhere; the map's stops carry their
+    number and ETA, a scale bar in metres is drawn, and 20 riders get 20 colours far from each
+    other and from the unassigned red; a plan naming unknown riders exits 2."""
+    import itertools
+    from unittest import mock
+
+    from dispatch.render import RIDER_COLOURS, UNASSIGNED_COLOUR, colour_distance, rider_colour
+
+    problem, plan, png = tmp_path / "problem.json", tmp_path / "plan.json", tmp_path / "map.png"
+    runner.invoke(app, ["generate", "--orders", "12", "--riders", "3", "--seed", "5", "--out", str(problem)])
+    runner.invoke(app, ["solve", str(problem), "--time-limit", "0.2", "--out", str(plan)])
+    doc = json.loads(plan.read_text())
+    with mock.patch("matplotlib.axes.Axes.annotate", autospec=True, wraps=__import__("matplotlib").axes.Axes.annotate) as notes:
+        result = runner.invoke(app, ["render", str(problem), str(plan), "--out", str(png)])
+    assert result.exit_code == 0, result.output
+    assert png.read_bytes()[:4] == b"\x89PNG"
+    texts = [call.args[1] for call in notes.call_args_list]
+    drops = [s for r in doc["routes"] for s in r["stops"] if s["kind"] == "dropoff"]
+    numbered = [t for t in texts if len(t.split()) == 2 and t.split()[0].isdigit() and ":" in t.split()[1]]
+    assert len(numbered) == len(drops)
+    assert any(t.endswith(" m") or t.endswith(" km") for t in texts), texts
+    assert len({rider_colour(i) for i in range(20)}) == 20
+    assert min(colour_distance(a, b) for a, b in itertools.combinations(RIDER_COLOURS, 2)) > 0.25
+    assert min(colour_distance(c, UNASSIGNED_COLOUR) for c in RIDER_COLOURS) > 0.4
+    doc["routes"][0]["rider_id"] = "NOBODY"
+    plan.write_text(json.dumps(doc))
+    bad = runner.invoke(app, ["render", str(problem), str(plan), "--out", str(png)])
+    assert bad.exit_code == 2 and "NOBODY" in bad.stderr
+
+
+def test_the_timeline_reads_clock_time(tmp_path):
+    """plot_timeline with the scenario's start labels the axis in clock time: 10:00 in its offset."""
+    from datetime import datetime
+    from unittest import mock
+
+    import matplotlib.dates as mdates
+
+    from dispatch.live import report
+    from dispatch.live.simulate import SimResult
+
+    day = SimResult("rolling", {}, [{"t_s": t, "open_orders": 1, "riders_busy": 1, "late": 0} for t in range(0, 7200, 600)], [], [])
+    start = datetime.fromisoformat("2026-11-23T10:00:00+08:00")
+    figures = []
+    with mock.patch.object(report.plt, "close", side_effect=figures.append):
+        report.plot_timeline([day], tmp_path / "t.png", start)
+    axis = figures[0].axes[2]
+    assert axis.get_xlabel() == "clock time (UTC+08:00)"
+    assert axis.xaxis.get_major_formatter()(mdates.date2num(start)) == "10:00"
+    assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"

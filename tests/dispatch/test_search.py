@@ -61,7 +61,7 @@ def test_a_step_past_its_deadline_is_cut_off():
 def test_the_first_plan_cost_estimate_learns_within_bounds(monkeypatch):
     """Measured first plans pull the estimate towards them (with a margin), at most halving or
     doubling it per plan; small plans, dominated by overheads, teach nothing."""
-    import dispatch.solver as solver
+    import dispatch.solver.start as solver
 
     monkeypatch.setitem(solver._first_plan_rate, "s_per_order2", 1e-6)
     solver._learn_first_plan_rate(150, 1.0)
@@ -128,7 +128,7 @@ def test_granular_insertion_in_long_waves_keeps_plans_valid():
 
 def _assert_two_trajectories_keep_the_better(monkeypatch, problem):
     """Solve `problem` recording each search: two seeds on consecutive shares, the cheaper kept."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
     from dispatch import solve
     from dispatch.validate import validate_plan
 
@@ -155,7 +155,7 @@ def _assert_two_trajectories_keep_the_better(monkeypatch, problem):
 def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
     """With 2 s or more on a VRPTW-like problem the search runs twice from the same start with
     different seeds, each on its share of the time, and the plan is the cheaper of the two."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
 
     problem = _solomon_problem("R201", solver.TRAJ_MIN_S + 0.2)
     _assert_two_trajectories_keep_the_better(monkeypatch, problem)
@@ -165,7 +165,7 @@ def test_windowed_budgets_run_two_trajectories_and_keep_the_better(monkeypatch):
 def test_an_ample_budget_for_a_store_problem_runs_two_trajectories(monkeypatch):
     """A store problem gets two trajectories once the budget affords about 200 iterations per
     order (30 orders: from 0.075 s of search); with less, or a work limit, one."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
 
     doc = generate_problem(30, 5, seed=1, lateness="hard", equal_speeds=True, time_limit_s=0.3)
     problem = problem_from_document(doc)
@@ -180,7 +180,7 @@ def test_an_ample_budget_for_a_store_problem_runs_two_trajectories(monkeypatch):
 def test_the_second_store_trajectory_starts_from_the_plain_regret_plan(monkeypatch):
     """On a store problem the trajectories alternate starts: the first plan, then the plan of
     the regret rule without alike idle riders grouped."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
 
     starts = []
     real = solver.fast_lns.CompiledRuinRecreate
@@ -263,7 +263,7 @@ def test_a_first_plan_that_does_not_fit_plans_the_most_urgent_orders(monkeypatch
     valid."""
     import math
 
-    import dispatch.solver as solver
+    import dispatch.solver.start as solver
     from dispatch import solve
     from dispatch.validate import validate_plan
 

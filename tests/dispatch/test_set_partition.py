@@ -85,7 +85,7 @@ def test_recombining_never_returns_worse_than_the_plan_it_starts_from(compiled_s
 
 def test_the_partitioning_runs_only_once_the_search_has_settled():
     """Only from 2 s of search, never on reproducible runs (SCIP is bounded by the clock)."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
 
     problem = problem_from_document(generate_problem(30, 5, seed=1, lateness="hard", equal_speeds=True))
     inst = build_instance(problem, split_by_area(problem)[0])
@@ -99,7 +99,7 @@ def test_the_partitioning_runs_only_once_the_search_has_settled():
 def test_a_solve_with_the_partitioning_gives_a_valid_plan(monkeypatch):
     """A store solve that runs the partitioning (threshold lowered for the test) returns a valid
     plan with every order on time."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
     from dispatch.validate import validate_plan
 
     calls = []

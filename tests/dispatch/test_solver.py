@@ -347,11 +347,28 @@ def test_the_validator_rejects_a_drop_off_before_deliver_after():
     assert causes, "a drop-off before deliver_after must be a violation"
 
 
+def test_by_default_an_order_stays_with_its_rider_unless_moving_it_saves_more_than_the_default_cost():
+    """Default weights price a move at DEFAULT_REASSIGN_COST (the simulator's too): O1 stays with
+    FAR, 800 m further, rather than move to NEAR to save under 300 rider-seconds."""
+    from dispatch.live.simulate import SimOptions
+    from dispatch.model import DEFAULT_REASSIGN_COST, Options
+    from dispatch.schema import WeightsDoc
+
+    assert WeightsDoc().reassign == Options().reassign_cost == SimOptions().reassign_cost == DEFAULT_REASSIGN_COST
+    riders = [rider("NEAR"), rider("FAR", east=800)]
+    o1 = order("O1", 1500, 0, promised=60, assigned_rider_id="FAR")
+    problem, plan = solved(document(riders=riders, orders=[o1], lateness="hard"))
+    assert route_of(plan, "FAR") is not None and plan.metrics.reassigned == 0
+    _, free = solved(document(riders=riders, orders=[o1], lateness="hard", weights={"reassign": 0}))
+    saved = route_of(plan, "FAR").travel_s - route_of(free, "NEAR").travel_s
+    assert 0 < saved < DEFAULT_REASSIGN_COST
+
+
 def test_a_reassignment_cost_keeps_an_order_with_its_assigned_rider():
     """O1 was assigned to FAR; free it moves to NEAR (less riding), priced it stays with FAR."""
     riders = [rider("NEAR"), rider("FAR", east=800)]
     o1 = order("O1", 1500, 0, promised=60, assigned_rider_id="FAR")
-    _, free = solved(document(riders=riders, orders=[o1], lateness="hard"))
+    _, free = solved(document(riders=riders, orders=[o1], lateness="hard", weights={"reassign": 0}))
     assert route_of(free, "NEAR") is not None and free.metrics.reassigned == 1
     _, stable = solved(document(riders=riders, orders=[o1], lateness="hard", weights={"reassign": 600}))
     assert route_of(stable, "FAR") is not None and route_of(stable, "NEAR") is None
@@ -360,7 +377,7 @@ def test_a_reassignment_cost_keeps_an_order_with_its_assigned_rider():
 
 def test_solving_before_warm_up_warns_once_and_still_plans_validly(monkeypatch, caplog):
     """Without the compiled search loaded, solves use the Python search and say so, once."""
-    import dispatch.solver as solver
+    import dispatch.solver.pipeline as solver
     from dispatch.solver import fast_lns
 
     monkeypatch.setattr(fast_lns, "_READY", False)
@@ -403,7 +420,7 @@ def test_a_problem_too_big_for_its_budget_plans_its_most_urgent_orders(monkeypat
     the solve keeps the carried orders and the most urgent that fit, plans those, and reports the
     rest as `time_limit_reached`; the plan is valid. The cost per pair of points is raised here so
     that about 60 of 120 orders fit a 1 s budget."""
-    import dispatch.solver as solver
+    import dispatch.solver.admission as solver
     from dispatch.generate import generate_problem
 
     monkeypatch.setattr(solver, "_INSTANCE_S_PER_POINT2", 1e-4)

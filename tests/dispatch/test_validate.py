@@ -142,3 +142,39 @@ def test_the_contracts_worked_example():
     pickup, first = route["stops"][0], route["stops"][1]
     assert (pickup["arrive_at"], pickup["depart_at"]) == (t(0), t(6))
     assert first["order_id"] == "O1" and (first["arrive_at"], first["depart_at"], first["late_s"]) == (t(11), t(13), 60)
+
+
+def test_a_rule_can_be_asked_alone(case):
+    """Each rule is a function of one scope: the capacity rule on a recomputed pickup reports
+    the load leaving the store, and nothing when the load fits."""
+    from dispatch.plan import plan_from_document
+    from dispatch.validate import PickupVisit, within_capacity
+
+    problem, doc = case
+    plan = plan_from_document(doc, problem.plan_time)
+    rider_r1 = problem.rider_index["R1"]
+    pickup = next(s for s in plan.routes[0].stops if s.kind == "pickup")
+    store = problem.store_index[pickup.store_id]
+    over = PickupVisit(rider_r1, pickup, store, load_items=11, order_count=1)
+    fits = PickupVisit(rider_r1, pickup, store, load_items=10, order_count=1)
+    assert [v.cause for v in within_capacity(None, over)] == ["capacity"]
+    assert list(within_capacity(None, fits)) == []
+
+
+def test_every_contract_cause_is_one_rules_cause():
+    """Every cause docs/CONTRACT.md lists is reported by a rule of the validator that names it in
+    its docstring (VROOM-like: each cause computed in one place)."""
+    import re
+    from pathlib import Path
+
+    from dispatch import validate
+
+    text = (Path(__file__).parents[2] / "docs" / "CONTRACT.md").read_text()
+    listed = text.split("## Checking a plan", 1)[1].split("## ", 1)[0]
+    causes = set(re.findall(r"`([a-z_]+)`", listed.split("cause (the rider", 1)[1]))
+    rules = (validate.UNASSIGNED_RULES + validate.ROUTE_RULES + validate.PICKUP_RULES + validate.DROPOFF_RULES
+             + validate.ROUTE_END_RULES + validate.PLAN_RULES)
+    # The driver reports the causes that stop a route or a stop from being checked further.
+    driver = " unknown_rider duplicate_rider unknown_store unknown_order"
+    named = " ".join(rule.__doc__.split(":")[0] for rule in rules) + driver
+    assert causes and causes <= set(re.findall(r"[a-z_]+", named)), causes - set(re.findall(r"[a-z_]+", named))

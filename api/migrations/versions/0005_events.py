@@ -1,16 +1,16 @@
 """Events (what the service did or accepted, for streams and webhooks), webhook subscriptions and
 their delivery log, and a dispatcher's pin of an order to a rider.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
