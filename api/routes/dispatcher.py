@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
 
-from api import board, dispatching, repository
+from api import board, dispatching, examples, repository
 from api.auth import OrderSystem
 from api.deps import AppSettings, Db, PathId, ReadDb, Solver, service_options, utc_now
 from api.json_body import StrictJsonRoute
@@ -55,9 +55,12 @@ def check_move(
 @router.post(
     "/v1/stores/{store_id}/moves",
     summary="Apply a checked move",
-    responses={200: {"description": "the new current plan"}, **errors(404, 409, 413)},
+    responses={200: examples.plan_response("the new current plan (with store_id)"), **errors(404, 409, 413)},
 )
-def apply_move(store_id: PathId, body: MoveApply, _caller: OrderSystem, db: Db, settings: AppSettings) -> dict[str, Any]:
+def apply_move(
+    store_id: PathId,
+    body: Annotated[MoveApply, Body(openapi_examples={"apply": {"summary": "The plan_id a check answered", "value": {"plan_id": "3f2a9c0e5b7d4e1f8a6b2c9d0e4f7a1b"}}})],
+    _caller: OrderSystem, db: Db, settings: AppSettings) -> dict[str, Any]:
     """Make the checked plan current, exactly as checked, and pin the order to its new rider so
     later re-plans keep it there; 409 if the store was dispatched since the check."""
     plan = dispatching.apply_move(db, store_id, body.plan_id, utc_now(), settings.event_rules())
@@ -65,7 +68,10 @@ def apply_move(store_id: PathId, body: MoveApply, _caller: OrderSystem, db: Db, 
 
 
 @router.put("/v1/orders/{order_id}/pin", response_model=OrderPublic, summary="Pin an order to a rider", responses=errors(404, 409, 413))
-def pin(order_id: PathId, body: PinRequest, _caller: OrderSystem, db: Db, settings: AppSettings) -> OrderPublic:
+def pin(
+    order_id: PathId,
+    body: Annotated[PinRequest, Body(openapi_examples={"pin": {"summary": "Keep it with R2", "value": {"rider_id": "R2"}}})],
+    _caller: OrderSystem, db: Db, settings: AppSettings) -> OrderPublic:
     """Every dispatch from now on keeps the open order with this rider (committed) while the
     rider is on the road; the next dispatch applies it."""
     return order_view(db, dispatching.pin_order(db, order_id, body.rider_id), settings.time_zone)

@@ -144,7 +144,13 @@ async def _watch(request: Request, store_id: str, start_id: int, on_rows) -> Asy
     "/v1/stores/{store_id}/events",
     response_model=EventPage,
     summary="The store's events: a page of them, or a live stream (Accept: text/event-stream)",
-    responses={200: {"content": {SSE: {"schema": {"type": "string"}}}, "description": "events after `after`"}, **errors(404)},
+    responses={
+        200: {
+            "content": {SSE: {"schema": {"type": "string"}, "example": 'id: 42\nevent: order.accepted\ndata: {"id":42,"type":"order.accepted",...}\n\n'}},
+            "description": "events after `after`",
+        },
+        **errors(404),
+    },
 )
 async def store_events(
     store_id: PathId,
@@ -176,7 +182,13 @@ async def store_events(
 @router.get(
     "/v1/riders/{rider_id}/route/stream",
     summary="The rider's route now, then each time it changes (server-sent events)",
-    responses={200: {"content": {SSE: {"schema": {"type": "string"}}}, "description": "`route` events"}, **errors(404)},
+    responses={
+        200: {
+            "content": {SSE: {"schema": {"type": "string"}, "example": 'id: 42\nevent: route\ndata: {"rider_id":"R1","store_id":"S1","plan_id":"3f2a","as_of":"2026-11-23T10:00:00+08:00","stops":[]}\n\n'}},
+            "description": "`route` events",
+        },
+        **errors(404),
+    },
 )
 async def rider_route_stream(rider_id: PathId, request: Request, caller: AnyCaller):
     """`event: route` with the route document (as GET /v1/riders/{id}/route) now, then again each
