@@ -2,6 +2,7 @@
 
     python -m benchmarks.research.same_plans record DIR [NAME ...]  # solve and save each plan to DIR
     python -m benchmarks.research.same_plans check DIR [NAME ...]   # solve again; exit 1 on any difference
+    python -m benchmarks same-plans record|check DIR [NAME ...]      # the same, as a verb of the harness
 
 Solves the published store problems (`data/store`), two soft-promise generated store problems
 (the customer's clock priced, so the time-pricing paths run) and two Solomon instances, each
