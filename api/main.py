@@ -19,7 +19,7 @@ from api.limits import Admission, BodySizeLimit
 from api.metrics import ServiceMetrics, StateReader
 from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
-from api.routes import health, lists, metrics, orders, plans, riders, stores
+from api.routes import health, lists, metrics, operations, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -105,7 +105,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
     app.add_middleware(RequestContext)
-    for module in (health, metrics, plans, stores, lists, orders, riders):
+    for module in (health, metrics, plans, stores, lists, orders, riders, operations):
         app.include_router(module.router)
     return app
 

@@ -93,6 +93,15 @@ class Settings(BaseSettings):
     # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
     redispatch_tick_s: float = Field(default=5.0, ge=0)
 
+    # Staffing (GET /v1/stores/{id}/staffing): each simulated re-plan stops after this many
+    # search iterations (a work limit keeps the answer reproducible and its time bounded), and the
+    # workload's scale gets this many simulations of the history.
+    staffing_replan_iterations: int = Field(default=100, ge=1, le=100_000)
+    staffing_simulations: int = Field(default=4, ge=1, le=20)
+    # What a rider-hour costs in the money of third-party fees, for solves and quotes that do not
+    # say (options.rider_cost_per_hour); stores with a third_party need one or the other.
+    rider_cost_per_hour: float | None = Field(default=None, gt=0, le=1e6)
+
     # Integration and operation (issue 23).
     # The zone of stores whose document names none (IANA name or UTC offset); unset: the first
     # order's offset, else UTC.

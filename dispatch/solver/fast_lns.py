@@ -123,7 +123,7 @@ def _refresh(r, routes, prob, cache):
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -258,7 +258,7 @@ def _evaluate(k, r, routes, prob, cache):
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -269,7 +269,7 @@ def _evaluate(k, r, routes, prob, cache):
     best = np.inf
     bkind = -1
     bpos = -1
-    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r):
+    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r) or not zone_ok[k, r]:
         return best, bkind, bpos
     # Moving an order off the rider it is assigned to costs reassign_cost, wherever it goes.
     moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
@@ -734,7 +734,9 @@ def _most_regret(cand, n_c, alive, top_v, drop_cost):
         if not alive[ci]:
             continue
         first = top_v[ci, 0]
-        if first == np.inf:
+        # An order whose cheapest insertion costs more than leaving it out (a third party's
+        # trip, or the unassigned weight) stays out.
+        if first == np.inf or first >= drop_cost[cand[ci]]:
             continue
         second = top_v[ci, 1]
         alt = second if second < drop_cost[cand[ci]] else drop_cost[cand[ci]]
@@ -927,7 +929,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -1006,7 +1008,8 @@ def idle_groups(inst: Instance, rclass: np.ndarray, tt: np.ndarray, dist: np.nda
             c = int(rclass[r])
             from_start = tt[c, S + r].tobytes() if tt.shape[0] else b""
             key = (c, dist[S + r].tobytes(), from_start, int(inst.available_s[r]), int(inst.shift_end_s[r]),
-                   int(inst.capacity[r]), int(inst.max_orders[r]), int(inst.home_store[r]))
+                   int(inst.capacity[r]), int(inst.max_orders[r]), int(inst.home_store[r]),
+                   inst.zone_ok[:, r].tobytes())
         group[r] = keys.setdefault(key, len(keys))
     return group
 
@@ -1115,7 +1118,7 @@ def _build_tables(inst: Instance) -> _Tables:
         cols = neighbours[:, :GRANULAR_NEAR].ravel()
         near[rows, cols] = True
         near |= near.T
-    drop_cost = (inst.priority * opts.unassigned_cost).astype(np.float64)
+    drop_cost = inst.drop_cost.astype(np.float64)
     carried = inst.carried_by >= 0
     group = idle_groups(inst, rclass, tt, dist)
     prob = (
@@ -1136,6 +1139,8 @@ def _build_tables(inst: Instance) -> _Tables:
         inst.created_s.astype(np.int64), (inst.priority * opts.click_to_door_cost_per_s).astype(np.float64),
         (inst.priority * opts.late_fixed_cost).astype(np.float64), int(opts.late_steep_after_s), (inst.priority * opts.late_steep_cost_per_s).astype(np.float64),
         bool(opts.prices_time), inst.shift_end_pickups.astype(np.bool_),
+        # Rider zones: an order goes only to riders whose zone holds its door (n x R).
+        np.ascontiguousarray(inst.zone_ok, dtype=np.bool_).reshape(max(n, 0), R),
     )
     return _Tables(drop_cost, prob, group)
 
@@ -1273,7 +1278,7 @@ class CompiledRuinRecreate:
                     break
 
     def run(self, deadline: float, max_iterations: int | None, one_idle: bool = False,
-            ruin: bool = True) -> SearchResult | None:
+            ruin: bool = True, stop=None) -> SearchResult | None:
         """Search until the deadline or `max_iterations`, whichever comes first; None if the start is not feasible.
 
         `one_idle` (for a first plan) offers interchangeable idle riders to the regret rule as
@@ -1302,6 +1307,8 @@ class CompiledRuinRecreate:
         done = 0
         chunk = 0
         while True:
+            if stop is not None and stop.is_set():  # interrupted: the best so far is the answer
+                break
             if max_iterations is not None:
                 # A work limit and the clock: whichever comes first (whole chunks keep the work
                 # limit reproducible; one chunk takes milliseconds even at 2,000 orders).
