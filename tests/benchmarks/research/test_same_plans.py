@@ -19,7 +19,7 @@ def test_a_recorded_plan_is_the_same_plan_again_and_a_changed_one_differs(tmp_pa
     recorded["routes"][0]["stops"][0]["arrive_at"] = recorded["routes"][0]["stops"][0]["depart_at"]
     path.write_text(json.dumps(recorded))
     assert same_plans.main(["check", str(tmp_path), name]) == 1
-    assert "DIFFERENT plan" in capsys.readouterr().out
+    assert "DIFFERENT plan (.routes[0].stops[0].arrive_at)" in capsys.readouterr().out
 
 
 def test_unknown_cases_and_bad_arguments_are_refused(tmp_path):
@@ -27,3 +27,14 @@ def test_unknown_cases_and_bad_arguments_are_refused(tmp_path):
     with pytest.raises(SystemExit, match="unknown cases"):
         same_plans.check(tmp_path, ["no-such-problem"])
     assert same_plans.main(["compare", str(tmp_path)]) == 2
+
+
+def test_fields_a_record_lacks_are_listed_not_compared():
+    """A field added to the documents after the record (absent from it) is not a difference; a
+    recorded field that changes or is gone is."""
+    changed, added = [], []
+    same_plans._compare({"a": 1, "b": [1, 2]}, {"a": 1, "b": [1, 2], "c": 0}, "", changed, added)
+    assert (changed, added) == ([], [".c"])
+    changed, added = [], []
+    same_plans._compare({"a": 1, "b": [1, 2]}, {"b": [1, 3]}, "", changed, added)
+    assert changed == [".a gone", ".b[1]"] and added == []
