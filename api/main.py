@@ -19,7 +19,7 @@ from api.limits import Admission, BodySizeLimit
 from api.metrics import ServiceMetrics, StateReader
 from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
-from api.routes import health, lists, metrics, operations, orders, plans, riders, stores
+from api.routes import cluster, health, lists, metrics, operations, orders, plans, riders, stores
 from api.settings import Settings
 from api.solving import SolverPool
 from dispatch.solver import warm_up
@@ -47,6 +47,26 @@ async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
             log.exception("re-dispatch tick failed")
 
 
+def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics):
+    """Where solves and re-plans run: this process's pool, or the cluster's workers (DISPATCH_BROKER_URL)."""
+    if cfg.broker_url:
+        # Imported here: an embedded service never needs Celery or Redis.
+        from api.cluster import ClusterRedispatcher, ClusterSolver
+        from api.coordination import Coordination
+
+        longest_wait_s = cfg.cluster_queue_wait_s + cfg.max_time_limit_s + cfg.solve_margin_s
+        coordination = Coordination(cfg.broker_url, cfg.cluster_name, socket_timeout_s=longest_wait_s + 10)
+        solver = ClusterSolver(cfg, coordination)
+        solver.observe = metrics.observe_solve
+        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics)
+    solver = SolverPool(
+        cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
+        max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
+    )
+    solver.observe = metrics.observe_solve
+    return solver, Redispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics)
+
+
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the service; `settings` default to the environment (prefix DISPATCH_) at start-up."""
 
@@ -67,14 +87,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
-        app.state.solver = SolverPool(
-            cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
-            max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
-        )
-        app.state.solver.observe = app.state.metrics.observe_solve
-        app.state.redispatcher = Redispatcher(
-            app.state.sessions, app.state.solver, utc_now, reads=app.state.reads, metrics=app.state.metrics
-        )
+        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics)
         app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
@@ -88,6 +101,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                     await ticker
             app.state.redispatcher.close()
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
+            if cfg.broker_url:
+                app.state.solver.coordination.close()
             engine.dispose()
 
     # /docs and /redoc are served with their assets from here (install_docs), not from a CDN.
@@ -105,7 +120,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
     app.add_middleware(RequestContext)
-    for module in (health, metrics, plans, stores, lists, orders, riders, operations):
+    for module in (health, metrics, plans, stores, lists, orders, riders, operations, cluster):
         app.include_router(module.router)
     return app
 
