@@ -182,7 +182,8 @@ SECRET_FIELDS = frozenset({"api_keys", "database_url", "broker_url"})
 
 
 def _mask_key(key: str) -> str:
-    return (key[:4] + "..." if len(key) > 8 else "...") + f" ({len(key)} characters)"
+    # Four characters tell keys apart; a short key shows none of itself.
+    return (key[:4] + "..." if len(key) >= 16 else "...") + f" ({len(key)} characters)"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

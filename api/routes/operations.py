@@ -14,6 +14,7 @@ from api.db import read_transaction
 from api.deps import AppSettings, PathId, ReadDb, utc_now
 from api.errors import NotFound
 from api.json_body import StrictJsonRoute
+from api.local_time import localize, store_zone
 from api.openapi import errors
 from dispatch.errors import InvalidProblem
 from dispatch.grid import aggregate, grid_geojson, parse_hours
@@ -81,4 +82,5 @@ def store_staffing(
     # The work limit binds, not the clock (a busy machine gives the same answer); it bounds the time.
     sim = replace(live_options(scenarios[0]), max_iterations=settings.staffing_replan_iterations, budget_s=STAFFING_CLOCK_S)
     result = staff(scenarios, replace(options, sim=sim))
-    return {"store_id": store_id, **result.to_document()}
+    zone = store_zone(repository.get_store(db, store_id), settings.time_zone)
+    return localize({"store_id": store_id, **result.to_document()}, zone)  # the store's times in its zone
