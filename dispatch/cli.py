@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dispatch.documents import problem_from_document
@@ -46,16 +47,66 @@ def _load_problem(path: Path, time_limit: float | None = None) -> Problem:
 
 
 def _warm_up() -> None:
-    """Load the compiled search before solving (compiles once per machine, then cached)."""
+    """Load the compiled search before solving (compiles once per machine, then cached), with a
+    spinner while it does: the first compile takes about 20 s."""
     import time
 
     from dispatch.solver import warm_up
 
     t0 = time.perf_counter()
-    warm_up()
+    with err_console.status("loading the compiled search (the first run on a machine compiles it, about 20 s)"):
+        warm_up()
     took = time.perf_counter() - t0
     if took > 2:
         err_console.print(f"compiled the search in {took:.0f} s (once per machine; later runs load it)")
+
+
+def _progress() -> Progress:
+    """A progress display on stderr (stdout stays the command's JSON)."""
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[note]}"),
+        console=err_console, transient=True,
+    )
+
+
+def solve_with_progress(problem: Problem) -> tuple[Plan, bool]:
+    """Solve in a worker thread while a bar shows the budget going; Ctrl-C stops the search and
+    the best plan found so far is returned. (plan, interrupted)."""
+    import threading
+    import time
+
+    stop, done = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["plan"] = solve_problem(problem, stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="solve", daemon=True)
+    limit = problem.options.time_limit_s
+    interrupted = False
+    err_console.print(f"solving for up to {limit:g} s (Ctrl-C stops the search and keeps the best plan so far)")
+    with _progress() as bar:
+        task = bar.add_task("solving", total=limit, note="Ctrl-C: stop and keep the best plan so far")
+        t0 = time.perf_counter()
+        worker.start()
+        # Waited on with an Event: a Ctrl-C inside Thread.join can leave is_alive() false while
+        # the thread still runs (CPython gh-90882).
+        while not done.is_set():
+            try:
+                done.wait(0.1)
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+                bar.update(task, description="stopping", note="finishing the best plan found so far")
+            bar.update(task, completed=min(limit, time.perf_counter() - t0))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["plan"], interrupted
 
 
 def sample_problem_document() -> dict:
@@ -133,14 +184,17 @@ def solve(
     time_limit: Annotated[Optional[float], typer.Option(help="Override options.time_limit_s")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Also write the plan here")] = None,
 ) -> None:
-    """Solve a problem document; print the plan document as JSON on stdout."""
+    """Solve a problem document; print the plan document as JSON on stdout (progress on stderr;
+    Ctrl-C stops the search and prints the best plan found so far)."""
     problem = _load_problem(problem_path, time_limit)
     _warm_up()
     try:
-        plan = solve_problem(problem)
+        plan, interrupted = solve_with_progress(problem)
     except DispatchError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    if interrupted:
+        err_console.print(f"[yellow]interrupted after {plan.metrics.solve_ms / 1000:.1f} s: the best plan found so far[/yellow]")
     text = json.dumps(plan.to_document(), indent=2)
     if out is not None:
         out.write_text(text)
@@ -422,13 +476,16 @@ def simulate(
     overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval,
                      zones=zones, third_party=third_party)
     results, sweeps = [], []
-    for name in policies:
-        opts = dc_replace(live_options(scenario, name), **overrides)
-        err_console.print(f"simulating {name} ...")
-        results.append(run_day(scenario, opts))
-        if fleet_sweep:
-            err_console.print(f"fleet sweep {name} ...")
-            sweeps.append(sweep(scenario, opts, target))
+    with _progress() as bar:
+        for name in policies:
+            opts = dc_replace(live_options(scenario, name), **overrides)
+            day = bar.add_task(f"simulating {name}", total=len(scenario.get("orders", [])) or 1, note="orders revealed")
+            results.append(run_day(scenario, opts, lambda done, total, task=day: bar.update(task, completed=done, total=total or 1)))
+            bar.update(day, completed=bar.tasks[day].total, note=f"{results[-1].metrics['on_time_rate']:.1%} on time")
+            if fleet_sweep:
+                swept = bar.add_task(f"fleet sweep {name}", total=None, note="")
+                sweeps.append(sweep(scenario, opts, target, lambda n, rate, task=swept: bar.update(task, note=f"{n} riders: {rate:.1%} on time")))
+                bar.update(swept, total=1, completed=1)
     table = Table(title=f"{scenario_path.name}: the day's KPIs")
     table.add_column("KPI")
     for r in results:

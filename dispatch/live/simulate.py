@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -503,8 +504,9 @@ class DaySimulator:
             and (self.orders[oid].order.deadline_s is None or self.orders[oid].order.deadline_s >= t)
         ]
 
-    def run(self) -> SimResult:
-        """Simulate from the first shift or order until every order is delivered or the day is over."""
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
+        """Simulate from the first shift or order until every order is delivered or the day is
+        over; `progress(orders revealed, orders)` is called at every step."""
         p = self.problem
         starts = [o.created_at_s for o in p.orders] + [r.rider.available_at_s for r in self.riders.values()]
         t = int(min(starts)) if starts else 0
@@ -533,6 +535,8 @@ class DaySimulator:
                     self.pending_wave = {oid for oid in wave if self.orders[oid].rider_id is None}
                 self.last_plan_at = t
             self._sample(t)
+            if progress is not None:
+                progress(len(self.revealed), len(p.orders))
             if len(self.revealed) == len(p.orders) and all(s.delivered_s is not None for s in self.orders.values()):
                 break
             t += self.interval_s
@@ -620,13 +624,17 @@ class DaySimulator:
         return SimResult(self.options.policy, metrics, self.timeline, outcomes, self.replan_ms)
 
 
-def simulate(scenario: dict, options: SimOptions) -> SimResult:
-    """Simulate one policy over a day scenario (a contract problem document with future orders)."""
-    return DaySimulator(scenario, options).run()
+def simulate(scenario: dict, options: SimOptions, progress: Callable[[int, int], None] | None = None) -> SimResult:
+    """Simulate one policy over a day scenario (a contract problem document with future orders);
+    `progress(orders revealed, orders)` is called as the day goes on."""
+    return DaySimulator(scenario, options).run(progress)
 
 
-def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> dict:
-    """The smallest number of riders per store with `on_time_rate` >= target (None if even all miss)."""
+def fleet_sweep(
+    scenario: dict, options: SimOptions, target: float = 0.95, progress: Callable[[int, float], None] | None = None
+) -> dict:
+    """The smallest number of riders per store with `on_time_rate` >= target (None if even all miss);
+    `progress(riders, on-time rate)` is called after each fleet size tried."""
     per_store = max(
         (sum(1 for r in scenario["riders"] if r.get("store_id") == s["id"]) for s in scenario["stores"]), default=0
     )
@@ -639,6 +647,8 @@ def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> di
             m = simulate(scenario, replace(options, riders=n)).metrics
             tried[n] = m["on_time_rate"]
             spend[n] = {k: m[k] for k in ("third_party_share", "third_party_fees", "cost_per_order")}
+            if progress is not None:
+                progress(n, tried[n])
         return tried[n]
 
     if per_store == 0 or rate(per_store) < target:

@@ -8,6 +8,7 @@ being followed, completed) -> OR-Tools -> ruin and recreate (trajectories, set p
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -73,6 +74,11 @@ class _Run:
     unassigned: list[UnassignedOrder]
     deadline: float
     reproducible: bool  # a work limit: the same input gives the same plan
+    stop: threading.Event | None = None  # set (Ctrl-C): the search ends at its next check
+
+    def stopped(self) -> bool:
+        """Whether the caller asked the search to stop."""
+        return self.stop is not None and self.stop.is_set()
 
 
 @dataclass(slots=True)
@@ -86,15 +92,20 @@ class _Best:
     engine: str = "construction"
 
 
-def solve(problem: Problem) -> Plan:
-    """Plan `problem`: every order ends in one route or in `unassigned` with a reason."""
+def solve(problem: Problem, stop: threading.Event | None = None) -> Plan:
+    """Plan `problem`: every order ends in one route or in `unassigned` with a reason.
+
+    `stop`, once set (Ctrl-C in the command line), ends the search at its next check, within
+    milliseconds: the best plan found so far is returned, checked as any other.
+    """
     t0 = time.perf_counter()
     _tell_if_not_warm()
     run = _admit(problem, t0)
+    run.stop = stop
     built, best, fresh = _first_plans(run)
     first_plan_ms = int((time.perf_counter() - t0) * 1000)
     found: SearchResult | None = None
-    if run.candidates and run.inst.n_riders and time.perf_counter() < run.deadline:
+    if run.candidates and run.inst.n_riders and time.perf_counter() < run.deadline and not run.stopped():
         forbid = _forbid_new_orders(run.inst, best.routes)
         best = _improve_with_ortools(run, best, forbid)
         if not forbid:
@@ -190,6 +201,7 @@ def _improve_with_ortools(run: _Run, best: _Best, forbid: set[int]) -> _Best:
     finished, result = run_with_deadline(
         lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
         ortools_deadline + _KILL_MARGIN_S,
+        run.stop,
     )
     if finished and result.routes is not None:
         routed_now = {s[1] for rt in result.routes for s in rt if s[0] == DROP}
@@ -204,15 +216,15 @@ def _ruin_and_recreate(run: _Run, best: _Best, built: Construction, fresh: bool)
     """The search from the best plan (compiled; in Python when it is not loaded), and whether
     the set partitioning found its plan."""
     found, partitioned = None, False
-    if fast_lns is not None and fast_lns.ready() and time.perf_counter() < run.deadline:
+    if fast_lns is not None and fast_lns.ready() and time.perf_counter() < run.deadline and not run.stopped():
         found, partitioned = _compiled_search(run, best, built, fresh)
-    if found is None and time.perf_counter() < run.deadline:
+    if found is None and time.perf_counter() < run.deadline and not run.stopped():
         states, search_left = states_from_routes(run.inst, best.routes), best.left
         if states is None:
             states, search_left = states_from_routes(run.inst, built.routes), list(built.left)
         if states is not None:
             opts = run.problem.options
-            found = RuinRecreate(run.inst, states, search_left, opts.seed).run(run.deadline, opts.max_iterations)
+            found = RuinRecreate(run.inst, states, search_left, opts.seed).run(run.deadline, opts.max_iterations, stop=run.stop)
     return found, partitioned
 
 
@@ -278,13 +290,15 @@ def _run_trajectories(run: _Run, starts: list, limits: list, trajectories: int, 
     the cheapest result."""
     opts, found = run.problem.options, None
     for t in range(trajectories):
-        stop = began + (t + 1) * (search_end - began) / trajectories
+        ends = began + (t + 1) * (search_end - began) / trajectories
         (s_routes, s_left), (latest, late_weight) = starts[t % len(starts)], limits[t % len(starts)]
         result = fast_lns.CompiledRuinRecreate(
             run.inst, s_routes, s_left, opts.seed + 7 * t, latest, late_weight, pool
-        ).run(stop, opts.max_iterations)
+        ).run(ends, opts.max_iterations, stop=run.stop)
         if found is None or (result is not None and result.cost < found.cost):
             found = result
+        if run.stopped():
+            break
     return found
 
 
@@ -294,16 +308,16 @@ def _partition_and_search_on(run: _Run, pool, found: SearchResult, trajectories:
     inst, deadline, opts = run.inst, run.deadline, run.problem.options
     partitioned = False
     clock = PARTITION_CLOCK_SHARE * (deadline - time.perf_counter())
-    picked = recombine(inst, pool, run.candidates, found.routes, clock) if clock > 0 else None
+    picked = recombine(inst, pool, run.candidates, found.routes, clock) if clock > 0 and not run.stopped() else None
     # Its costs are the kernels' (the same as re-timing gives, see the tests).
     if picked is not None and picked.objective < found.cost - 0.5:
         found = SearchResult(None, picked.left, int(round(picked.objective)), found.iterations, routes=picked.routes)
         partitioned = True
-    if deadline - time.perf_counter() > _SEARCH_ON_FROM_S:
+    if deadline - time.perf_counter() > _SEARCH_ON_FROM_S and not run.stopped():
         latest, late_weight = search_limits(inst, found.routes, found.left)
         more = fast_lns.CompiledRuinRecreate(
             inst, found.routes, found.left, opts.seed + 7 * trajectories, latest, late_weight
-        ).run(deadline, None)
+        ).run(deadline, None, stop=run.stop)
         if more is not None and more.cost < found.cost:
             found = SearchResult(None, more.left, more.cost, found.iterations + more.iterations, routes=more.routes)
     return found, partitioned
