@@ -106,6 +106,7 @@ def order_public(row: OrderRow, zone: tzinfo, index: PlanIndex | None = None) ->
         status=row.status,
         rider_id=rider,
         promised_at=getattr(document, "promised_at", None),
+        pinned_rider_id=row.pinned_rider_id,
         submitted_at=_utc(row.submitted_at),
         picked_up_at=_utc(row.picked_up_at),
         delivered_at=_utc(row.delivered_at),

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api import dispatching, examples, repository
+from api import dispatching, events, examples, repository
 from api.auth import OrderSystem
 from api.db import read_transaction
 from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, same_id, service_options, utc_now
@@ -90,6 +90,8 @@ def submit_order(
         store = repository.read_document(StoreDoc, store_row.document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
+        if created:
+            events.order_accepted(db, row, row.submitted_at)
         if created and store_row.time_zone is None:
             store_row.time_zone = offset_name(order.created_at)
     response.status_code = 201 if created else 200
@@ -152,7 +154,9 @@ def dispatch_store(
     fields = {"event": "dispatch", "store_id": store_id, "trigger": "request"}
     timer = Timer()
     try:
-        plan = dispatching.dispatch_store(db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s)
+        plan = dispatching.dispatch_store(
+            db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s, rules=settings.event_rules()
+        )
     except (Conflict, ServiceBusy, SolveTimeout) as exc:
         log.warning("dispatch of store %s refused: %s", store_id, exc, extra={**fields, "outcome": "refused", "status": exc.status, "duration_ms": round(timer() * 1000, 1)})
         raise
@@ -219,7 +223,7 @@ def quote(
     with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem, _, _ = plannable(dispatch_problem(snapshot, at, OptionsDoc(), current))
+    problem, _, _ = plannable(dispatch_problem(snapshot, at, service_options(OptionsDoc(), settings), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
     answer = quote_order(
         problem,
@@ -241,4 +245,5 @@ def quote(
         result.promise_at = to_second(round_up_to_minute(promise) if body.promise_rounding == "minute" else promise, zone)
         result.eta = to_second(problem.at(answer.eta_s), zone)
         result.rider_id = answer.rider_id
+        result.third_party, result.fee = answer.third_party, answer.fee
     return result
