@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test fuzz serve bench bench-full resilience sweep clean cluster
+.PHONY: demo test fuzz serve bench bench-full resilience sweep clean cluster console-screenshots
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ resilience: $(VENV)/.base
 
 sweep: $(VENV)/.base
 	$(BIN)/python -m benchmarks.sweep
+
+# The console at two sizes on a seeded store, for docs/ (needs Chromium: apt-get install chromium).
+console-screenshots: $(VENV)/.base
+	$(BIN)/python -m tests.api.test_console docs
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis

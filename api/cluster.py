@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from api.coordination import Coordination
 from api.dispatching import Redispatcher, Trigger
 from api.errors import ServiceBusy, SolveTimeout
+from api.events import EventRules
 from api.queueing import REPLAN_TASK, SOLVE_TASK, hard_limit_s, make_celery, soft_limit_s
 from api.settings import Settings
 from api.solving import solve_document
@@ -130,8 +131,9 @@ class ClusterRedispatcher(Redispatcher):
         now: Callable[[], datetime],
         reads: Callable[[], Session] | None = None,
         metrics=None,
+        rules: EventRules = EventRules(),
     ):
-        super().__init__(sessions, solver, now, reads=reads, metrics=metrics)
+        super().__init__(sessions, solver, now, reads=reads, metrics=metrics, rules=rules)
         self.cluster = solver
         self.coordination = solver.coordination
         self.replica_id = uuid.uuid4().hex[:12]

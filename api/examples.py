@@ -168,3 +168,5 @@ QUOTE = {
     "detail": None,
     "quote_ms": 6.4,
 }
+
+WEBHOOK = {"url": "https://orders.example.com/dispatch-events", "event_types": ["order.at_risk", "order.eta_moved", "order.delivered"]}

@@ -6,6 +6,7 @@ import asyncio
 import json
 
 from api.errors import error_body
+from api.routes.streams import is_stream
 
 
 class BodySizeLimit:
@@ -67,7 +68,7 @@ class Admission:
 
     Without it, 40 or more concurrent requests queued for threads and database connections
     with no bound and ended in 500s after 30-60 s. The probes are let through: they must answer
-    while the service is loaded.
+    while the service is loaded. Streams, which stay open, have their own limit (api.routes.streams).
     """
 
     EXEMPT = frozenset({"/healthz", "/readyz", "/metrics"})
@@ -76,7 +77,7 @@ class Admission:
         self.app = app
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http" or scope["path"] in self.EXEMPT:
+        if scope["type"] != "http" or scope["path"] in self.EXEMPT or is_stream(scope):
             await self.app(scope, receive, send)
             return
         state = scope["app"].state

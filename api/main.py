@@ -19,9 +19,15 @@ from api.limits import Admission, BodySizeLimit
 from api.metrics import ServiceMetrics, StateReader
 from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
-from api.routes import cluster, health, lists, metrics, operations, orders, plans, riders, stores
+from api.broker import Hub, make_publisher
+from api.events import EventRules, publish_on_commit
+from api.routes import (
+    cluster, console, dispatcher, health, lists, metrics, operations, orders, plans, riders, stores, streams, webhooks,
+)
+from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
+from api.webhooks import RetryPolicy, WebhookWorker
 from dispatch.solver import warm_up
 
 DESCRIPTION = """\
@@ -33,8 +39,9 @@ Send `Authorization: Bearer <key>`; see docs/API.md for roles and error codes.
 
 
 log = logging.getLogger("api.redispatch")
-# Connections and threads beyond the requests': the re-plan threads (2) and the ticker, plus one.
-_BACKGROUND_CONNECTIONS = 4
+# Connections and threads beyond the requests': the re-plan threads (2) and the ticker, plus one;
+# the webhook worker (one claiming, four sending); four for the streams' short reads.
+_BACKGROUND_CONNECTIONS = 4 + 5 + 4
 
 
 async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
@@ -47,7 +54,7 @@ async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
             log.exception("re-dispatch tick failed")
 
 
-def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics):
+def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics, rules: EventRules):
     """Where solves and re-plans run: this process's pool, or the cluster's workers (DISPATCH_BROKER_URL)."""
     if cfg.broker_url:
         # Imported here: an embedded service never needs Celery or Redis.
@@ -58,13 +65,13 @@ def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics):
         coordination = Coordination(cfg.broker_url, cfg.cluster_name, socket_timeout_s=longest_wait_s + 10)
         solver = ClusterSolver(cfg, coordination)
         solver.observe = metrics.observe_solve
-        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics)
+        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics, rules=rules)
     solver = SolverPool(
         cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
         max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
     )
     solver.observe = metrics.observe_solve
-    return solver, Redispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics)
+    return solver, Redispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics, rules=rules)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -82,12 +89,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             migrate(engine)
         app.state.engine = engine
         app.state.sessions = session_factory(engine)
+        # Events reach this process's streams, and other replicas', when their transaction commits.
+        app.state.hub = Hub()
+        app.state.hub.bind(asyncio.get_running_loop())
+        app.state.publisher = make_publisher(cfg.events_broker, app.state.hub, cfg.database_url, cfg.redis_url)
+        publish_on_commit(app.state.sessions, app.state.publisher)
+        app.state.streams = StreamGate(cfg.max_streams)
+        retry = RetryPolicy(max_attempts=cfg.webhook_max_attempts, backoff_s=cfg.webhook_backoff_s, timeout_s=cfg.webhook_timeout_s)
         app.state.reads = session_factory(engine, read_only=True)
+        app.state.webhooks = WebhookWorker(app.state.sessions, retry, poll_s=cfg.webhook_poll_s, reads=app.state.reads)
+        app.state.hub.on_wake(app.state.webhooks.wake)
         app.state.admission = asyncio.Semaphore(cfg.max_requests)
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
-        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics)
+        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics, cfg.event_rules())
         app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
@@ -100,6 +116,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with suppress(asyncio.CancelledError):
                     await ticker
             app.state.redispatcher.close()
+            app.state.publisher.close()
+            app.state.webhooks.close(wait_s=cfg.webhook_timeout_s + 5)
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             if cfg.broker_url:
                 app.state.solver.coordination.close()
@@ -120,8 +138,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
     app.add_middleware(RequestContext)
-    for module in (health, metrics, plans, stores, lists, orders, riders, operations, cluster):
+    for module in (health, metrics, plans, dispatcher, stores, lists, orders, riders, streams, webhooks, console, operations, cluster):
         app.include_router(module.router)
+    console.mount_static(app)
     return app
 
 

@@ -43,7 +43,7 @@ class ServiceMetrics:
         )
         self.solve_seconds = Histogram(
             "dispatch_solve_duration_seconds",
-            "Solves in the solver pool, from submission to answer (kind: plan, dispatch, replan; outcome: ok, error)",
+            "Solves in the solver pool, from submission to answer (kind: plan, dispatch, replan, move_check; outcome: ok, error)",
             ["kind", "outcome"], buckets=_SOLVE_BUCKETS, registry=r,
         )
         self.replan_seconds = Histogram(

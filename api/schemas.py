@@ -149,6 +149,7 @@ class OrderPlanView(BaseModel):
     late_s: int = Field(default=0, description="seconds the planned drop-off is after the promise")
     unassigned_reason: str | None = None
     unassigned_detail: str | None = None
+    third_party: bool = Field(default=False, description="the plan sends it to the store's third-party couriers (ETAs are theirs)")
 
 
 class OrderPublic(BaseModel):
@@ -162,6 +163,7 @@ class OrderPublic(BaseModel):
         description="the rider carrying or who delivered it; for an open order, the rider its store's current plan gives it to"
     )
     promised_at: datetime | None = Field(default=None, description="the promise made to the customer")
+    pinned_rider_id: str | None = Field(default=None, description="a dispatcher pinned it to this rider")
     submitted_at: datetime
     picked_up_at: datetime | None
     delivered_at: datetime | None
@@ -280,3 +282,131 @@ class Health(BaseModel):
 
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+EventTypeName = Literal[
+    "order.accepted", "order.cancelled", "order.picked_up", "order.delivered",
+    "plan.current", "rider.route_changed", "order.eta_moved", "order.at_risk",
+]
+
+
+class EventPublic(BaseModel):
+    """Something the service did or accepted, as streams and webhooks send it."""
+
+    id: int = Field(description="grows in commit order within a store; resume after it")
+    type: EventTypeName
+    at: datetime = Field(description="when the service recorded it (UTC)")
+    store_id: str
+    rider_id: str | None = Field(default=None, description="the rider it concerns, if one")
+    order_id: str | None = Field(default=None, description="the order it concerns, if one")
+    body: dict[str, Any] = Field(description="what happened; its fields depend on the type (docs/API.md)")
+
+
+class EventPage(BaseModel):
+    """A page of a store's events, oldest first."""
+
+    events: list[EventPublic]
+    last_id: int = Field(description="send it as `after` for the next page")
+
+
+ALL_EVENT_TYPES: list[str] = list(EventTypeName.__args__)
+
+
+class WebhookIn(_Body):
+    """A subscription to a store's events, POSTed signed to `url`."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, json_schema_extra={"examples": [examples.WEBHOOK]})
+
+    url: str = Field(min_length=10, max_length=2000, pattern=r"^https?://[!-~]+$", description="where each event is POSTed (http or https)")
+    event_types: list[EventTypeName] = Field(
+        default_factory=lambda: list(ALL_EVENT_TYPES), min_length=1, max_length=8, description="the events it wants; default: all"
+    )
+    secret: str | None = Field(
+        default=None, min_length=16, max_length=200, pattern=r"^[!-~]+$",
+        description="the HMAC key of the signatures (16-200 printable characters); default: one made for you, answered once",
+    )
+
+
+class WebhookPublic(BaseModel):
+    """A webhook subscription (its secret only in the answer that created it)."""
+
+    id: str
+    store_id: str
+    url: str
+    event_types: list[EventTypeName]
+    active: bool = Field(description="false once deleted (kept for its delivery log)")
+    created_at: datetime
+    secret: str | None = Field(default=None, description="only when created")
+
+
+class DeliveryPublic(BaseModel):
+    """One event owed to one subscription, and how its attempts went."""
+
+    id: int
+    webhook_id: str
+    event_id: int
+    event_type: EventTypeName
+    status: Literal["pending", "delivered", "failed"]
+    attempts: int
+    next_attempt_at: datetime | None = Field(description="when it is tried again (pending only)")
+    last_attempt_at: datetime | None
+    last_status_code: int | None = Field(description="the receiver's last HTTP status (null: no answer)")
+    last_error: str | None
+    created_at: datetime
+
+
+class MoveRequest(_Body):
+    """Move an open order to another rider of its store."""
+
+    order_id: NonEmptyId
+    rider_id: NonEmptyId = Field(description="the rider who should take it")
+    plan_time: Time | None = Field(default=None, description="plan as of this time (replays, tests); default: now")
+    options: OptionsDoc = Field(default_factory=OptionsDoc, description="solve options of the re-plan around the move")
+    commit_lead_s: CommitLead = DEFAULT_COMMIT_LEAD_S
+
+
+class MoveCheck(BaseModel):
+    """The store's plan with the order moved, and the validator's verdict (nothing applied yet)."""
+
+    plan_id: str = Field(description="the checked plan: POST it to /moves to apply exactly this")
+    order_id: str
+    rider_id: str
+    valid: bool = Field(description="the validator finds no violation and the order is on the rider")
+    placed_on: str | None = Field(description="the rider the order is on in the checked plan (null: unassigned)")
+    reason: str | None = Field(default=None, description="why the order could not be placed there")
+    detail: str | None = None
+    violations: list[ViolationPublic]
+    eta: datetime | None
+    promised_at: datetime | None
+    slack_s: int | None = Field(description="promise minus ETA (negative: late)")
+    before: dict[str, Any] = Field(description="the current plan's late, late_s_total, total_distance_m, assigned")
+    after: dict[str, Any] = Field(description="the same figures with the move")
+
+
+class MoveApply(_Body):
+    """Apply a checked move."""
+
+    plan_id: NonEmptyId = Field(description="the plan_id of POST /moves/check")
+
+
+class PinRequest(_Body):
+    """Keep an order with one rider in every re-plan."""
+
+    rider_id: NonEmptyId
+
+
+class Board(BaseModel):
+    """The dispatcher's board of a store (docs/API.md "The console")."""
+
+    store: dict[str, Any]
+    now: datetime
+    plan_id: str | None
+    plan_time: datetime | None
+    dispatched_at: datetime | None
+    last_event_id: int = Field(description="stream the store's events after this id to stay current")
+    riders: list[dict[str, Any]]
+    routes: list[dict[str, Any]]
+    orders: list[dict[str, Any]]
+    unassigned: list[dict[str, Any]]
+    at_risk: list[dict[str, Any]]
+    kpis: dict[str, Any]

@@ -62,7 +62,8 @@ def dispatch_problem(
     on the road keeps the drop-off it is riding to first (`heading_to`: the one it reported,
     else the first remaining stop of its route), the orders of a committed pickup (see
     `committed_pickup`) stay with their rider (`committed`), and the riders' remaining stops
-    become the warm start (`initial_routes`).
+    become the warm start (`initial_routes`). An order a dispatcher pinned to a rider on the road
+    is committed to that rider.
     """
     assigned = planned_riders(current)
     known = {o.id: o for o in snapshot.open_orders}
@@ -91,13 +92,19 @@ def dispatch_problem(
             service = service_s.get(stops[0]["store_id"], 60)
             committed.update(committed_pickup(rider.document, stops[0], plan_time, commit_lead_s, service))
     riding = {r["id"] for r in riders}
+    moved: dict[str, str] = {}  # pinned orders the warm start has on another rider
     for o in snapshot.open_orders:
         if datetime.fromisoformat(o.document["created_at"]) <= plan_time:
-            rider_id = assigned.get(o.id)
+            pinned = o.pinned_rider_id if o.pinned_rider_id in riding else None
+            rider_id = pinned or assigned.get(o.id)
+            if pinned and assigned.get(o.id) != pinned:
+                moved[o.id] = pinned
             if rider_id in riding:
-                orders.append({**o.document, "assigned_rider_id": rider_id, "committed": o.id in committed})
+                orders.append({**o.document, "assigned_rider_id": rider_id, "committed": o.id in committed or pinned is not None})
             else:
                 orders.append(o.document)
+    if moved:
+        following = without_orders(following, set(moved))
     return {
         "plan_time": plan_time.isoformat(),
         "stores": [snapshot.store.document] + [s.document for s in snapshot.other_stores],
@@ -106,6 +113,23 @@ def dispatch_problem(
         "options": options.model_dump(mode="json"),
         "initial_routes": following,
     }
+
+
+def without_orders(routes: list[dict], order_ids: set[str]) -> list[dict]:
+    """Warm-start routes less the stops of `order_ids` (orders a dispatcher moved elsewhere)."""
+    out = []
+    for route in routes:
+        stops = []
+        for stop in route["stops"]:
+            if stop["kind"] == "pickup":
+                kept = [oid for oid in stop["order_ids"] if oid not in order_ids]
+                if kept:
+                    stops.append({**stop, "order_ids": kept})
+            elif stop["order_id"] not in order_ids:
+                stops.append(stop)
+        if stops:
+            out.append({**route, "stops": stops})
+    return out
 
 
 def _stop_ref(stop: dict) -> dict:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from sqlalchemy import JSON, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, Float, ForeignKey, Index, Integer, String, TypeDecorator
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 ID_LENGTH = 200
@@ -88,6 +88,8 @@ class OrderRow(Base):
     picked_up_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
     cancelled_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    # A dispatcher's pin: the order stays with this rider in every re-plan (committed).
+    pinned_rider_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
 
 
 class OrderEventRow(Base):
@@ -116,3 +118,59 @@ class PlanRow(Base):
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     problem: Mapped[dict] = mapped_column(JSON)
     plan: Mapped[dict] = mapped_column(JSON)
+
+
+class EventRow(Base):
+    """One thing the service did or accepted, as clients see it (append-only): written in the
+    transaction of the change it records, so an event exists exactly when its change does."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_store_id", "store_id", "id"),
+        Index("ix_events_rider_id", "rider_id", "id"),
+    )
+
+    # BIGINT on PostgreSQL; SQLite's autoincrement needs exactly INTEGER PRIMARY KEY.
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    store_id: Mapped[str] = mapped_column(String(ID_LENGTH))
+    type: Mapped[str] = mapped_column(String(32))
+    at: Mapped[datetime] = mapped_column(UtcDateTime())
+    rider_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    order_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
+    body: Mapped[dict] = mapped_column(JSON)
+
+
+class WebhookRow(Base):
+    """A subscription of an order system to a store's events, delivered signed to its URL."""
+
+    __tablename__ = "webhooks"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"), index=True)
+    url: Mapped[str] = mapped_column(String(2000))
+    event_types: Mapped[list] = mapped_column(JSON)
+    secret: Mapped[str] = mapped_column(String(200))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class DeliveryRow(Base):
+    """One event owed to one subscription: its attempts, when the next is due, how it ended."""
+
+    __tablename__ = "webhook_deliveries"
+    __table_args__ = (
+        Index("ix_deliveries_due", "status", "next_attempt_at"),
+        Index("ix_deliveries_webhook", "webhook_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True)
+    webhook_id: Mapped[str] = mapped_column(ForeignKey("webhooks.id", ondelete="CASCADE"))
+    event_id: Mapped[int] = mapped_column(BigInteger())
+    event_type: Mapped[str] = mapped_column(String(32))
+    status: Mapped[str] = mapped_column(String(16))  # pending, delivered, failed
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), nullable=True)
+    last_status_code: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    last_error: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

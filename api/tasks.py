@@ -24,9 +24,11 @@ from typing import Any
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import task_revoked, worker_init, worker_process_init, worker_process_shutdown, worker_ready
 
+from api.broker import Hub, make_publisher
 from api.coordination import Coordination
 from api.db import make_engine, session_factory
 from api.dispatching import replan_store
+from api.events import publish_on_commit
 from api.queueing import REPLAN_TASK, SOLVE_TASK, WORKER_READY, make_celery, replan_lease_s
 from api.settings import Settings
 from api.solving import solve_document
@@ -45,6 +47,7 @@ class _Process:
     sessions = None
     reads = None
     coordination: Coordination | None = None
+    publisher = None
 
 
 def _open() -> None:
@@ -52,6 +55,10 @@ def _open() -> None:
     _Process.sessions = session_factory(_Process.engine)
     _Process.reads = session_factory(_Process.engine, read_only=True)
     _Process.coordination = Coordination(settings.broker_url, settings.cluster_name)
+    # Events a re-plan writes here reach the replicas' streams and webhooks through the broker
+    # (PostgreSQL's NOTIFY or Redis); with the local one, streams read them at their keep-alive.
+    _Process.publisher = make_publisher(settings.events_broker, Hub(), settings.database_url, settings.redis_url)
+    publish_on_commit(_Process.sessions, _Process.publisher)
 
 
 def _coordination() -> Coordination:
@@ -85,6 +92,8 @@ def _disconnect(**_: Any) -> None:
         _Process.engine.dispose()
     if _Process.coordination is not None:
         _Process.coordination.close()
+    if _Process.publisher is not None:
+        _Process.publisher.close()
 
 
 @task_revoked.connect
@@ -152,7 +161,9 @@ def replan(self, store_id: str, trigger: str) -> str:
         if seen is None:
             coordination.count("superseded")
             return "superseded"
-        outcome = replan_store(_Process.sessions, _Process.reads, _InProcess(), store_id, trigger, _utc_now)
+        outcome = replan_store(
+            _Process.sessions, _Process.reads, _InProcess(), store_id, trigger, _utc_now, rules=settings.event_rules()
+        )
         result = "no_policy" if outcome is None else outcome["outcome"]
         coordination.count(result if result in ("planned", "failed", "skipped") else "skipped")
         return result

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Body
 
-from api import examples, repository
+from api import events, examples, repository
 from api.auth import AnyCaller
 from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, utc_now
 from api.errors import Forbidden, NotFound
@@ -52,7 +52,14 @@ def post_event(
     `redispatch.on_rider_event`, a recorded event re-plans the store after the answer.
     """
     with db.begin():
-        outcome = repository.apply_event(db, order_id, event, caller, utc_now())
+        now = utc_now()
+        outcome = repository.apply_event(db, order_id, event, caller, now)
+        if outcome.applied:
+            order = outcome.order
+            store = repository.get_store(db, order.store_id)
+            plan = repository.get_plan(db, store.current_plan_id) if store.current_plan_id else None
+            at = {"picked_up": order.picked_up_at, "delivered": order.delivered_at, "cancelled": order.cancelled_at}[event.type]
+            events.order_changed(db, order, event.type, at, now, plan)
         view = order_view(db, outcome.order, settings.time_zone)  # read in the same transaction
     if outcome.applied:
         redispatcher.trigger(outcome.order.store_id, "rider_event")

@@ -7,6 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Body, Query, Request, Response
 from fastapi.responses import JSONResponse
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from api import examples, repository
 from api.auth import AnyCaller, Principal
@@ -162,6 +163,16 @@ def get_route(
     """The rider's remaining stops in its home store's current plan (done and cancelled stops
     drop out), times in the store's zone."""
     _may_see(caller, rider_id)
+    route = route_document(db, rider_id, settings.time_zone)
+    if format == "geojson":
+        doc = route.model_dump(mode="json")
+        return JSONResponse(route_geojson(doc, repository.get_rider(db, rider_id).document["location"]), media_type="application/geo+json")
+    return route
+
+
+def route_document(db: Session, rider_id: str, default_zone: str | None) -> RouteDocument:
+    """The rider's remaining stops in its home store's current plan, times in the store's zone
+    (404 for an unknown rider)."""
     rider = repository.get_rider(db, rider_id)
     store = repository.get_store(db, rider.store_id)
     plan = repository.get_plan(db, store.current_plan_id) if store.current_plan_id else None
@@ -174,8 +185,4 @@ def get_route(
         as_of=plan.plan_time if plan else None,
         stops=remaining_stops(plan, rider_id, orders),
     )
-    route = localize(route, store_zone(store, settings.time_zone))
-    if format == "geojson":
-        doc = route.model_dump(mode="json")
-        return JSONResponse(route_geojson(doc, rider.document["location"]), media_type="application/geo+json")
-    return route
+    return localize(route, store_zone(store, default_zone))

@@ -8,7 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 
-from api import dispatching, examples, repository
+from api import dispatching, events, examples, repository
 from api.auth import OrderSystem
 from api.db import read_transaction
 from api.deps import AppSettings, Db, PathId, ReadDb, Redispatch, Solver, same_id, service_options, utc_now
@@ -90,6 +90,8 @@ def submit_order(
         store = repository.read_document(StoreDoc, store_row.document)
         check_order(store, order)
         row, created = repository.submit_order(db, order, utc_now())
+        if created:
+            events.order_accepted(db, row, row.submitted_at)
         if created and store_row.time_zone is None:
             store_row.time_zone = offset_name(order.created_at)
     response.status_code = 201 if created else 200
@@ -152,7 +154,9 @@ def dispatch_store(
     fields = {"event": "dispatch", "store_id": store_id, "trigger": "request"}
     timer = Timer()
     try:
-        plan = dispatching.dispatch_store(db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s)
+        plan = dispatching.dispatch_store(
+            db, solver, store_id, options, body.plan_time or utc_now(), utc_now, body.commit_lead_s, rules=settings.event_rules()
+        )
     except (Conflict, ServiceBusy, SolveTimeout) as exc:
         log.warning("dispatch of store %s refused: %s", store_id, exc, extra={**fields, "outcome": "refused", "status": exc.status, "duration_ms": round(timer() * 1000, 1)})
         raise

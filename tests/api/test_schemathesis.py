@@ -150,7 +150,10 @@ def test_every_operation_with_every_role_breaks_no_rule(served):
         schema = schemathesis.openapi.from_url(f"{base}/openapi.json")
         # The key as configuration, not request data: negative cases break the documents, not the key.
         schema.config.update(headers={"Authorization": f"Bearer {key}"})
-        operations = [result.ok() for result in schema.get_all_operations()]
+        # A stream never ends, so a request to it never has an answer to check: the rider's route
+        # stream is left out (tests/api/test_streams.py covers it and its roles). The store's
+        # events are in: without `Accept: text/event-stream` they answer a page of JSON.
+        operations = [op for op in (result.ok() for result in schema.get_all_operations()) if not op.path.endswith("/stream")]
         for operation in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
                 _run_operation(operation, base, key, mode, tally)
