@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test fuzz serve bench bench-full resilience sweep clean console-screenshots
+.PHONY: demo test fuzz serve bench bench-full resilience sweep clean cluster console-screenshots
 
 $(VENV)/.base: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -48,3 +48,7 @@ console-screenshots: $(VENV)/.base
 
 clean:
 	rm -rf $(VENV) out .pytest_cache .hypothesis
+
+# Two API replicas and two workers on loopback against the local PostgreSQL and Redis (docs/DEPLOY.md).
+cluster: $(VENV)/.base
+	$(BIN)/python -m api.local_cluster

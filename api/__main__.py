@@ -37,10 +37,11 @@ def serve(
     workers: int = typer.Option(1, help="uvicorn worker processes (share state only through PostgreSQL)"),
 ) -> None:
     """Start the dispatch API (the ASGI app api.main:app)."""
-    if not os.environ.get("DISPATCH_API_KEYS"):
+    # Keys may come from the environment or the settings file: only with neither is a key made.
+    if not Settings().api_keys:
         key = _dev_key()
         os.environ["DISPATCH_API_KEYS"] = json.dumps({key: {"role": "admin"}})
-        console.print(f"No DISPATCH_API_KEYS set: using the local development key (admin) from {DEV_KEY_FILE}:")
+        console.print(f"No API keys set (DISPATCH_API_KEYS or the settings file): using the local development key (admin) from {DEV_KEY_FILE}:")
         console.print(f"  export KEY={key}")
     cfg = Settings()
     source = config_file()

@@ -54,7 +54,10 @@ Redispatch = Annotated[Redispatcher, Depends(_redispatcher)]
 
 def service_options(options: OptionsDoc, settings: Settings, field: str = "options.time_limit_s") -> OptionsDoc:
     """The options a solve runs with here: 422 if they ask for more time than this service grants;
-    left to its default, the time limit is that default or the service's maximum, if lower."""
+    left to its default, the time limit is that default or the service's maximum, if lower; the
+    riders' cost per hour is the service's (DISPATCH_RIDER_COST_PER_HOUR) unless it is given."""
+    if options.rider_cost_per_hour is None and settings.rider_cost_per_hour is not None:
+        options = options.model_copy(update={"rider_cost_per_hour": settings.rider_cost_per_hour})
     if "time_limit_s" not in options.model_fields_set:
         return options.model_copy(update={"time_limit_s": min(options.time_limit_s, settings.max_time_limit_s)})
     if options.time_limit_s > settings.max_time_limit_s:

@@ -336,64 +336,88 @@ class Redispatcher:
         return stores
 
     def _policy(self, store_id: str) -> RedispatchPolicy | None:
-        with self.reads() as db:
-            row = db.get(StoreRow, store_id)
-            return policy_of(row) if row is not None else None
+        return read_policy(self.reads, store_id)
 
     def _replan(self, store_id: str, trigger: Trigger) -> None:
-        policy = self._policy(store_id)  # read afresh: it may have changed since the trigger
-        if policy is None:
-            return
-        outcome: dict[str, Any] = {"at": self.now().isoformat(), "trigger": trigger}
-        started = time.perf_counter()
-        fields: dict[str, Any] = {"event": "replan", "store_id": store_id, "trigger": trigger}
-        fault: Exception | None = None
-        with self.sessions() as db:
-            try:
-                # A policy stored before a rule was tightened is read as it is; solving with it
-                # needs it to pass today's rules (else this re-plan fails, and says why).
-                options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
-                plan = dispatch_store(
-                    db, self.solver, store_id, options, self.now(), self.now, policy.commit_lead_s, kind="replan", rules=self.rules
-                )
-            except ValidationError as exc:
-                outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
-            except (Conflict, ServiceBusy, SolveTimeout) as exc:
-                # Another dispatch won (409), the pool is full (503) or slow (504): the next
-                # trigger or tick plans again.
-                outcome.update(outcome="skipped", detail=f"{exc}")
-            except (ApiError, DispatchError) as exc:
-                outcome.update(outcome="failed", detail=f"{exc}")
-            except Exception as exc:
-                outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
-                fault = exc  # a fault, not a refusal: its line carries the traceback
-            else:
-                outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
-                fields.update(plan_fields(plan))
-        seconds = time.perf_counter() - started
-        self._log(fields, outcome, seconds, fault)
-        self._record(store_id, outcome)
+        replan_store(self.sessions, self.reads, self.solver, store_id, trigger, self.now, self.metrics, self.rules)
 
-    def _log(self, fields: dict[str, Any], outcome: dict[str, Any], seconds: float, fault: Exception | None = None) -> None:
-        """One structured line per re-plan: planned (info), skipped (warning) or failed (error)."""
-        fields = {**fields, "outcome": outcome["outcome"], "duration_ms": round(seconds * 1000, 1)}
-        if self.metrics is not None:
-            self.metrics.replan_seconds.labels(fields["trigger"], outcome["outcome"]).observe(seconds)
-        where = f"store {fields['store_id']} on {fields['trigger']}"
-        if outcome["outcome"] == "planned":
-            log.info(
-                "re-planned %s: %s orders in %.0f ms, objective %s, %s reassigned", where, fields["orders"],
-                seconds * 1000, fields["objective"], fields["reassigned"], extra=fields,
-            )
-        else:
-            fields["detail"] = outcome.get("detail")
-            level = logging.WARNING if outcome["outcome"] == "skipped" else logging.ERROR
-            log.log(level, "re-plan of %s %s: %s", where, outcome["outcome"], outcome.get("detail"), extra=fields, exc_info=fault)
 
-    def _record(self, store_id: str, outcome: dict[str, Any]) -> None:
-        """Keep what the re-plan did on the store, where GET /v1/stores/{id} shows it."""
+def read_policy(reads: Callable[[], Session], store_id: str) -> RedispatchPolicy | None:
+    """The store's re-dispatch policy as stored now (None: no policy, or no such store)."""
+    with reads() as db:
+        row = db.get(StoreRow, store_id)
+        return policy_of(row) if row is not None else None
+
+
+def replan_store(
+    sessions: Callable[[], Session],
+    reads: Callable[[], Session],
+    solver: Any,
+    store_id: str,
+    trigger: Trigger,
+    now: Callable[[], datetime],
+    metrics=None,
+    rules: events.EventRules = events.EventRules(),
+) -> dict[str, Any] | None:
+    """One automatic re-plan of the store with its policy's options, logged and recorded on the
+    store (`last_redispatch`); what it did, or None when the store has no policy. A re-plan that
+    fails never raises: the next trigger or tick plans again. `solver` is anything with
+    `run(fn, *args, time_limit_s, kind)`: this process's pool, or a cluster worker's own process.
+    """
+    policy = read_policy(reads, store_id)  # read afresh: it may have changed since the trigger
+    if policy is None:
+        return None
+    outcome: dict[str, Any] = {"at": now().isoformat(), "trigger": trigger}
+    started = time.perf_counter()
+    fields: dict[str, Any] = {"event": "replan", "store_id": store_id, "trigger": trigger}
+    fault: Exception | None = None
+    with sessions() as db:
         try:
-            with self.sessions() as db, db.begin():
-                db.execute(update(StoreRow).where(StoreRow.id == store_id).values(last_redispatch=outcome))
-        except Exception:
-            log.exception("could not record the re-dispatch of store %s", store_id)
+            # A policy stored before a rule was tightened is read as it is; solving with it
+            # needs it to pass today's rules (else this re-plan fails, and says why).
+            options = OptionsDoc.model_validate(policy.options.model_dump(mode="json"))
+            plan = dispatch_store(db, solver, store_id, options, now(), now, policy.commit_lead_s, kind="replan", rules=rules)
+        except ValidationError as exc:
+            outcome.update(outcome="failed", detail=f"the stored policy's options break a rule: {exc.errors()[0]['msg']}")
+        except (Conflict, ServiceBusy, SolveTimeout) as exc:
+            # Another dispatch won (409), the pool is full (503) or slow (504): the next
+            # trigger or tick plans again.
+            outcome.update(outcome="skipped", detail=f"{exc}")
+        except (ApiError, DispatchError) as exc:
+            outcome.update(outcome="failed", detail=f"{exc}")
+        except Exception as exc:
+            outcome.update(outcome="failed", detail=f"{type(exc).__name__}: {exc}")
+            fault = exc  # a fault, not a refusal: its line carries the traceback
+        else:
+            outcome.update(outcome="planned", plan_id=plan["plan_id"], excluded=len(plan.get("excluded", [])))
+            fields.update(plan_fields(plan))
+    seconds = time.perf_counter() - started
+    log_replan(fields, outcome, seconds, metrics, fault)
+    record_outcome(sessions, store_id, outcome)
+    return outcome
+
+
+def log_replan(fields: dict[str, Any], outcome: dict[str, Any], seconds: float, metrics=None, fault: Exception | None = None) -> None:
+    """One structured line per re-plan: planned (info), skipped (warning) or failed (error)."""
+    fields = {**fields, "outcome": outcome["outcome"], "duration_ms": round(seconds * 1000, 1)}
+    if metrics is not None:
+        metrics.replan_seconds.labels(fields["trigger"], outcome["outcome"]).observe(seconds)
+    where = f"store {fields['store_id']} on {fields['trigger']}"
+    if outcome["outcome"] == "planned":
+        log.info(
+            "re-planned %s: %s orders in %.0f ms, objective %s, %s reassigned", where, fields["orders"],
+            seconds * 1000, fields["objective"], fields["reassigned"], extra=fields,
+        )
+    else:
+        fields["detail"] = outcome.get("detail")
+        level = logging.WARNING if outcome["outcome"] == "skipped" else logging.ERROR
+        log.log(level, "re-plan of %s %s: %s", where, outcome["outcome"], outcome.get("detail"), extra=fields, exc_info=fault)
+
+
+def record_outcome(sessions: Callable[[], Session], store_id: str, outcome: dict[str, Any]) -> None:
+    """Keep what the re-plan did on the store, where GET /v1/stores/{id} shows it."""
+    try:
+        with sessions() as db, db.begin():
+            db.execute(update(StoreRow).where(StoreRow.id == store_id).values(last_redispatch=outcome))
+    except Exception:
+        log.exception("could not record the re-dispatch of store %s", store_id)

@@ -431,3 +431,16 @@ def commit_dispatch(session: Session, store_id: str, base_version: int, plan: Pl
     if result.rowcount != 1:
         raise Conflict(f"another dispatch of store {store_id!r} finished first; its plan is current. Retry to re-plan.")
     session.add(plan)
+
+
+def store_history(session: Session, store_id: str, since: datetime) -> list[OrderRow]:
+    """The store's orders submitted since `since`, but the cancelled ones, oldest first."""
+    query = select(OrderRow).where(
+        OrderRow.store_id == store_id, OrderRow.submitted_at >= since, OrderRow.status != "cancelled"
+    )
+    return list(session.scalars(query.order_by(OrderRow.submitted_at, OrderRow.id)))
+
+
+def store_riders(session: Session, store_id: str) -> list[RiderRow]:
+    """The store's riders, by id."""
+    return list(session.scalars(select(RiderRow).where(RiderRow.store_id == store_id).order_by(RiderRow.id)))

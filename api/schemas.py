@@ -220,6 +220,8 @@ class QuotePublic(BaseModel):
     reason: str | None = None
     detail: str | None = None
     quote_ms: float
+    third_party: bool = Field(default=False, description="no own rider keeps it: the store's third-party couriers would")
+    fee: float | None = Field(default=None, description="the third party's fee, when third_party")
 
 
 class ValidateRequest(_Body):

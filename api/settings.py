@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, TomlConfigSettingsSource
@@ -123,6 +124,40 @@ class Settings(BaseSettings):
     console_stale_s: int = Field(default=120, ge=1, le=24 * 3600)
     console_tiles_url: str | None = Field(default=None, max_length=2000)
     console_tiles_attribution: str = Field(default="", max_length=500)
+    # Staffing (GET /v1/stores/{id}/staffing): each simulated re-plan stops after this many
+    # search iterations (a work limit keeps the answer reproducible and its time bounded), and the
+    # workload's scale gets this many simulations of the history.
+    staffing_replan_iterations: int = Field(default=100, ge=1, le=100_000)
+    staffing_simulations: int = Field(default=4, ge=1, le=20)
+    # What a rider-hour costs in the money of third-party fees, for solves and quotes that do not
+    # say (options.rider_cost_per_hour); stores with a third_party need one or the other.
+    rider_cost_per_hour: float | None = Field(default=None, gt=0, le=1e6)
+
+    # The cluster (docs/DEPLOY.md). Unset: solves and re-plans run in this process's pool. Set
+    # (redis://host:6379/0): they are Celery tasks that workers (`o2o-dispatch worker`) run.
+    broker_url: str | None = Field(default=None, description="Redis URL of the cluster's broker and coordination")
+    # Prefix of the cluster's queues and Redis keys: clusters that share one Redis stay apart.
+    cluster_name: str = Field(default="o2o-dispatch", min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    # Synchronous solves answer 503 (with Retry-After) while this many tasks wait in the queues.
+    cluster_queue_max: int = Field(default=100, ge=1, le=100_000)
+    # How long a synchronous solve may wait in the queue for a worker, on top of its limit and margin.
+    cluster_queue_wait_s: float = Field(default=15.0, gt=0, le=600)
+    # A re-plan still queued this long after it was asked for is dropped (a newer one covers it).
+    replan_expires_s: float = Field(default=60.0, gt=0, le=3600)
+    # A task its worker has not acknowledged this long (the worker died) goes to another worker.
+    # It must exceed the longest task (the time limit, margin and queue wait) or tasks run twice.
+    redelivery_s: float = Field(default=60.0, gt=0, le=86_400)
+
+    @model_validator(mode="after")
+    def _redelivery_after_longest_task(self) -> "Settings":
+        longest = self.max_time_limit_s + self.solve_margin_s
+        if self.broker_url and self.redelivery_s <= longest:
+            raise ValueError(
+                f"redelivery_s ({self.redelivery_s:g}) must exceed max_time_limit_s + solve_margin_s ({longest:g}): "
+                "a task still running would be given to a second worker"
+            )
+        return self
+
     # Integration and operation (issue 23).
     # The zone of stores whose document names none (IANA name or UTC offset); unset: the first
     # order's offset, else UTC.
@@ -143,7 +178,7 @@ class Settings(BaseSettings):
         return value
 
 
-SECRET_FIELDS = frozenset({"api_keys", "database_url"})
+SECRET_FIELDS = frozenset({"api_keys", "database_url", "broker_url"})
 
 
 def _mask_key(key: str) -> str:
@@ -161,6 +196,11 @@ def masked(settings: Settings) -> dict[str, Any]:
         values["database_url"] = make_url(settings.database_url).render_as_string(hide_password=True)
     except Exception:  # not a URL SQLAlchemy can read: show nothing of it
         values["database_url"] = "*** (not a URL SQLAlchemy can read)"
+    if values.get("broker_url"):
+        # A Redis URL may carry a password (redis://:secret@host:6379/0).
+        broker = urlsplit(values["broker_url"])
+        if broker.password:
+            values["broker_url"] = broker._replace(netloc=broker.netloc.replace(f":{broker.password}@", ":***@")).geturl()
     return values
 
 

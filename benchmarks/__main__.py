@@ -9,6 +9,7 @@
     python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
     python -m benchmarks resilience     # the HTTP service under load and faults, on SQLite and PostgreSQL
     python -m benchmarks reassign       # orders moved against rider-seconds, per reassignment cost
+    python -m benchmarks chain          # a 200-store chain through a local cluster (1 and 2 workers, kills)
 """
 
 from __future__ import annotations
@@ -365,6 +366,40 @@ def resilience(
     (out / "resilience.md").write_text(markdown(doc) + "\n")
     console.print(markdown(doc))
     console.print(f"wrote {path} and {out / 'resilience.md'}")
+
+
+@app.command()
+def chain(
+    stores: Annotated[int, typer.Option(help="stores in the chain")] = 200,
+    duration: Annotated[float, typer.Option(help="real seconds of load per run")] = 180.0,
+    compression: Annotated[float, typer.Option(help="simulated seconds per real second")] = 20.0,
+    workers: Annotated[str, typer.Option(help="worker counts to compare, comma separated")] = "1,2",
+    kill: Annotated[bool, typer.Option(help="also a run with 2 workers where one worker and one replica are killed with -9")] = True,
+    period: Annotated[int, typer.Option(help="the stores' re-dispatch every_s")] = 30,
+    budget: Annotated[float, typer.Option(help="time_limit_s of a re-plan")] = 1.0,
+    broker_url: Annotated[str, typer.Option(help="Redis of the cluster")] = "redis://127.0.0.1:6379/0",
+    postgres_url: Annotated[str, typer.Option(help="PostgreSQL server (a database per run is created there)")] = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres",
+    out: Annotated[Path, typer.Option(help="folder for chain.json and chain.md")] = LOCAL_RESULTS,
+) -> None:
+    """A chain through the HTTP API of a local cluster (2 replicas): freshness, solves/s, queues, errors, losses."""
+    from benchmarks.chain import ChainConfig, markdown, run_chain
+
+    runs = [(f"{n} worker{'s' if n > 1 else ''}", ChainConfig(stores=stores, duration_s=duration, compression=compression, workers=n, period_s=period, budget_s=budget)) for n in _ints(workers)]
+    if kill:
+        runs.append(("2 workers, kill -9 of a worker and a replica", ChainConfig(stores=stores, duration_s=duration, compression=compression, workers=2, period_s=period, budget_s=budget, kill=True)))
+    results = []
+    command = "python -m benchmarks chain " + " ".join(sys.argv[2:])
+    out.mkdir(parents=True, exist_ok=True)
+    for label, config in runs:
+        result = run_chain(config, console.print, broker_url, postgres_url)
+        result["label"] = label
+        results.append(result)
+        f = result["freshness_s"]
+        console.print(f"{label}: plans/s {result['solves_per_s']}, freshness p50/p95/p99 {f['p50']}/{f['p95']}/{f['p99']} s, lost {result['orders_lost']}, statuses {result['statuses']}")
+        # Written after each run: a later run that fails keeps the earlier ones.
+        (out / "chain.json").write_text(json.dumps({"command": command, "runs": results}, indent=1, default=str))
+        (out / "chain.md").write_text(markdown(results, command))
+    console.print((out / "chain.md").read_text())
 
 
 @app.command()

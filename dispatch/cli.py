@@ -11,6 +11,7 @@ from typing import Annotated, Optional
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from dispatch.documents import problem_from_document
@@ -20,6 +21,9 @@ from dispatch.model import Problem
 from dispatch.plan import Plan
 from dispatch.solver import solve as solve_problem
 from dispatch.validate import validate_plan, violations_by_cause
+
+# A re-plan's clock when a work limit is given: far above what the limit takes, so it binds.
+WORK_LIMIT_CLOCK_S = 5.0
 
 app = typer.Typer(add_completion=False, help="Dispatch optimizer for instant retail delivery from stores.")
 out_console = Console()
@@ -43,16 +47,66 @@ def _load_problem(path: Path, time_limit: float | None = None) -> Problem:
 
 
 def _warm_up() -> None:
-    """Load the compiled search before solving (compiles once per machine, then cached)."""
+    """Load the compiled search before solving (compiles once per machine, then cached), with a
+    spinner while it does: the first compile takes about 20 s."""
     import time
 
     from dispatch.solver import warm_up
 
     t0 = time.perf_counter()
-    warm_up()
+    with err_console.status("loading the compiled search (the first run on a machine compiles it, about 20 s)"):
+        warm_up()
     took = time.perf_counter() - t0
     if took > 2:
         err_console.print(f"compiled the search in {took:.0f} s (once per machine; later runs load it)")
+
+
+def _progress() -> Progress:
+    """A progress display on stderr (stdout stays the command's JSON)."""
+    return Progress(
+        SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TextColumn("{task.fields[note]}"),
+        console=err_console, transient=True,
+    )
+
+
+def solve_with_progress(problem: Problem) -> tuple[Plan, bool]:
+    """Solve in a worker thread while a bar shows the budget going; Ctrl-C stops the search and
+    the best plan found so far is returned. (plan, interrupted)."""
+    import threading
+    import time
+
+    stop, done = threading.Event(), threading.Event()
+    outcome: dict = {}
+
+    def work() -> None:
+        try:
+            outcome["plan"] = solve_problem(problem, stop)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+        finally:
+            done.set()
+
+    worker = threading.Thread(target=work, name="solve", daemon=True)
+    limit = problem.options.time_limit_s
+    interrupted = False
+    err_console.print(f"solving for up to {limit:g} s (Ctrl-C stops the search and keeps the best plan so far)")
+    with _progress() as bar:
+        task = bar.add_task("solving", total=limit, note="Ctrl-C: stop and keep the best plan so far")
+        t0 = time.perf_counter()
+        worker.start()
+        # Waited on with an Event: a Ctrl-C inside Thread.join can leave is_alive() false while
+        # the thread still runs (CPython gh-90882).
+        while not done.is_set():
+            try:
+                done.wait(0.1)
+            except KeyboardInterrupt:
+                interrupted = True
+                stop.set()
+                bar.update(task, description="stopping", note="finishing the best plan found so far")
+            bar.update(task, completed=min(limit, time.perf_counter() - t0))
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["plan"], interrupted
 
 
 def sample_problem_document() -> dict:
@@ -130,14 +184,17 @@ def solve(
     time_limit: Annotated[Optional[float], typer.Option(help="Override options.time_limit_s")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Also write the plan here")] = None,
 ) -> None:
-    """Solve a problem document; print the plan document as JSON on stdout."""
+    """Solve a problem document; print the plan document as JSON on stdout (progress on stderr;
+    Ctrl-C stops the search and prints the best plan found so far)."""
     problem = _load_problem(problem_path, time_limit)
     _warm_up()
     try:
-        plan = solve_problem(problem)
+        plan, interrupted = solve_with_progress(problem)
     except DispatchError as exc:
         err_console.print(f"[red]{exc}[/red]")
         raise typer.Exit(2) from None
+    if interrupted:
+        err_console.print(f"[yellow]interrupted after {plan.metrics.solve_ms / 1000:.1f} s: the best plan found so far[/yellow]")
     text = json.dumps(plan.to_document(), indent=2)
     if out is not None:
         out.write_text(text)
@@ -248,6 +305,8 @@ def generate(
     on_road: Annotated[int, typer.Option(min=0, help="Riders out on the road carrying orders")] = 0,
     day: Annotated[bool, typer.Option("--day", help="A day scenario for `simulate`: orders over the opening hours, rider shifts (--riders is per store)")] = False,
     base_rate: Annotated[float, typer.Option(min=0.1, help="--day: orders per hour per store outside the peaks")] = 14.0,
+    third_party_fee: Annotated[Optional[float], typer.Option(min=0.0, help="Give each store a third party at this fee per order (with --rider-cost-per-hour)")] = None,
+    rider_cost_per_hour: Annotated[Optional[float], typer.Option(min=0.01, help="options.rider_cost_per_hour: a rider-hour in the fees' money")] = None,
     out: Annotated[Optional[Path], typer.Option(help="Write here instead of stdout")] = None,
 ) -> None:
     """Write a realistic problem document (drop-offs inside 3 km, 60-minute promises), or a day scenario."""
@@ -259,6 +318,7 @@ def generate(
 
         document = generate_day(riders, seed, stores=stores, base_orders_per_hour=base_rate)
         document["options"]["lateness"] = lateness
+        _add_third_party(document, third_party_fee, rider_cost_per_hour)
         text = json.dumps(document, indent=2)
         if out is not None:
             out.write_text(text + "\n")
@@ -275,11 +335,88 @@ def generate(
         outside_share=outside_share,
         on_road=on_road,
     )
+    _add_third_party(document, third_party_fee, rider_cost_per_hour)
     text = json.dumps(document, indent=2)
     if out is not None:
         out.write_text(text + "\n")
     else:
         sys.stdout.write(text + "\n")
+
+
+def _add_third_party(document: dict, fee: float | None, per_hour: float | None) -> None:
+    """A third party at `fee` per order (courier at the store in 10 minutes) on every store."""
+    if fee is not None and per_hour is None:
+        err_console.print("[red]--third-party-fee needs --rider-cost-per-hour (fees and rider time in one currency)[/red]")
+        raise typer.Exit(2)
+    if per_hour is not None:
+        document["options"]["rider_cost_per_hour"] = per_hour
+    if fee is not None:
+        for s in document["stores"]:
+            s["third_party"] = {"fee_per_order": fee, "arrival_s": 600, "speed_mps": 4.5}
+
+
+@app.command("cost-curve")
+def cost_curve_command(
+    scenario_path: Annotated[Path, typer.Argument(metavar="SCENARIO.json", help="a day scenario whose stores have a third_party")],
+    riders: Annotated[str, typer.Option(help="Own riders per store to try: 1-12, or 2,4,8")] = "1-12",
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Time limit of each re-plan, s [default: 0.2]")] = None,
+    max_iterations: Annotated[Optional[int], typer.Option(min=1, help="A work limit per re-plan instead (reproducible)")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for cost_curve.json and cost_curve.png")] = Path("out"),
+) -> None:
+    """Cost per order (riders' hours + fees) and on-time rate against own riders, with and without
+    the third party: the trade-off as a table, JSON and a PNG."""
+    from dataclasses import replace as dc_replace
+
+    from dispatch.live.cost_curve import cost_curve, plot_cost_curve
+    from dispatch.live.simulate import live_options
+
+    try:
+        scenario = json.loads(scenario_path.read_text())
+        problem_from_document(scenario)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {scenario_path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]invalid scenario: {err}[/red]")
+        raise typer.Exit(2) from None
+    try:
+        counts = sorted({n for part in riders.split(",") for n in _count_range(part)})
+    except ValueError:
+        err_console.print(f"[red]--riders must be counts or ranges such as 1-12 or 2,4,8, not {riders!r}[/red]")
+        raise typer.Exit(2) from None
+    sim = live_options(scenario)
+    if budget is not None:
+        sim = dc_replace(sim, budget_s=budget)
+    if max_iterations is not None:
+        # The work limit binds, not the clock (unless --budget says otherwise): reproducible.
+        sim = dc_replace(sim, max_iterations=max_iterations, budget_s=budget if budget is not None else WORK_LIMIT_CLOCK_S)
+    _warm_up()
+    try:
+        rows = cost_curve(scenario, sim, counts)
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    table = Table(title=f"{scenario_path.name}: cost per order against own riders")
+    for col in ("riders", "cost/order with", "on time with", "sent out", "fees", "cost/order without", "on time without"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        w, wo = r["with_third_party"], r["without"]
+        table.add_row(str(r["riders"]), f"{w['cost_per_order']:.2f}", f"{w['on_time_rate']:.1%}", f"{w['third_party_share']:.1%}",
+                      f"{w['third_party_fees']:.0f}", f"{wo['cost_per_order']:.2f}", f"{wo['on_time_rate']:.1%}")
+    err_console.print(table)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "cost_curve.json").write_text(json.dumps({"scenario": scenario_path.name, "rows": rows}, indent=2) + "\n")
+    plot_cost_curve(rows, out / "cost_curve.png", f"{scenario_path.name}: own riders against a third party")
+    err_console.print(f"wrote {out / 'cost_curve.json'} and {out / 'cost_curve.png'}")
+
+
+def _count_range(part: str) -> range:
+    lo, _, hi = part.strip().partition("-")
+    a, b = int(lo), int(hi or lo)
+    if not 1 <= a <= b <= 1000:
+        raise ValueError(part)
+    return range(a, b + 1)
 
 
 @app.command()
@@ -295,6 +432,8 @@ def simulate(
     riders: Annotated[Optional[int], typer.Option(min=1, help="Use only the first n riders of each store")] = None,
     closed_routes: Annotated[bool, typer.Option("--closed-routes", help="Re-plans count each rider's ride back to the store")] = False,
     warm_start: Annotated[bool, typer.Option("--warm-start/--no-warm-start", help="Re-plans start from the routes riders follow")] = True,
+    zones: Annotated[bool, typer.Option("--zones/--no-zones", help="Riders keep to their zones, or dispatch is free (what zoning costs)")] = True,
+    third_party: Annotated[bool, typer.Option("--third-party/--no-third-party", help="Re-plans may send orders to the stores' third parties")] = True,
     fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
     target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
@@ -334,15 +473,19 @@ def simulate(
     overrides = {k: v for k, v in given.items() if v is not None}
     if hold_margin is not None:
         overrides["hold_margin_s"] = hold_margin if hold_margin >= 0 else None
-    overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval)
+    overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval,
+                     zones=zones, third_party=third_party)
     results, sweeps = [], []
-    for name in policies:
-        opts = dc_replace(live_options(scenario, name), **overrides)
-        err_console.print(f"simulating {name} ...")
-        results.append(run_day(scenario, opts))
-        if fleet_sweep:
-            err_console.print(f"fleet sweep {name} ...")
-            sweeps.append(sweep(scenario, opts, target))
+    with _progress() as bar:
+        for name in policies:
+            opts = dc_replace(live_options(scenario, name), **overrides)
+            day = bar.add_task(f"simulating {name}", total=len(scenario.get("orders", [])) or 1, note="orders revealed")
+            results.append(run_day(scenario, opts, lambda done, total, task=day: bar.update(task, completed=done, total=total or 1)))
+            bar.update(day, completed=bar.tasks[day].total, note=f"{results[-1].metrics['on_time_rate']:.1%} on time")
+            if fleet_sweep:
+                swept = bar.add_task(f"fleet sweep {name}", total=None, note="")
+                sweeps.append(sweep(scenario, opts, target, lambda n, rate, task=swept: bar.update(task, note=f"{n} riders: {rate:.1%} on time")))
+                bar.update(swept, total=1, completed=1)
     table = Table(title=f"{scenario_path.name}: the day's KPIs")
     table.add_column("KPI")
     for r in results:
@@ -360,7 +503,11 @@ def simulate(
         out.write_text(text + "\n")
         out.with_suffix(".md").write_text(summary_markdown(results, f"Simulated day: {scenario_path.name}", sweeps))
         plot_timeline(results, out.with_suffix(".png"), datetime.fromisoformat(scenario["plan_time"]))
-        err_console.print(f"wrote {out}, {out.with_suffix('.md')} and {out.with_suffix('.png')}")
+        for r in results:  # each order's outcome, for `o2o-dispatch grid`
+            outcomes = {"policy": r.policy, "stores": scenario.get("stores", []), "orders": r.orders}
+            out.with_suffix(f".{r.policy}.orders.json").write_text(json.dumps(outcomes) + "\n")
+        err_console.print(f"wrote {out}, {out.with_suffix('.md')}, {out.with_suffix('.png')} and the orders' outcomes "
+                          f"({out.with_suffix('.POLICY.orders.json').name})")
 
 
 def simulation_document(scenario: str, results: list, sweeps: list[dict]) -> dict:
@@ -401,6 +548,137 @@ def import_mdrp(
         f"wrote {out}: {len(scenario['orders'])} orders, {len(scenario['riders'])} couriers, "
         f"{len(scenario['stores'])} restaurants"
     )
+
+
+def _duration_s(text: str, option: str) -> int:
+    """'30m', '2h', '90s' or plain seconds as whole seconds; exit 2 naming the option otherwise."""
+    units = {"s": 1, "m": 60, "h": 3600}
+    text = text.strip().lower()
+    try:
+        if text and text[-1] in units:
+            return int(round(float(text[:-1]) * units[text[-1]]))
+        return int(text)
+    except ValueError:
+        err_console.print(f"[red]{option} must be a duration such as 30m, 2h or 1800 (seconds), not {text!r}[/red]")
+        raise typer.Exit(2) from None
+
+
+def _read_history(paths: list[Path]) -> list[dict]:
+    """Day scenarios (JSON) and CSV files of orders as one history; exit 2 naming what is wrong."""
+    from dispatch.live.staffing import history_from_csv
+
+    history: list[dict] = []
+    for path in paths:
+        try:
+            text = path.read_text()
+            if path.suffix.lower() == ".csv":
+                history.extend(history_from_csv(text))
+            else:
+                document = json.loads(text)
+                problem_from_document(document)
+                history.append(document)
+        except (OSError, json.JSONDecodeError) as exc:
+            err_console.print(f"[red]cannot read {path}: {exc}[/red]")
+            raise typer.Exit(2) from None
+        except InvalidProblem as exc:
+            for err in exc.errors:
+                err_console.print(f"[red]{path}: {err}[/red]")
+            raise typer.Exit(2) from None
+    return history
+
+
+@app.command()
+def staff(
+    history: Annotated[list[Path], typer.Argument(metavar="HISTORY...", help="day scenarios (JSON) or CSV files of orders")],
+    target: Annotated[float, typer.Option(min=0.01, max=1.0, help="On-time rate the schedule must keep")] = 0.95,
+    slot: Annotated[str, typer.Option(help="Slot length (30m, 1h, ...)")] = "30m",
+    min_shift: Annotated[str, typer.Option(help="Shortest shift")] = "2h",
+    max_shift: Annotated[str, typer.Option(help="Longest shift")] = "8h",
+    budget: Annotated[Optional[float], typer.Option(min=0.01, help="Time limit of each re-plan in the simulations, s [default: 0.2]")] = None,
+    max_iterations: Annotated[Optional[int], typer.Option(min=1, help="A work limit per re-plan instead (reproducible, faster)")] = None,
+    bisection: Annotated[int, typer.Option(min=1, max=20, help="Simulations of the history spent on the workload's scale")] = 5,
+    balance: Annotated[int, typer.Option(min=0, max=20, help="Then rounds moving riders between slots")] = 2,
+    out: Annotated[Optional[Path], typer.Option(help="Folder for staffing.json, riders.json, scenario.json, staffing.png")] = None,
+) -> None:
+    """How many riders each slot needs for --target on time (by simulating the rolling dispatcher)
+    and the shifts covering them with the fewest rider-hours (an integer programme)."""
+    from dataclasses import replace as dc_replace
+
+    from dispatch.live.simulate import live_options
+    from dispatch.live.staffing import StaffingOptions, plot_staffing, staff as run_staffing
+
+    days = _read_history(history)
+    sim = live_options(days[0])
+    if budget is not None:
+        sim = dc_replace(sim, budget_s=budget)
+    if max_iterations is not None:
+        # The work limit binds, not the clock (unless --budget says otherwise): reproducible.
+        sim = dc_replace(sim, max_iterations=max_iterations, budget_s=budget if budget is not None else WORK_LIMIT_CLOCK_S)
+    options = StaffingOptions(
+        target=target, slot_s=_duration_s(slot, "--slot"), min_shift_s=_duration_s(min_shift, "--min-shift"),
+        max_shift_s=_duration_s(max_shift, "--max-shift"), bisection_steps=bisection, balance_rounds=balance, sim=sim,
+    )
+    try:
+        options.check()
+    except ValueError as exc:
+        err_console.print(f"[red]{exc}[/red]")
+        raise typer.Exit(2) from None
+    _warm_up()
+    err_console.print(f"staffing {len(days)} day(s): each trial simulates the whole history ...")
+    result = run_staffing(days, options)
+    table = Table(title=f"Staffing for {target:.0%} on time, slots of {options.slot_s // 60} min")
+    for col in ("store", "slot", "orders", "needed", "scheduled", "on time"):
+        table.add_column(col, justify="right")
+    for row in result.table():
+        rate = "" if row["on_time_rate"] is None else f"{row['on_time_rate']:.0%}"
+        table.add_row(row["store_id"] or "shared", row["slot_start"][11:16], f"{row['orders']:.1f}",
+                      str(row["riders_needed"]), str(row["riders_scheduled"]), rate)
+    err_console.print(table)
+    document = result.to_document()
+    sys.stdout.write(json.dumps(document["summary"], indent=2) + "\n")
+    if out is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "staffing.json").write_text(json.dumps(document, indent=2) + "\n")
+        (out / "riders.json").write_text(json.dumps(result.riders(), indent=2) + "\n")
+        (out / "scenario.json").write_text(json.dumps({**days[0], "riders": result.riders()}) + "\n")
+        plot_staffing(result, out / "staffing.png")
+        err_console.print(f"wrote {out}/staffing.json, riders.json, scenario.json (the first day with these riders) and staffing.png")
+
+
+@app.command()
+def grid(
+    results: Annotated[Path, typer.Argument(metavar="RESULTS", help="orders' outcomes (simulate --out writes NAME.POLICY.orders.json)")],
+    resolution: Annotated[int, typer.Option(help="H3 resolution (5-12; 9: cells of about 0.1 km2)")] = 9,
+    hours: Annotated[Optional[str], typer.Option(help="Hours of the day to count, e.g. 11-14 or 11-13,18 (default all)")] = None,
+    png: Annotated[Optional[Path], typer.Option(help="Also draw a heat map here")] = None,
+    figure: Annotated[str, typer.Option(help="The heat map's figure: on_time_rate, click_to_door_mean_min, late_mean_min, third_party_share, orders")] = "on_time_rate",
+    out: Annotated[Optional[Path], typer.Option(help="Write the GeoJSON here instead of stdout")] = None,
+) -> None:
+    """The delivery grid: orders, on-time rate, click-to-door, lateness and third-party share per
+    H3 cell (and per hour) as GeoJSON, optionally a PNG heat map."""
+    from dispatch.grid import aggregate, grid_geojson, outcomes_from_document, parse_hours, plot_grid
+
+    try:
+        document = json.loads(results.read_text())
+        chosen = parse_hours(hours)
+        cells = aggregate(outcomes_from_document(document), resolution, chosen)
+        stores = document.get("stores") or []
+        if png is not None:
+            plot_grid(cells, png, figure, stores)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {results}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    text = json.dumps(grid_geojson(cells, resolution, stores))
+    if out is not None:
+        out.write_text(text + "\n")
+    else:
+        sys.stdout.write(text + "\n")
+    counted = sum(c.total.orders for c in cells)
+    err_console.print(f"{len(cells)} cells, {counted} orders" + (f"; heat map {png}" if png else ""))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,9 @@ from dispatch.model import (
     Problem,
     Rider,
     Store,
+    ThirdParty,
     TravelOptions,
+    Zone,
 )
 from dispatch.schema import LocationDoc, MatrixTravelDoc, OptionsDoc, OrderDoc, ProblemDoc, RiderDoc, StoreDoc
 from dispatch.travel import matrix_index_of_points, problem_points
@@ -78,7 +80,7 @@ def problem_from_document(document: dict | str | bytes | ProblemDoc) -> Problem:
     doc = document if isinstance(document, ProblemDoc) else parse_problem_document(document)
     errors: list[FieldError] = []
     _check_unique_ids(doc, errors)
-    stores = [_store(s, errors) for s in doc.stores]
+    stores = [_store(s, doc, errors) for s in doc.stores]
     orders = [_order(o, doc.plan_time, errors) for o in doc.orders]
     riders, carried_by = _riders(doc, {s.id for s in stores}, {o.id: o for o in orders}, errors)
     _check_commitments(doc, carried_by, errors)
@@ -107,8 +109,8 @@ def _check_unique_ids(doc: ProblemDoc, errors: list[FieldError]) -> None:
                 errors.append(FieldError(f"{kind}.id", f"id appears {count} times", dup))
 
 
-def _store(s: StoreDoc, errors: list[FieldError]) -> Store:
-    """A store, its geofence checked."""
+def _store(s: StoreDoc, doc: ProblemDoc, errors: list[FieldError]) -> Store:
+    """A store, its geofence and third party checked."""
     if s.geofence is not None:
         try:
             service_area(s.geofence, _loc(s.location), s.service_radius_m)
@@ -120,6 +122,7 @@ def _store(s: StoreDoc, errors: list[FieldError]) -> Store:
         service_radius_m=float(s.service_radius_m),
         geofence=s.geofence,
         pickup_service_s=int(s.pickup_service_s),
+        third_party=_third_party(s, doc, errors),
     )
 
 
@@ -198,6 +201,7 @@ def _rider(r: RiderDoc, doc: ProblemDoc, store_ids: set[str], errors: list[Field
         store_id=r.store_id,
         heading_to=r.heading_to,
         shift_end_rule=r.shift_end_rule or doc.options.shift_end_rule,
+        zone=_zone(r, errors),
     )
 
 
@@ -248,6 +252,7 @@ def _options(opt: OptionsDoc, travel: TravelOptions) -> Options:
         late_steep_after_s=int(opt.weights.late_steep_after_s),
         late_steep_cost_per_s=int(opt.weights.late_steep_per_s),
         late_fixed_cost=int(opt.weights.late_fixed),
+        rider_cost_per_hour=opt.rider_cost_per_hour,
     )
 
 
@@ -262,6 +267,43 @@ def _initial_routes(doc: ProblemDoc) -> tuple[tuple[str, tuple[tuple[str, tuple[
             ),
         )
         for route in doc.initial_routes
+    )
+
+
+def _zone(rider, errors: list[FieldError]) -> Zone | None:
+    """The rider's zone: valid H3 cells, or a valid GeoJSON polygon."""
+    from dispatch.grid import is_cell
+    from dispatch.zones import polygon_area
+
+    z = rider.zone
+    if z is None:
+        return None
+    if z.cells is not None:
+        bad = [c for c in z.cells if not is_cell(c)]
+        if bad:
+            errors.append(FieldError(f"riders[{rider.id}].zone.cells", f"not H3 cells: {', '.join(bad[:3])}", rider.id))
+        return Zone(cells=frozenset(z.cells))
+    try:
+        polygon_area(z.polygon)
+    except (GeofenceError, IndexError, TypeError, KeyError) as exc:
+        errors.append(FieldError(f"riders[{rider.id}].zone.polygon", str(exc) or "is not a GeoJSON polygon", rider.id))
+    return Zone(polygon=z.polygon)
+
+
+def _third_party(store, doc: ProblemDoc, errors: list[FieldError]) -> ThirdParty | None:
+    """The store's third-party option; its fees need the riders' cost per hour to be priced."""
+    tp = store.third_party
+    if tp is None:
+        return None
+    if doc.options.rider_cost_per_hour is None:
+        errors.append(FieldError(
+            "options.rider_cost_per_hour",
+            f"is needed when a store has a third_party (store {store.id}): fees and rider time are priced in one currency",
+            store.id,
+        ))
+    return ThirdParty(
+        fee_per_order=float(tp.fee_per_order), fee_per_extra_km=float(tp.fee_per_extra_km),
+        included_km=float(tp.included_km), arrival_s=int(tp.arrival_s), speed_mps=float(tp.speed_mps),
     )
 
 

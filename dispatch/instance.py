@@ -11,7 +11,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from dispatch.model import Order, Problem
-from dispatch.travel import SpeedSeconds, TravelModel
+from dispatch.third_party import ThirdPartyTrip, eligible_trip
+from dispatch.zones import zone_contains
+from dispatch.travel import LegMeter, SpeedSeconds, TravelModel
 
 NO_LIMIT = np.iinfo(np.int64).max // 4
 
@@ -49,6 +51,11 @@ class Instance:
     return_to_store: bool
     horizon_s: int
     carried_of_rider: tuple[tuple[int, ...], ...]  # order indices each rider already carries
+    # What leaving each order out of every route costs: unassigned (priority x the weight), or
+    # its third-party trip's fee and time terms when it may go out and that is cheaper.
+    drop_cost: np.ndarray
+    outsourced: tuple[ThirdPartyTrip | None, ...]  # the trip an order left out takes, or None
+    zone_ok: np.ndarray  # (orders x riders) bool: the rider's zone holds the drop-off (or it carries it)
 
     @property
     def n_orders(self) -> int:
@@ -169,7 +176,36 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         return_to_store=opts.return_to_store,
         horizon_s=horizon,
         carried_of_rider=_carried_of_rider(carried_by, len(problem.riders)),
+        **_leaving_out(problem, routed),
+        zone_ok=_zone_ok(problem, routed, carried_by),
     )
+
+
+def _zone_ok(problem: Problem, routed: list[Order], carried_by: np.ndarray) -> np.ndarray:
+    """Which rider may deliver which order: everyone, but riders whose zone leaves the door out."""
+    ok = np.ones((len(routed), len(problem.riders)), dtype=bool)
+    doors = [o.dropoff for o in routed]
+    for r, rider in enumerate(problem.riders):
+        if rider.zone is not None and doors:
+            ok[:, r] = zone_contains(rider.zone, doors)
+    if len(routed):
+        carried = np.flatnonzero(carried_by >= 0)
+        ok[carried, carried_by[carried]] = True  # what a rider carries stays with it
+    return ok
+
+
+def _leaving_out(problem: Problem, routed: list[Order]) -> dict:
+    """Each order's cost of being left out of every route, and the third-party trip it then takes."""
+    unassigned = np.array([o.priority * problem.options.unassigned_cost for o in routed], dtype=np.int64)
+    trips: list[ThirdPartyTrip | None] = [None] * len(routed)
+    if any(s.third_party is not None for s in problem.stores):
+        meter = LegMeter(problem.options.travel)
+        for k, o in enumerate(routed):
+            trip = eligible_trip(problem, o, meter)
+            if trip is not None and trip.cost <= unassigned[k]:
+                trips[k] = trip
+                unassigned[k] = trip.cost
+    return {"drop_cost": unassigned.reshape(len(routed)), "outsourced": tuple(trips)}
 
 
 def _carried_of_rider(carried_by: np.ndarray, n_riders: int) -> tuple[tuple[int, ...], ...]:

@@ -34,7 +34,14 @@ def _relative(errors: list[FieldError], kind: str) -> list[FieldError]:
     return out
 
 
+# A store's third party is priced with the solve's rider cost per hour, not the store's: an
+# entity checked on its own gets a stand-in so only its own fields are judged.
+_STAND_IN_OPTIONS = {"rider_cost_per_hour": 1.0}
+
+
 def _check(document: dict, kind: str) -> None:
+    if kind != "options":
+        document = {**document, "options": {**_STAND_IN_OPTIONS, **document.get("options", {})}}
     try:
         problem_from_document(document)
     except InvalidProblem as exc:
@@ -78,7 +85,7 @@ def check_order(store: StoreDoc, order: OrderDoc) -> None:
         "orders": [order.model_dump(mode="json")],
     }
     _check(problem_doc, "orders")
-    problem = problem_from_document(problem_doc)
+    problem = problem_from_document({**problem_doc, "options": _STAND_IN_OPTIONS})
     detail = store_area(problem.stores[0]).outside_details([problem.orders[0].dropoff])[0]
     if detail is not None:
         raise InvalidProblem.one("dropoff", detail, order.id, code=OUTSIDE_SERVICE_AREA)

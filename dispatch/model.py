@@ -34,6 +34,17 @@ class Location:
 
 
 @dataclass(frozen=True, slots=True)
+class ThirdParty:
+    """A third-party courier platform a store may send an order to, for a fee (money units)."""
+
+    fee_per_order: float
+    fee_per_extra_km: float = 0.0  # per road km from the store to the door beyond `included_km`
+    included_km: float = 0.0
+    arrival_s: int = 600  # from the plan's time until its courier is at the store
+    speed_mps: float = 4.5  # its courier's speed (haversine travel; a matrix's times are used as they are)
+
+
+@dataclass(frozen=True, slots=True)
 class Store:
     """A store that packs orders; its riders pick them up there."""
 
@@ -42,6 +53,15 @@ class Store:
     service_radius_m: float = DEFAULT_SERVICE_RADIUS_M
     geofence: dict | None = None  # GeoJSON Polygon / MultiPolygon, lon-lat order
     pickup_service_s: int = 60
+    third_party: ThirdParty | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Zone:
+    """Where a rider may deliver: H3 cells (any resolutions), or a GeoJSON (Multi)Polygon."""
+
+    cells: frozenset[str] = frozenset()
+    polygon: dict | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,6 +79,7 @@ class Rider:
     store_id: str | None = None  # home store: where a closed route returns
     heading_to: str | None = None  # a carried order being ridden to now: its drop-off stays first
     shift_end_rule: ShiftEndRule = "route"
+    zone: Zone | None = None  # where it may deliver (None: anywhere)
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +149,9 @@ class Options:
     # Once per order delivered after its promise (per priority unit): a broken promise counts
     # whatever how late, so the plan breaks as few as it can.
     late_fixed_cost: int = 0
+    # What a rider-hour costs in the money of third-party fees: a fee of f costs
+    # f * 3600 / rider_cost_per_hour rider-seconds (times travel_cost_per_s, at least 1).
+    rider_cost_per_hour: float | None = None
 
     @property
     def prices_time(self) -> bool:

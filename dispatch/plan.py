@@ -25,6 +25,7 @@ REASONS = {
     "fleet_busy": "a rider could deliver it alone, but not together with the orders planned first",
     "time_limit_reached": "the time budget ran out before the order could be planned",
     "past_deadline": "no rider can deliver it before its deadline_at",
+    "outside_rider_zones": "every rider is limited to a zone that leaves its door out",
 }
 
 
@@ -65,6 +66,19 @@ class UnassignedOrder:
 
 
 @dataclass(frozen=True, slots=True)
+class ThirdPartyOrder:
+    """An order sent to its store's third-party couriers: estimated pickup and drop-off, fee."""
+
+    order_id: str
+    store_id: str
+    pickup_s: int  # the pickup's start
+    dropoff_s: int  # the drop-off's start
+    late_s: int
+    distance_m: float
+    fee: float
+
+
+@dataclass(frozen=True, slots=True)
 class Metrics:
     """Totals of a plan."""
 
@@ -81,6 +95,8 @@ class Metrics:
     first_plan_ms: int | None = None
     engine: str = ""
     reassigned: int = 0  # orders planned on another rider than their assigned_rider_id
+    third_party: int = 0  # orders sent to third-party couriers
+    third_party_fees: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +110,7 @@ class Plan:
     unassigned: tuple[UnassignedOrder, ...]
     metrics: Metrics
     extra: dict[str, Any] = field(default_factory=dict)
+    third_party: tuple[ThirdPartyOrder, ...] = ()
 
     def at(self, seconds: int) -> str:
         """ISO 8601 time `seconds` after the plan epoch, in the plan's UTC offset."""
@@ -143,6 +160,8 @@ class Plan:
             "first_plan_ms": m.first_plan_ms,
             "engine": m.engine,
             "reassigned": m.reassigned,
+            "third_party": m.third_party,
+            "third_party_fees": round(m.third_party_fees, 2),
         }
         return {
             "plan_id": self.plan_id,
@@ -151,6 +170,12 @@ class Plan:
             "routes": routes,
             "unassigned": [
                 {"order_id": u.order_id, "reason": u.reason, "detail": u.detail} for u in self.unassigned
+            ],
+            "third_party": [
+                {"order_id": t.order_id, "store_id": t.store_id, "pickup_at": self.at(t.pickup_s),
+                 "dropoff_at": self.at(t.dropoff_s), "late_s": t.late_s, "distance_m": round(t.distance_m, 1),
+                 "fee": round(t.fee, 2)}
+                for t in self.third_party
             ],
             "metrics": metrics,
             **self.extra,
@@ -224,5 +249,12 @@ def plan_from_document(doc: dict, plan_time: datetime) -> Plan:
             late_s_total=m.late_s_total,
             riders_used=m.riders_used,
             objective=m.objective,
+            third_party=m.third_party,
+            third_party_fees=m.third_party_fees,
+        ),
+        third_party=tuple(
+            ThirdPartyOrder(t.order_id, t.store_id, _seconds(t.pickup_at, plan_time), _seconds(t.dropoff_at, plan_time),
+                            t.late_s, t.distance_m, t.fee)
+            for t in parsed.third_party
         ),
     )

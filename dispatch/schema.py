@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone, tzinfo
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
-from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from dispatch.model import DEFAULT_REASSIGN_COST
@@ -115,6 +115,18 @@ class LocationDoc(_Doc):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False)
 
 
+class ThirdPartyDoc(_Doc):
+    """A third-party courier platform the store may send an order to, for a fee."""
+
+    fee_per_order: float = Field(ge=0, le=1e6, allow_inf_nan=False, description="money per order sent out")
+    fee_per_extra_km: float = Field(
+        default=0.0, ge=0, le=1e5, allow_inf_nan=False, description="money per road km from the store to the door beyond included_km"
+    )
+    included_km: float = Field(default=0.0, ge=0, le=1000, allow_inf_nan=False)
+    arrival_s: int = Field(default=600, ge=0, le=24 * 3600, description="seconds from the plan's time until its courier is at the store")
+    speed_mps: float = Field(default=4.5, ge=0.5, le=50, allow_inf_nan=False, description="its courier's speed")
+
+
 class StoreDoc(_Doc):
     """A store and its delivery area."""
 
@@ -124,11 +136,28 @@ class StoreDoc(_Doc):
     service_radius_m: float = Field(default=3000.0, gt=0, le=2.0e7, allow_inf_nan=False)
     geofence: Annotated[dict, AfterValidator(_geofence_depth)] | None = None
     pickup_service_s: int = Field(default=60, ge=0, le=3600)
+    third_party: ThirdPartyDoc | None = Field(
+        default=None, description="a courier platform for the overflow: an order goes out when that is cheaper or no own rider keeps its promise"
+    )
+
     time_zone: Annotated[str, Field(min_length=1, max_length=64), AfterValidator(_time_zone)] | None = Field(
         default=None,
         description="IANA name (Asia/Shanghai) or UTC offset (+08:00) the service writes the store's times in; "
         "default: the service's setting, else the offset of the store's first order",
     )
+
+
+class ZoneDoc(_Doc):
+    """Where a rider may deliver: a set of H3 cells, or a GeoJSON Polygon / MultiPolygon (lon, lat)."""
+
+    cells: list[NonEmptyId] | None = Field(default=None, min_length=1, max_length=100_000)
+    polygon: Annotated[dict, AfterValidator(_geofence_depth)] | None = None
+
+    @model_validator(mode="after")
+    def _one_kind(self) -> "ZoneDoc":
+        if (self.cells is None) == (self.polygon is None):
+            raise PydanticCustomError("zone_kind", "a zone is either cells or a polygon, exactly one of them")
+        return self
 
 
 class RiderDoc(_Doc):
@@ -151,6 +180,7 @@ class RiderDoc(_Doc):
         description="what shift_end bounds: 'route' (the route ends by then) or 'pickups' (no pickup after it, "
         "orders on board are still delivered); default options.shift_end_rule",
     )
+    zone: ZoneDoc | None = Field(default=None, description="where it may deliver: H3 cells or a polygon (default anywhere)")
 
 
 class OrderDoc(_Doc):
@@ -241,6 +271,10 @@ class OptionsDoc(_Doc):
         default=None, ge=0, le=MAX_ITERATIONS, description="a work limit as well as the clock: whichever comes first"
     )
     weights: WeightsDoc = Field(default_factory=WeightsDoc)
+    rider_cost_per_hour: float | None = Field(
+        default=None, gt=0, le=1e6, allow_inf_nan=False,
+        description="money per rider-hour, the currency of third-party fees (needed when a store has a third_party)",
+    )
 
 
 class InitialStopDoc(BaseModel):
@@ -317,6 +351,18 @@ class PlanUnassignedDoc(_PlanPart):
     detail: str = Field(default="", max_length=10_000)
 
 
+class PlanThirdPartyDoc(_PlanPart):
+    """An order sent to the store's third-party couriers, with its estimated times and fee."""
+
+    order_id: NonEmptyId
+    store_id: NonEmptyId
+    pickup_at: Time
+    dropoff_at: Time
+    late_s: int = Field(default=0, ge=0, le=10**9)
+    distance_m: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    fee: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+
+
 class PlanMetricsDoc(_PlanPart):
     """The totals a plan states about itself."""
 
@@ -330,6 +376,8 @@ class PlanMetricsDoc(_PlanPart):
     late_s_total: int = Field(default=0, ge=0, le=10**15)
     riders_used: int = Field(default=0, ge=0, le=10**9)
     objective: int = Field(default=0, ge=-(10**30), le=10**30)
+    third_party: int = Field(default=0, ge=0, le=10**9)
+    third_party_fees: float = Field(default=0.0, ge=0, le=1e15, allow_inf_nan=False)
 
 
 class PlanDoc(_PlanPart):
@@ -339,4 +387,5 @@ class PlanDoc(_PlanPart):
     status: str = Field(default="feasible", max_length=50)
     routes: list[PlanRouteDoc] = Field(default_factory=list)
     unassigned: list[PlanUnassignedDoc] = Field(default_factory=list)
+    third_party: list[PlanThirdPartyDoc] = Field(default_factory=list)
     metrics: PlanMetricsDoc | None = Field(default_factory=PlanMetricsDoc)

@@ -18,12 +18,14 @@ from dataclasses import dataclass, field
 
 from dispatch.geofence import ServiceArea, store_area
 from dispatch.model import Location, Order, Problem, Rider, Store
-from dispatch.plan import REASONS, Plan, PlannedRoute, PlannedStop, UnassignedOrder, plan_from_document
+from dispatch.plan import REASONS, Plan, PlannedRoute, PlannedStop, ThirdPartyOrder, UnassignedOrder, plan_from_document
 from dispatch.travel import LegMeter, great_circle_m
+from dispatch.zones import zone_contains
 
 TIME_TOLERANCE_S = 1  # times in documents are whole seconds
 PLACE_TOLERANCE_M = 1.0
 DISTANCE_TOLERANCE_M = 1.0
+FEE_TOLERANCE = 0.005  # fees are stated to the cent
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,6 +58,7 @@ class Context:
     carrier: dict[str, str]  # carried order -> the rider carrying it
     areas: dict[str, ServiceArea]
     hard: bool  # promises are hard
+    meter: LegMeter | None = None  # the travel model, one leg at a time (third-party trips)
 
 
 @dataclass(frozen=True, slots=True)
@@ -352,6 +355,13 @@ def served_where_allowed(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
         yield Violation("carried_elsewhere", f"order {oid} is on rider {ctx.carrier[oid]}'s bike", rid, oid)
 
 
+def within_rider_zone(ctx: Context, v: DropoffVisit) -> Iterator[Violation]:
+    """outside_zone: a rider limited to a zone delivers only inside it (what it carries excepted)."""
+    zone = v.rider.zone
+    if zone is not None and v.order_id not in ctx.carrier and not zone_contains(zone, [v.order.dropoff])[0]:
+        yield Violation("outside_zone", f"order {v.order_id}'s door is outside rider {v.rider.id}'s zone", v.rider.id, v.order_id)
+
+
 # --- a route, after its stops -------------------------------------------------------------
 
 
@@ -389,12 +399,13 @@ def _assigned(ctx: Context) -> int:
 
 
 def each_order_once(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
-    """missing_order, duplicate_order: every order is dropped off or unassigned exactly once."""
+    """missing_order, duplicate_order: every order is dropped off, sent out or unassigned exactly once."""
     seen: Counter[str] = Counter(u.order_id for u in ctx.plan.unassigned)
     seen.update(v.order_id for w in walks for v in w.visits if isinstance(v, DropoffVisit))
+    seen.update(t.order_id for t in ctx.plan.third_party)
     for oid in ctx.orders:
         if seen[oid] == 0:
-            yield Violation("missing_order", f"order {oid} is in no route and not unassigned", order_id=oid)
+            yield Violation("missing_order", f"order {oid} is in no route, not sent out and not unassigned", order_id=oid)
         elif seen[oid] > 1:
             yield Violation("duplicate_order", f"order {oid} appears {seen[oid]} times", order_id=oid)
 
@@ -411,6 +422,8 @@ def metrics_add_up(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
     """metrics_mismatch: the plan's metrics against its routes and unassigned orders."""
     m = ctx.plan.metrics
     lateness = [v.late_s for w in walks for v in w.visits if isinstance(v, DropoffVisit) and v.order is not None]
+    trips = [trip for trip in (_third_party_trip(ctx, t) for t in ctx.plan.third_party) if trip is not None]
+    lateness += [trip.late_s for trip in trips]
     expected = {
         "orders": len(ctx.orders),
         "assigned": _assigned(ctx),
@@ -426,6 +439,80 @@ def metrics_add_up(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
         yield Violation("metrics_mismatch", f"metrics.total_travel_s is {m.total_travel_s}, the routes give {travel}")
     if abs(m.total_distance_m - distance) > DISTANCE_TOLERANCE_M * max(1, len(ctx.plan.routes)):
         yield Violation("metrics_mismatch", f"metrics.total_distance_m is {m.total_distance_m:.1f}, the routes give {distance:.1f}")
+    if m.third_party != len(ctx.plan.third_party):
+        yield Violation("metrics_mismatch", f"metrics.third_party is {m.third_party}, the plan sends out {len(ctx.plan.third_party)}")
+    fees = sum(trip.fee for trip in trips)
+    if abs(m.third_party_fees - fees) > FEE_TOLERANCE * max(1, len(trips)):
+        yield Violation("metrics_mismatch", f"metrics.third_party_fees is {m.third_party_fees:.2f}, the stores' terms give {fees:.2f}")
+
+
+@dataclass(frozen=True, slots=True)
+class ThirdPartyTrip:
+    """A third-party order as the rules time it (see dispatch.third_party, recomputed here)."""
+
+    order: Order
+    store: Store
+    pickup_s: int
+    depart_s: int
+    start_s: int  # the drop-off's start
+    late_s: int
+    distance_m: float
+    fee: float
+
+
+def _third_party_trip(ctx: Context, t: ThirdPartyOrder) -> ThirdPartyTrip | None:
+    """The rules' timing and fee of a third-party order (None: unknown order, or no third party)."""
+    order, store = ctx.orders.get(t.order_id), ctx.stores.get(t.store_id)
+    if order is None or store is None or store.third_party is None or ctx.meter is None:
+        return None
+    tp = store.third_party
+    pickup = max(tp.arrival_s, order.ready_at_s)
+    depart = pickup + store.pickup_service_s
+    metres = ctx.meter.distance_m(store.location, order.dropoff)
+    arrive = depart + ctx.meter.travel_s(store.location, order.dropoff, tp.speed_mps)
+    start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
+    fee = round(tp.fee_per_order + tp.fee_per_extra_km * max(0.0, metres / 1000.0 - tp.included_km), 2)
+    return ThirdPartyTrip(order, store, pickup, depart, start, max(0, start - order.promised_at_s), metres, fee)
+
+
+def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
+    """Orders sent to a store's third party, by the drop-off's rules (eta_mismatch, late_mismatch,
+    late, deadline, max_ride, outside_service_area, wrong_store, distance_mismatch,
+    carried_elsewhere, commitment_broken) and their own: no_third_party, fee_mismatch."""
+    plan = ctx.plan
+    for t in plan.third_party:
+        oid = t.order_id
+        trip = _third_party_trip(ctx, t)
+        if oid not in ctx.orders:
+            yield Violation("unknown_order", f"third-party order {oid} is not in the problem", order_id=oid)
+            continue
+        if trip is None:
+            yield Violation("no_third_party", f"order {oid} is sent to a third party that store {t.store_id} does not have", order_id=oid)
+            continue
+        order, store = trip.order, trip.store
+        if order.store_id != store.id:
+            yield Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {store.id}", order_id=oid)
+        if oid in ctx.carrier:
+            yield Violation("carried_elsewhere", f"order {oid} is on rider {ctx.carrier[oid]}'s bike, not a third party's", order_id=oid)
+        if order.committed:
+            yield Violation("commitment_broken", f"order {oid} is committed to rider {order.assigned_rider_id}, not a third party", order_id=oid)
+        if not ctx.areas[store.id].contains(order.dropoff):
+            yield Violation("outside_service_area", f"order {oid} is outside store {store.id}'s area", order_id=oid)
+        if abs(t.pickup_s - trip.pickup_s) > TIME_TOLERANCE_S or abs(t.dropoff_s - trip.start_s) > TIME_TOLERANCE_S:
+            yield Violation("eta_mismatch", f"third-party order {oid}: plan says pickup {plan.at(t.pickup_s)} drop-off "
+                                            f"{plan.at(t.dropoff_s)}, the rules give {plan.at(trip.pickup_s)} and {plan.at(trip.start_s)}", order_id=oid)
+        if t.late_s != trip.late_s:
+            yield Violation("late_mismatch", f"third-party order {oid}: plan says late_s {t.late_s}, the rules give {trip.late_s}", order_id=oid)
+        if trip.late_s > 0 and ctx.hard:
+            yield Violation("late", f"third-party order {oid} arrives {trip.late_s} s after its promise (hard promises)", order_id=oid)
+        if order.deadline_s is not None and trip.start_s > order.deadline_s:
+            yield Violation("deadline", f"third-party order {oid} is delivered {plan.at(trip.start_s)}, after its deadline", order_id=oid)
+        if order.max_ride_s is not None and trip.start_s - trip.depart_s > order.max_ride_s:
+            yield Violation("max_ride", f"third-party order {oid} rides {trip.start_s - trip.depart_s} s, limit {order.max_ride_s} s", order_id=oid)
+        if abs(t.distance_m - trip.distance_m) > DISTANCE_TOLERANCE_M:
+            yield Violation("distance_mismatch", f"third-party order {oid}: distance_m {t.distance_m:.1f}, the rules give {trip.distance_m:.1f}", order_id=oid)
+        if abs(t.fee - trip.fee) > FEE_TOLERANCE:
+            yield Violation("fee_mismatch", f"third-party order {oid}: fee {t.fee:.2f}, the store's terms give {trip.fee:.2f}", order_id=oid)
 
 
 def status_matches(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
@@ -447,11 +534,11 @@ PICKUP_RULES: tuple[Callable[[Context, PickupVisit], Iterator[Violation]], ...] 
 )
 DROPOFF_RULES: tuple[Callable[[Context, DropoffVisit], Iterator[Violation]], ...] = (
     dropoff_at_address, stated_times, dropped_after_pickup, lateness_as_stated, promise_kept, deadline_kept,
-    ride_within_limit, served_where_allowed,
+    ride_within_limit, served_where_allowed, within_rider_zone,
 )
 ROUTE_END_RULES: tuple[Callable[[Context, RouteWalk], Iterator[Violation]], ...] = (all_delivered, route_within_shift, route_totals)
 PLAN_RULES: tuple[Callable[[Context, list[RouteWalk]], Iterator[Violation]], ...] = (
-    each_order_once, carriers_have_routes, metrics_add_up, status_matches,
+    each_order_once, carriers_have_routes, metrics_add_up, third_party_orders, status_matches,
 )
 
 
@@ -476,9 +563,9 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
     """Every rule the plan breaks for this problem (an empty list means the plan is valid)."""
     if isinstance(plan, dict):
         plan = plan_from_document(plan, problem.plan_time)
-    ctx = Context(problem, plan, problem.order_index, problem.rider_index, problem.store_index, problem.carrier_of,
-                  {s.id: store_area(s) for s in problem.stores}, problem.options.lateness == "hard")
     meter = LegMeter(problem.options.travel)
+    ctx = Context(problem, plan, problem.order_index, problem.rider_index, problem.store_index, problem.carrier_of,
+                  {s.id: store_area(s) for s in problem.stores}, problem.options.lateness == "hard", meter)
     out: list[Violation] = []
     for u in plan.unassigned:
         for unassigned_rule in UNASSIGNED_RULES:
@@ -522,20 +609,22 @@ class ObjectiveTerms:
     late_steep: int
     reassign: int
     unassigned: int
+    third_party: int = 0  # the fees of orders sent out, in rider-seconds (their time terms are above)
 
     @property
     def total(self) -> int:
         """The sum of the terms: what the solver minimises."""
         return (
             self.travel + self.click_to_door + self.late + self.late_fixed + self.late_steep + self.reassign
-            + self.unassigned
+            + self.unassigned + self.third_party
         )
 
     def as_dict(self) -> dict[str, int]:
         """The terms and their total by name."""
         return {
             "travel": self.travel, "click_to_door": self.click_to_door, "late": self.late,
-            "late_fixed": self.late_fixed, "late_steep": self.late_steep, "reassign": self.reassign, "unassigned": self.unassigned, "total": self.total,
+            "late_fixed": self.late_fixed, "late_steep": self.late_steep, "reassign": self.reassign, "unassigned": self.unassigned,
+            "third_party": self.third_party, "total": self.total,
         }
 
 
@@ -563,9 +652,21 @@ def objective_terms(problem: Problem, plan: Plan | dict) -> ObjectiveTerms:
             broken += (late_s > 0) * order.priority
             steep += max(0, late_s - opts.late_steep_after_s) * order.priority
             moved += order.assigned_rider_id is not None and order.assigned_rider_id != route.rider_id
+    for t in plan.third_party:  # an order sent out: its clock and lateness at the platform's drop-off
+        order = orders.get(t.order_id)
+        if order is None:
+            continue
+        late_s = max(0, t.dropoff_s - order.promised_at_s)
+        clock += (t.dropoff_s - order.created_at_s) * order.priority
+        late += late_s * order.priority
+        broken += (late_s > 0) * order.priority
+        steep += max(0, late_s - opts.late_steep_after_s) * order.priority
     left = sum(
         orders[u.order_id].priority for u in plan.unassigned if u.order_id in orders and u.reason not in _REFUSED_BEFORE_SOLVING
     )
+    per_hour, weight = opts.rider_cost_per_hour, max(1, opts.travel_cost_per_s)
+    # Each fee in rider-seconds, rounded per order as the solver prices it.
+    sent_out = sum(int(round(t.fee * 3600.0 / per_hour * weight)) for t in plan.third_party) if per_hour else 0
     return ObjectiveTerms(
         travel=travel * opts.travel_cost_per_s,
         click_to_door=clock * opts.click_to_door_cost_per_s,
@@ -574,4 +675,5 @@ def objective_terms(problem: Problem, plan: Plan | dict) -> ObjectiveTerms:
         late_steep=steep * opts.late_steep_cost_per_s,
         reassign=moved * opts.reassign_cost,
         unassigned=left * opts.unassigned_cost,
+        third_party=sent_out,
     )

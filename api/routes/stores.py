@@ -223,7 +223,7 @@ def quote(
     with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem, _, _ = plannable(dispatch_problem(snapshot, at, OptionsDoc(), current))
+    problem, _, _ = plannable(dispatch_problem(snapshot, at, service_options(OptionsDoc(), settings), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
     answer = quote_order(
         problem,
@@ -245,4 +245,5 @@ def quote(
         result.promise_at = to_second(round_up_to_minute(promise) if body.promise_rounding == "minute" else promise, zone)
         result.eta = to_second(problem.at(answer.eta_s), zone)
         result.rider_id = answer.rider_id
+        result.third_party, result.fee = answer.third_party, answer.fee
     return result

@@ -24,6 +24,8 @@ from dispatch.solver.carried import sequence_carried
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_all_left_out, screen
 from dispatch.solver.routes import DROP, schedule_route
+from dispatch.third_party import eligible_trip
+from dispatch.travel import LegMeter
 
 QUOTE_ORDER_ID = "__quote__"
 DEFAULT_MAX_PROMISE_S = 3600  # the store promises delivery within the hour
@@ -42,6 +44,8 @@ class Quote:
     detail: str | None = None
     quote_ms: float = 0.0
     plan: Plan | None = None  # the plan the quote relies on, the new order as `QUOTE_ORDER_ID`
+    third_party: bool = False  # the store's own riders cannot keep it: its third-party couriers would
+    fee: float | None = None  # the third party's fee for it
 
     @classmethod
     def refused(cls, reason: str, detail: str, started: float) -> "Quote":
@@ -111,6 +115,9 @@ def quote_order(
         cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
         if cost[0] < best[0]:
             best = (float(cost[0]), st, int(kind[0]), int(where[0]))
+    platform = _third_party_fallback(probe, new, buffer_s, max_promise_s, started)
+    if best[1] is None and platform is not None:
+        return platform
     if best[1] is None:
         if inst.n_riders == 0:
             return Quote.refused("no_rider_available", "the store has no riders now", started)
@@ -128,6 +135,8 @@ def quote_order(
     eta = _planned_starts(inst, routes)[k_new]
     promise = int(math.ceil((eta + buffer_s) / 60.0) * 60)
     rider_id = problem.riders[st.r].id
+    if promise > max_promise_s and platform is not None:
+        return platform
     if promise > max_promise_s:
         detail = (
             f"the earliest delivery is {problem.at(eta):%H:%M} (rider {rider_id}), "
@@ -144,6 +153,19 @@ def quote_order(
     return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan)
 
 
+def _third_party_fallback(probe: Problem, new: Order, buffer_s: int, max_promise_s: int, started: float) -> Quote | None:
+    """The quote with the store's third-party couriers, when it has them and they deliver
+    within the promise window (used when no own rider can)."""
+    trip = eligible_trip(probe, new, LegMeter(probe.options.travel))
+    if trip is None:
+        return None
+    promise = int(math.ceil((trip.dropoff_s + buffer_s) / 60.0) * 60)
+    if promise > max_promise_s:
+        return None
+    elapsed_ms = (time.perf_counter() - started) * 1000
+    return Quote(True, promise_at_s=promise, eta_s=trip.dropoff_s, quote_ms=elapsed_ms, third_party=True, fee=trip.fee)
+
+
 def quote_document(problem: Problem, quote: Quote) -> dict:
     """The quote as a JSON document: ISO times in the problem's offset, milliseconds taken."""
     doc: dict = {"feasible": quote.feasible, "quote_ms": round(quote.quote_ms, 2)}
@@ -153,6 +175,8 @@ def quote_document(problem: Problem, quote: Quote) -> dict:
             eta=problem.at(quote.eta_s).isoformat(timespec="seconds"),
             rider_id=quote.rider_id,
         )
+        if quote.third_party:
+            doc.update(third_party=True, fee=quote.fee)
     else:
         doc.update(reason=quote.reason, detail=quote.detail)
     return doc

@@ -43,7 +43,12 @@ def summary_markdown(results: list[SimResult], title: str = "Simulated day", swe
     if sweep:
         lines += ["", "## Fleet sweep", "", "| policy | smallest fleet per store with on-time rate >= target | target | tried (riders: on-time rate) |", "|---|---|---|---|"]
         for s in sweep:
-            tried = ", ".join(f"{n}: {rate:.1%}" for n, rate in s["tried"].items())
+            spend = s.get("third_party") or {}
+            tried = ", ".join(
+                f"{n}: {rate:.1%}" + (f" ({spend[n]['third_party_share']:.0%} sent out, fees {spend[n]['third_party_fees']:.0f})"
+                                      if spend.get(n, {}).get("third_party_fees") else "")
+                for n, rate in s["tried"].items()
+            )
             lines.append(f"| {s['policy']} | {s['riders'] if s['riders'] is not None else 'more than all'} | {s['target']:.0%} | {tried} |")
     return "\n".join(lines) + "\n"
 

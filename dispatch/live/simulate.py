@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -73,6 +74,7 @@ class OrderState:
     picked_s: int | None = None
     delivered_s: int | None = None  # when the drop-off started
     reason: str | None = None  # why it is still waiting, from the last plan
+    third_party: bool = False  # handed to the store's third-party couriers (times are theirs)
 
 
 @dataclass
@@ -121,6 +123,11 @@ class SimOptions:
     late_steep_after_s: int = 0
     late_steep_cost_per_s: int = 0
     late_fixed_cost: int = 0
+    # Re-plans may send orders to a store's third-party couriers (where the scenario declares one).
+    third_party: bool = True
+    # Riders keep to their zones (where the scenario gives them); False: free dispatch, to see
+    # what zoning costs.
+    zones: bool = True
 
 
 def is_shared_fleet(scenario: dict) -> bool:
@@ -172,7 +179,7 @@ class DaySimulator:
         for r in p.riders:
             per_store[r.store_id] = per_store.get(r.store_id, 0) + 1
             if options.riders is None or per_store[r.store_id] <= options.riders:
-                chosen.append(r)
+                chosen.append(r if options.zones else replace(r, zone=None))
         self.riders = {
             r.id: RiderState(r, stores.get(r.store_id) if r.store_id else None, r.location, r.available_at_s)
             for r in chosen
@@ -185,6 +192,9 @@ class DaySimulator:
         self.last_plan_at = -math.inf
         self.pending_wave: set[str] = set()
         self.changed = False
+        self.fees = 0.0
+        # Without the third party, re-plans see the stores without it.
+        self.stores = p.stores if options.third_party else tuple(replace(s, third_party=None) for s in p.stores)
 
     # ----- the world -----------------------------------------------------------------
 
@@ -330,10 +340,11 @@ class DaySimulator:
             late_steep_after_s=self.options.late_steep_after_s,
             late_steep_cost_per_s=self.options.late_steep_cost_per_s,
             late_fixed_cost=self.options.late_fixed_cost,
+            rider_cost_per_hour=opts.rider_cost_per_hour,
         )
         problem = Problem(
             plan_time=p.at(t),
-            stores=p.stores,
+            stores=self.stores,
             riders=tuple(projected),
             orders=tuple(orders),
             options=options,
@@ -369,6 +380,12 @@ class DaySimulator:
                 if self.options.just_in_time:
                     self._leave_just_in_time(rs)
                 self._hold(rs, t)
+        for trip in plan.third_party:
+            if trip.order_id in todo:  # handed over: the platform's courier takes it from here
+                state = self.orders[trip.order_id]
+                state.third_party = True
+                state.picked_s, state.delivered_s = trip.pickup_s + t, trip.dropoff_s + t
+                self.fees += trip.fee
         for oid in todo:
             state = self.orders[oid]
             rider_id = new_rider.get(oid)
@@ -487,8 +504,9 @@ class DaySimulator:
             and (self.orders[oid].order.deadline_s is None or self.orders[oid].order.deadline_s >= t)
         ]
 
-    def run(self) -> SimResult:
-        """Simulate from the first shift or order until every order is delivered or the day is over."""
+    def run(self, progress: Callable[[int, int], None] | None = None) -> SimResult:
+        """Simulate from the first shift or order until every order is delivered or the day is
+        over; `progress(orders revealed, orders)` is called at every step."""
         p = self.problem
         starts = [o.created_at_s for o in p.orders] + [r.rider.available_at_s for r in self.riders.values()]
         t = int(min(starts)) if starts else 0
@@ -517,6 +535,8 @@ class DaySimulator:
                     self.pending_wave = {oid for oid in wave if self.orders[oid].rider_id is None}
                 self.last_plan_at = t
             self._sample(t)
+            if progress is not None:
+                progress(len(self.revealed), len(p.orders))
             if len(self.revealed) == len(p.orders) and all(s.delivered_s is not None for s in self.orders.values()):
                 break
             t += self.interval_s
@@ -571,6 +591,14 @@ class DaySimulator:
             "courier_hours": round(shift_h, 1),
             "rider_travel_km": round(sum(rs.travel_m for rs in self.riders.values()) / 1000, 2),
             "reassignments": self.reassignments,
+            "third_party_orders": sum(s.third_party for s in states),
+            "third_party_share": round(sum(s.third_party for s in states) / len(states), 4) if states else 0.0,
+            "third_party_fees": round(self.fees, 2),
+            # Riders' hours and fees in one currency, per order (with the scenario's rider cost per hour).
+            "cost_per_order": (
+                round((shift_h * p.options.rider_cost_per_hour + self.fees) / len(states), 3)
+                if states and p.options.rider_cost_per_hour else None
+            ),
             "replans": len(self.replan_ms),
             "replan_ms_p50": round(_percentile(self.replan_ms, 50), 1),
             "replan_ms_p95": round(_percentile(self.replan_ms, 95), 1),
@@ -580,37 +608,51 @@ class DaySimulator:
         outcomes = [
             {
                 "order_id": s.order.id,
+                "store_id": s.order.store_id,
+                "dropoff": {"lat": s.order.dropoff.lat, "lon": s.order.dropoff.lon},
                 "created_at": p.at(s.order.created_at_s).isoformat(timespec="seconds"),
+                "promised_at": p.at(s.order.promised_at_s).isoformat(timespec="seconds"),
                 "rider_id": s.rider_id,
                 "picked_up_at": None if s.picked_s is None else p.at(s.picked_s).isoformat(timespec="seconds"),
                 "delivered_at": None if s.delivered_s is None else p.at(s.delivered_s).isoformat(timespec="seconds"),
                 "late_s": None if s.delivered_s is None else max(0, s.delivered_s - s.order.promised_at_s),
                 "reason": None if s.delivered_s is not None else (s.reason or "not_planned_by_end_of_day"),
+                "third_party": s.third_party,
             }
             for s in states
         ]
         return SimResult(self.options.policy, metrics, self.timeline, outcomes, self.replan_ms)
 
 
-def simulate(scenario: dict, options: SimOptions) -> SimResult:
-    """Simulate one policy over a day scenario (a contract problem document with future orders)."""
-    return DaySimulator(scenario, options).run()
+def simulate(scenario: dict, options: SimOptions, progress: Callable[[int, int], None] | None = None) -> SimResult:
+    """Simulate one policy over a day scenario (a contract problem document with future orders);
+    `progress(orders revealed, orders)` is called as the day goes on."""
+    return DaySimulator(scenario, options).run(progress)
 
 
-def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> dict:
-    """The smallest number of riders per store with `on_time_rate` >= target (None if even all miss)."""
+def fleet_sweep(
+    scenario: dict, options: SimOptions, target: float = 0.95, progress: Callable[[int, float], None] | None = None
+) -> dict:
+    """The smallest number of riders per store with `on_time_rate` >= target (None if even all miss);
+    `progress(riders, on-time rate)` is called after each fleet size tried."""
     per_store = max(
         (sum(1 for r in scenario["riders"] if r.get("store_id") == s["id"]) for s in scenario["stores"]), default=0
     )
     tried: dict[int, float] = {}
+    # What each fleet spent on a third party, where the scenario has one (the trade-off's other side).
+    spend: dict[int, dict] = {}
 
     def rate(n: int) -> float:
         if n not in tried:
-            tried[n] = simulate(scenario, replace(options, riders=n)).metrics["on_time_rate"]
+            m = simulate(scenario, replace(options, riders=n)).metrics
+            tried[n] = m["on_time_rate"]
+            spend[n] = {k: m[k] for k in ("third_party_share", "third_party_fees", "cost_per_order")}
+            if progress is not None:
+                progress(n, tried[n])
         return tried[n]
 
     if per_store == 0 or rate(per_store) < target:
-        return {"policy": options.policy, "target": target, "riders": None, "tried": tried}
+        return {"policy": options.policy, "target": target, "riders": None, "tried": tried, "third_party": spend}
     lo, hi = 0, per_store  # rate(hi) >= target; find the smallest such n (on-time rate grows with riders)
     while hi - lo > 1:
         mid = (lo + hi) // 2
@@ -618,4 +660,5 @@ def fleet_sweep(scenario: dict, options: SimOptions, target: float = 0.95) -> di
             hi = mid
         else:
             lo = mid
-    return {"policy": options.policy, "target": target, "riders": hi, "tried": dict(sorted(tried.items()))}
+    return {"policy": options.policy, "target": target, "riders": hi, "tried": dict(sorted(tried.items())),
+            "third_party": dict(sorted(spend.items()))}

@@ -203,7 +203,7 @@ class RouteState:
         end_pt = np.full(n, home) if home >= 0 else sp
         locked = inst.locked_to[cand]
         # A committed order goes only to the rider it is committed to.
-        fits_alone = (items <= cap) & ((locked < 0) | (locked == r))
+        fits_alone = (items <= cap) & ((locked < 0) | (locked == r)) & inst.zone_ok[cand, r]
         assigned = inst.assigned_to[cand]
         moved = np.where((assigned >= 0) & (assigned != r), float(inst.problem.options.reassign_cost), 0.0)
 
@@ -382,7 +382,7 @@ def _regret_insert(
         cost[:, r], kinds[:, r], where[:, r] = st.evaluate(cand_arr, cand_latest, lw)
     alive = np.ones(n, dtype=bool)
     left: list[int] = []
-    drop_cost = (inst.priority[cand_arr] * inst.problem.options.unassigned_cost).astype(float)
+    drop_cost = inst.drop_cost[cand_arr].astype(float)
     while alive.any():
         idx = np.flatnonzero(alive)
         sub = cost[idx]
@@ -392,7 +392,8 @@ def _regret_insert(
         else:
             first = sub[:, 0]
             second = np.full(len(idx), INF)
-        feasible = np.isfinite(first)
+        # An insertion dearer than leaving the order out (to a third party) is no option.
+        feasible = np.isfinite(first) & (first < drop_cost[idx])
         if not feasible.any():
             left.extend(int(cand_arr[u]) for u in idx)
             break

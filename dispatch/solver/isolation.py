@@ -16,8 +16,13 @@ import time
 from typing import Any, Callable
 
 
-def run_with_deadline(fn: Callable[[], Any], deadline: float) -> tuple[bool, Any]:
-    """(True, fn()) if it finished before `deadline` (a perf_counter time), else (False, None)."""
+# How often the parent looks at the stop event while the child works.
+_STOP_POLL_S = 0.1
+
+
+def run_with_deadline(fn: Callable[[], Any], deadline: float, stop=None) -> tuple[bool, Any]:
+    """(True, fn()) if it finished before `deadline` (a perf_counter time), else (False, None);
+    `stop` (a threading.Event), once set, ends the wait as the deadline does."""
     if not hasattr(os, "fork"):
         return True, fn()
     read_fd, write_fd = os.pipe()
@@ -37,11 +42,13 @@ def run_with_deadline(fn: Callable[[], Any], deadline: float) -> tuple[bool, Any
     with os.fdopen(read_fd, "rb", buffering=0) as pipe:
         while True:
             left = deadline - time.perf_counter()
-            if left <= 0:
+            if left <= 0 or (stop is not None and stop.is_set()):
                 break
-            ready, _, _ = select.select([pipe], [], [], left)
+            ready, _, _ = select.select([pipe], [], [], min(left, _STOP_POLL_S) if stop is not None else left)
             if not ready:
-                break
+                if stop is None or time.perf_counter() >= deadline:
+                    break
+                continue
             chunk = pipe.read(1 << 16)
             if not chunk:
                 finished = True

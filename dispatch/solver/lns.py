@@ -120,8 +120,9 @@ class RuinRecreate:
                     break
         return out
 
-    def run(self, deadline: float, max_iterations: int | None) -> SearchResult:
-        """Search until the deadline or for `max_iterations` iterations, whichever comes first."""
+    def run(self, deadline: float, max_iterations: int | None, stop=None) -> SearchResult:
+        """Search until the deadline or for `max_iterations` iterations, whichever comes first
+        (or until `stop`, a threading.Event, is set)."""
         inst, states = self.inst, self.states
         current = _solution_cost(inst, states, self.left)
         best = current
@@ -132,6 +133,8 @@ class RuinRecreate:
         threshold0 = 0.01 * current / max(1, inst.n_orders) * 3
         it = 0
         while True:
+            if stop is not None and stop.is_set():
+                break
             if max_iterations is not None:
                 if it >= max_iterations or time.perf_counter() >= deadline:
                     break

@@ -30,9 +30,11 @@ def _keep_heading_first(inst: Instance, manager, routing, drop_node: dict[int, i
 
 
 def _riders_for(inst: Instance, k: int, allowed: list[int]) -> list[int]:
-    """The riders new order k may go to: `allowed`, or only its rider when it is committed."""
+    """The riders new order k may go to: `allowed` whose zone holds its door, or only its rider
+    when it is committed."""
     locked = int(inst.locked_to[k])
-    return allowed if locked < 0 else [r for r in allowed if r == locked]
+    zoned = [r for r in allowed if inst.zone_ok[k, r]]
+    return zoned if locked < 0 else [r for r in zoned if r == locked]
 
 
 @dataclass(slots=True)
@@ -177,7 +179,7 @@ class RoutingModel:
                 # -1 keeps the order droppable; the binding's SetAllowedVehiclesForIndex is unusable.
                 routing.VehicleVar(p).SetValues([-1] + riders_ok)
                 routing.VehicleVar(d).SetValues([-1] + riders_ok)
-            penalty = int(inst.priority[k]) * opts.unassigned_cost
+            penalty = int(inst.drop_cost[k])
             routing.AddDisjunction([p, d], penalty, 2)
         for r in range(R):
             routing.AddVariableMinimizedByFinalizer(time_dim.CumulVar(routing.End(r)))
@@ -349,7 +351,7 @@ class WaveModel:
             riders_ok = _riders_for(inst, k, allowed)
             if len(riders_ok) < R:
                 routing.VehicleVar(d).SetValues([-1] + riders_ok)
-            routing.AddDisjunction([d], int(inst.priority[k]) * opts.unassigned_cost)
+            routing.AddDisjunction([d], int(inst.drop_cost[k]))
         for node in self.visits:
             j = manager.NodeToIndex(node)
             routing.AddDisjunction([j], 0)

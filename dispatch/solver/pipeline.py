@@ -8,6 +8,7 @@ being followed, completed) -> OR-Tools -> ruin and recreate (trajectories, set p
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,8 @@ from dispatch.solver.set_partition import available as partition_available
 from dispatch.solver.set_partition import recombine
 from dispatch.solver.start import fast_lns, first_plan
 from dispatch.solver.warm import warm_routes
+from dispatch.third_party import ThirdPartyTrip, eligible_trip
+from dispatch.travel import LegMeter
 
 # OR-Tools reaches its local optimum fast: it gets this share of the time left, ruin and
 # recreate the rest (it escapes that optimum with whole-wave moves).
@@ -71,6 +74,11 @@ class _Run:
     unassigned: list[UnassignedOrder]
     deadline: float
     reproducible: bool  # a work limit: the same input gives the same plan
+    stop: threading.Event | None = None  # set (Ctrl-C): the search ends at its next check
+
+    def stopped(self) -> bool:
+        """Whether the caller asked the search to stop."""
+        return self.stop is not None and self.stop.is_set()
 
 
 @dataclass(slots=True)
@@ -84,24 +92,30 @@ class _Best:
     engine: str = "construction"
 
 
-def solve(problem: Problem) -> Plan:
-    """Plan `problem`: every order ends in one route or in `unassigned` with a reason."""
+def solve(problem: Problem, stop: threading.Event | None = None) -> Plan:
+    """Plan `problem`: every order ends in one route or in `unassigned` with a reason.
+
+    `stop`, once set (Ctrl-C in the command line), ends the search at its next check, within
+    milliseconds: the best plan found so far is returned, checked as any other.
+    """
     t0 = time.perf_counter()
     _tell_if_not_warm()
     run = _admit(problem, t0)
+    run.stop = stop
     built, best, fresh = _first_plans(run)
     first_plan_ms = int((time.perf_counter() - t0) * 1000)
     found: SearchResult | None = None
-    if run.candidates and run.inst.n_riders and time.perf_counter() < run.deadline:
+    if run.candidates and run.inst.n_riders and time.perf_counter() < run.deadline and not run.stopped():
         forbid = _forbid_new_orders(run.inst, best.routes)
         best = _improve_with_ortools(run, best, forbid)
         if not forbid:
             found, partitioned = _ruin_and_recreate(run, best, built, fresh)
             best = _keep_if_cheaper(run, best, found, partitioned)
     run.unassigned += _left_out(run, best, built, found)
+    unassigned, outsourced = send_out(run.inst, run.unassigned)
     solve_ms = int((time.perf_counter() - t0) * 1000)
-    return build_plan(run.inst, best.routes, run.unassigned, solve_ms, first_plan_ms, best.engine,
-                      schedules=best.schedules)
+    return build_plan(run.inst, best.routes, unassigned, solve_ms, first_plan_ms, best.engine,
+                      schedules=best.schedules, third_party=outsourced)
 
 
 def _admit(problem: Problem, t0: float) -> _Run:
@@ -187,6 +201,7 @@ def _improve_with_ortools(run: _Run, best: _Best, forbid: set[int]) -> _Best:
     finished, result = run_with_deadline(
         lambda: improve(inst, candidates, start_routes, forbid, ortools_deadline, opts.max_iterations),
         ortools_deadline + _KILL_MARGIN_S,
+        run.stop,
     )
     if finished and result.routes is not None:
         routed_now = {s[1] for rt in result.routes for s in rt if s[0] == DROP}
@@ -201,15 +216,15 @@ def _ruin_and_recreate(run: _Run, best: _Best, built: Construction, fresh: bool)
     """The search from the best plan (compiled; in Python when it is not loaded), and whether
     the set partitioning found its plan."""
     found, partitioned = None, False
-    if fast_lns is not None and fast_lns.ready() and time.perf_counter() < run.deadline:
+    if fast_lns is not None and fast_lns.ready() and time.perf_counter() < run.deadline and not run.stopped():
         found, partitioned = _compiled_search(run, best, built, fresh)
-    if found is None and time.perf_counter() < run.deadline:
+    if found is None and time.perf_counter() < run.deadline and not run.stopped():
         states, search_left = states_from_routes(run.inst, best.routes), best.left
         if states is None:
             states, search_left = states_from_routes(run.inst, built.routes), list(built.left)
         if states is not None:
             opts = run.problem.options
-            found = RuinRecreate(run.inst, states, search_left, opts.seed).run(run.deadline, opts.max_iterations)
+            found = RuinRecreate(run.inst, states, search_left, opts.seed).run(run.deadline, opts.max_iterations, stop=run.stop)
     return found, partitioned
 
 
@@ -275,13 +290,15 @@ def _run_trajectories(run: _Run, starts: list, limits: list, trajectories: int, 
     the cheapest result."""
     opts, found = run.problem.options, None
     for t in range(trajectories):
-        stop = began + (t + 1) * (search_end - began) / trajectories
+        ends = began + (t + 1) * (search_end - began) / trajectories
         (s_routes, s_left), (latest, late_weight) = starts[t % len(starts)], limits[t % len(starts)]
         result = fast_lns.CompiledRuinRecreate(
             run.inst, s_routes, s_left, opts.seed + 7 * t, latest, late_weight, pool
-        ).run(stop, opts.max_iterations)
+        ).run(ends, opts.max_iterations, stop=run.stop)
         if found is None or (result is not None and result.cost < found.cost):
             found = result
+        if run.stopped():
+            break
     return found
 
 
@@ -291,16 +308,16 @@ def _partition_and_search_on(run: _Run, pool, found: SearchResult, trajectories:
     inst, deadline, opts = run.inst, run.deadline, run.problem.options
     partitioned = False
     clock = PARTITION_CLOCK_SHARE * (deadline - time.perf_counter())
-    picked = recombine(inst, pool, run.candidates, found.routes, clock) if clock > 0 else None
+    picked = recombine(inst, pool, run.candidates, found.routes, clock) if clock > 0 and not run.stopped() else None
     # Its costs are the kernels' (the same as re-timing gives, see the tests).
     if picked is not None and picked.objective < found.cost - 0.5:
         found = SearchResult(None, picked.left, int(round(picked.objective)), found.iterations, routes=picked.routes)
         partitioned = True
-    if deadline - time.perf_counter() > _SEARCH_ON_FROM_S:
+    if deadline - time.perf_counter() > _SEARCH_ON_FROM_S and not run.stopped():
         latest, late_weight = search_limits(inst, found.routes, found.left)
         more = fast_lns.CompiledRuinRecreate(
             inst, found.routes, found.left, opts.seed + 7 * trajectories, latest, late_weight
-        ).run(deadline, None)
+        ).run(deadline, None, stop=run.stop)
         if more is not None and more.cost < found.cost:
             found = SearchResult(None, more.left, more.cost, found.iterations + more.iterations, routes=more.routes)
     return found, partitioned
@@ -333,6 +350,39 @@ def _left_out(run: _Run, best: _Best, built: Construction, found: SearchResult |
         return [UnassignedOrder(inst.orders[k].id, "time_limit_reached", detail) for k in left]
     reasons = explain_all_left_out(inst, left, len(planned))
     return [UnassignedOrder(inst.orders[k].id, *reasons[k]) for k in left]
+
+
+# Orders refused before solving stay refused: a third party delivers inside the store's area too.
+_NOT_SENT_OUT = frozenset({"outside_service_area", "unknown_store"})
+
+
+def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[UnassignedOrder], list[ThirdPartyTrip]]:
+    """Orders left out of every route that go to their store's third party instead: those whose
+    trip breaks no rule and costs less than leaving them unassigned (the search priced each
+    left-out order at that trip, so what it left out is what is cheaper sent out)."""
+    problem = inst.problem
+    if not any(s.third_party is not None for s in problem.stores):
+        return unassigned, []
+    index = {o.id: k for k, o in enumerate(inst.orders)}
+    meter = None
+    kept, trips = [], []
+    for u in unassigned:
+        trip = None
+        if u.reason not in _NOT_SENT_OUT:
+            k = index.get(u.order_id)
+            if k is not None:
+                trip = inst.outsourced[k]
+            else:  # cut for the budget before the instance was built: priced here
+                order = problem.order_index[u.order_id]
+                meter = meter or LegMeter(problem.options.travel)
+                trip = eligible_trip(problem, order, meter)
+                if trip is not None and trip.cost > order.priority * problem.options.unassigned_cost:
+                    trip = None
+        if trip is None:
+            kept.append(u)
+        else:
+            trips.append(trip)
+    return kept, trips
 
 
 def _tell_if_not_warm() -> None:

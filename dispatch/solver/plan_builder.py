@@ -5,7 +5,8 @@ from __future__ import annotations
 import uuid
 
 from dispatch.instance import Instance
-from dispatch.plan import Metrics, Plan, PlannedRoute, PlannedStop, UnassignedOrder
+from dispatch.plan import Metrics, Plan, PlannedRoute, PlannedStop, ThirdPartyOrder, UnassignedOrder
+from dispatch.third_party import ThirdPartyTrip
 from dispatch.solver.routes import DROP, PICKUP, RouteSchedule, Stop, route_cost, schedule_route
 
 
@@ -18,6 +19,7 @@ def build_plan(
     engine: str,
     plan_id: str | None = None,
     schedules: list[RouteSchedule] | None = None,
+    third_party: list[ThirdPartyTrip] = (),
 ) -> Plan:
     """Time every route (unless `schedules` holds them, as `schedule_route` gives them) and
     assemble the plan document's content."""
@@ -92,6 +94,12 @@ def build_plan(
         k = routed_index.get(u.order_id)
         if k is not None:  # orders refused before solving are outside the objective
             objective += int(inst.priority[k]) * problem.options.unassigned_cost
+    for trip in third_party:
+        objective += trip.cost
+    for trip in third_party:
+        on_time += trip.late_s == 0
+        late += trip.late_s > 0
+        late_total += trip.late_s
     n_orders = len(problem.orders)
     assigned = n_orders - len(unassigned)
     status = "feasible" if not unassigned else ("infeasible" if assigned == 0 and n_orders else "partial")
@@ -109,6 +117,8 @@ def build_plan(
         first_plan_ms=first_plan_ms,
         engine=engine,
         reassigned=reassigned,
+        third_party=len(third_party),
+        third_party_fees=round(sum(t.fee for t in third_party), 2),
     )
     order_rank = {o.id: i for i, o in enumerate(problem.orders)}
     return Plan(
@@ -118,4 +128,8 @@ def build_plan(
         routes=tuple(planned),
         unassigned=tuple(sorted(unassigned, key=lambda u: order_rank.get(u.order_id, 0))),
         metrics=metrics,
+        third_party=tuple(
+            ThirdPartyOrder(t.order_id, t.store_id, t.pickup_s, t.dropoff_s, t.late_s, t.distance_m, t.fee)
+            for t in sorted(third_party, key=lambda t: order_rank.get(t.order_id, 0))
+        ),
     )

@@ -50,7 +50,10 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
             out[int(k)] = ("no_rider_available", "there are no riders in this problem")
         return out
     solo = _solo_trip(inst, todo)
-    cap_ok = inst.items[todo][None, :] <= inst.capacity[:, None]
+    # A rider whose zone leaves the door out counts as no rider for it.
+    zone_ok = inst.zone_ok[todo].T
+    by_zone = zone_ok.any(axis=0)
+    cap_ok = (inst.items[todo][None, :] <= inst.capacity[:, None]) & zone_ok
     ride_ok = solo["ride"] <= inst.max_ride_s[todo][None, :]
     shift_ok = solo["bounded"] <= inst.shift_end_s[:, None]
     on_time = solo["start_o"] <= inst.promised_s[todo][None, :]
@@ -63,9 +66,11 @@ def screen(inst: Instance, orders: list[int]) -> dict[int, tuple[str, str]]:
     by_shift = (cap_ok & ride_ok & shift_ok).any(axis=0)
     by_deadline = (cap_ok & ride_ok & shift_ok & in_time).any(axis=0)
     by_time = (cap_ok & ride_ok & shift_ok & in_time & on_time).any(axis=0) | ~hard
-    for c in np.flatnonzero(~(by_cap & by_ride & by_shift & by_deadline & by_time)):
+    for c in np.flatnonzero(~(by_zone & by_cap & by_ride & by_shift & by_deadline & by_time)):
         k = int(todo[c])
-        if not by_cap[c]:
+        if not by_zone[c]:
+            out[k] = ("outside_rider_zones", "its door is outside the zone of every rider who could take it")
+        elif not by_cap[c]:
             out[k] = (
                 "exceeds_capacity",
                 f"{int(inst.items[k])} items; the largest rider capacity is {int(inst.capacity.max())}",

@@ -155,8 +155,8 @@ def drop_time_costs(inst: Instance, k, start):
 
 
 def unassigned_cost(inst: Instance, k: int) -> int:
-    """What leaving order k unassigned costs."""
-    return int(inst.priority[k]) * inst.problem.options.unassigned_cost
+    """What leaving order k out of every route costs: unassigned, or sent to a third party."""
+    return int(inst.drop_cost[k])
 
 
 def costed(inst: Instance, routes: list[list[Stop]], left: list[int]) -> tuple[int, bool, list[RouteSchedule]]:

@@ -25,6 +25,7 @@ def _transcribe(inst: Instance, r: int, stops, index: dict[str, int], allowed: s
             ks = [
                 k for k in ks
                 if k in allowed and k not in placed and inst.carried_by[k] < 0 and inst.locked_to[k] in (-1, r)
+                and inst.zone_ok[k, r]
             ]
             if ks:
                 route.append((PICKUP, int(inst.order_store[ks[0]]), tuple(ks)))

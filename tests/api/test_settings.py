@@ -70,3 +70,29 @@ def test_config_prints_the_effective_settings_with_secrets_masked_and_their_sour
     assert out["sources"]["solver_workers"] == "default" and out["file"] == str(config_file)
     table = CliRunner().invoke(app, ["config"])
     assert table.exit_code == 0 and "DISPATCH_TIME_ZONE" in table.stdout and "s3cret-pw" not in table.stdout
+
+
+def test_the_console_script_has_the_core_commands_and_the_services_without_changing_the_cores():
+    """`o2o-dispatch` = the core's commands + serve and config; `python -m dispatch.cli` keeps its own."""
+    from dispatch.cli import app as core_app
+
+    names = lambda a: {c.name or c.callback.__name__.replace("_", "-") for c in a.registered_commands}  # noqa: E731
+    assert names(app) == names(core_app) | {"serve", "config"}
+    assert not names(core_app) & {"serve", "config"}
+    assert "serve" in CliRunner().invoke(app, ["--help"]).stdout
+
+
+def test_serve_makes_a_development_key_only_when_no_keys_are_set_anywhere(config_file, monkeypatch, tmp_path):
+    """Keys in the settings file are used as they are; with none anywhere a development key is made."""
+    import api.__main__ as entry
+
+    started = []
+    monkeypatch.setattr(entry.uvicorn, "run", lambda *a, **k: started.append(k))
+    monkeypatch.setattr(entry, "DEV_KEY_FILE", tmp_path / "dev-key")
+    assert CliRunner().invoke(app, ["serve", "--port", "8999"]).exit_code == 0
+    assert "DISPATCH_API_KEYS" not in __import__("os").environ and not (tmp_path / "dev-key").exists()
+    assert started[0]["access_log"] is False
+    config_file.write_text("time_zone = 'UTC'\n")
+    monkeypatch.setenv("DISPATCH_API_KEYS", "{}")  # restored (absent) after the test, whatever serve sets
+    assert CliRunner().invoke(app, ["serve", "--port", "8999"]).exit_code == 0
+    assert (tmp_path / "dev-key").exists() and "admin" in __import__("os").environ["DISPATCH_API_KEYS"]

@@ -212,3 +212,33 @@ def test_the_timeline_reads_clock_time(tmp_path):
     assert axis.get_xlabel() == "clock time (UTC+08:00)"
     assert axis.xaxis.get_major_formatter()(mdates.date2num(start)) == "10:00"
     assert (tmp_path / "t.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_ctrl_c_during_a_long_solve_prints_the_best_plan_so_far(tmp_path):
+    """SIGINT a minute-long `solve`: it exits 0 within seconds with a plan document on stdout
+    that `validate` accepts, and says it was interrupted."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    problem = tmp_path / "problem.json"
+    runner.invoke(app, ["generate", "--orders", "60", "--riders", "8", "--seed", "4", "--out", str(problem)])
+    script = Path(sys.executable).with_name("o2o-dispatch")
+    proc = subprocess.Popen([str(script), "solve", str(problem), "--time-limit", "60"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    for line in proc.stderr:  # the search has started once it says so
+        if line.startswith("solving for up to 60 s"):
+            break
+    time.sleep(1.0)
+    began = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert time.monotonic() - began < 30
+    assert "interrupted after" in err
+    plan = tmp_path / "plan.json"
+    plan.write_text(out)
+    assert json.loads(out)["metrics"]["orders"] == 60
+    assert runner.invoke(app, ["validate", str(problem), str(plan)]).exit_code == 0

@@ -303,6 +303,8 @@ def test_the_same_input_with_a_work_limit_gives_the_same_plan():
 
     doc = generate_problem(25, 4, seed=5, on_road=1)
     doc["options"]["max_iterations"] = 100
+    # The work limit must come first: a generous clock, so a busy machine does not end it.
+    doc["options"]["time_limit_s"] = 60
     a = solve(problem_from_document(doc)).to_document()
     b = solve(problem_from_document(doc)).to_document()
     for d in (a, b):
@@ -434,3 +436,23 @@ def test_a_problem_too_big_for_its_budget_plans_its_most_urgent_orders(monkeypat
     latest_kept = max(o.promised_at_s for o in by_promise if o.id not in cut)
     assert all(problem.order_index[oid].promised_at_s >= latest_kept for oid in cut)
     assert "most urgent" in next(u.detail for u in plan.unassigned if u.order_id in cut)
+
+
+def test_a_stop_event_ends_the_search_and_the_best_plan_so_far_is_valid():
+    """Set half a second into a 30 s solve, `stop` ends it within seconds with a complete plan
+    the validator accepts (every order in a route or unassigned)."""
+    import threading
+    import time
+
+    from dispatch import solve
+    from dispatch.generate import generate_problem
+
+    doc = generate_problem(60, 8, seed=4, on_road=2, time_limit_s=30.0)
+    problem = problem_from_document(doc)
+    stop = threading.Event()
+    threading.Timer(0.5, stop.set).start()
+    began = time.perf_counter()
+    plan = solve(problem, stop)
+    assert time.perf_counter() - began < 10
+    assert validate_plan(problem, plan) == []
+    assert plan.metrics.assigned + len(plan.unassigned) == 60 and plan.metrics.assigned > 0

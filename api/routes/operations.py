@@ -1,0 +1,84 @@
+"""Running the store network: the delivery grid of a store and its staffing by the slot."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api import history, repository
+from api.auth import OrderSystem
+from api.db import read_transaction
+from api.deps import AppSettings, PathId, ReadDb, utc_now
+from api.errors import NotFound
+from api.json_body import StrictJsonRoute
+from api.openapi import errors
+from dispatch.errors import InvalidProblem
+from dispatch.grid import aggregate, grid_geojson, parse_hours
+from dispatch.live.simulate import live_options
+from dispatch.live.staffing import StaffingOptions, staff
+from dispatch.schema import StoreDoc
+
+router = APIRouter(prefix="/v1/stores", tags=["operations"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
+
+STAFFING_CLOCK_S = 5.0  # a simulated re-plan's clock: far above what its work limit takes
+Days = Annotated[int, Query(ge=1, le=28, description="how many days back from now the history reaches")]
+
+
+@router.get("/{store_id}/grid", summary="The store's delivery grid (GeoJSON)", responses=errors(404))
+def store_grid(
+    store_id: PathId,
+    _caller: OrderSystem,
+    db: ReadDb,
+    hours: Annotated[str | None, Query(max_length=100, description="hours of the day to count: 11-14, 11-13,18 (default all)")] = None,
+    resolution: Annotated[int, Query(ge=5, le=12, description="H3 resolution (9: cells of about 0.1 km2)")] = 9,
+    days: Days = 7,
+) -> dict[str, Any]:
+    """Per H3 cell around the store: orders, on-time rate, mean click-to-door and lateness,
+    third-party share, in all and per hour of the day, from the store's orders of the last `days`."""
+    chosen = parse_hours(hours)
+    with read_transaction(db):
+        store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
+        rows = repository.store_history(db, store_id, utc_now() - timedelta(days=days))
+        records = history.outcomes(rows)
+    cells = aggregate(records, resolution, chosen)
+    return grid_geojson(cells, resolution, [store.model_dump(mode="json", include={"id", "location"})])
+
+
+@router.get("/{store_id}/staffing", summary="Riders needed per slot and the shifts covering them", responses=errors(404))
+def store_staffing(
+    store_id: PathId,
+    _caller: OrderSystem,
+    db: ReadDb,
+    settings: AppSettings,
+    target: Annotated[float, Query(gt=0, le=1, description="on-time rate to keep")] = 0.95,
+    slot_min: Annotated[int, Query(ge=5, le=240, description="slot length, minutes (divides the day)")] = 30,
+    min_shift_h: Annotated[float, Query(gt=0, le=24)] = 2.0,
+    max_shift_h: Annotated[float, Query(gt=0, le=24)] = 8.0,
+    days: Days = 7,
+) -> dict[str, Any]:
+    """From the store's orders of the last `days`: demand per slot, the riders each slot needs
+    for `target` on time (by simulating the rolling dispatcher over those days), and shifts
+    covering them with the fewest rider-hours, as contract rider documents."""
+    options = StaffingOptions(
+        target=target, slot_s=slot_min * 60, min_shift_s=int(round(min_shift_h * 3600)),
+        max_shift_s=int(round(max_shift_h * 3600)), bisection_steps=settings.staffing_simulations,
+        balance_rounds=1,
+    )
+    try:
+        options.check()
+    except ValueError as exc:
+        raise InvalidProblem.one("query", str(exc)) from None
+    with read_transaction(db):
+        store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
+        rows = repository.store_history(db, store_id, utc_now() - timedelta(days=days))
+        riders = repository.store_riders(db, store_id)
+        scenarios = history.day_scenarios(store, rows, riders)
+    if not scenarios:
+        raise NotFound(f"store {store_id!r} has no orders in the last {days} days to staff for")
+    # The work limit binds, not the clock (a busy machine gives the same answer); it bounds the time.
+    sim = replace(live_options(scenarios[0]), max_iterations=settings.staffing_replan_iterations, budget_s=STAFFING_CLOCK_S)
+    result = staff(scenarios, replace(options, sim=sim))
+    return {"store_id": store_id, **result.to_document()}

@@ -1,0 +1,84 @@
+"""The store's delivery grid and staffing over the service's own orders."""
+
+from __future__ import annotations
+
+import h3
+
+from tests.api.conftest import ORDER_SYSTEM, RIDER1
+from tests.api.helpers import STORE_LAT, STORE_LON, at, order, seed_store
+
+
+def _deliver(client, order_id, picked_min, delivered_min):
+    for kind, minutes in (("picked_up", picked_min), ("delivered", delivered_min)):
+        r = client.post(f"/v1/orders/{order_id}/events", json={"type": kind, "at": at(minutes)}, headers=RIDER1)
+        assert r.status_code == 200, r.text
+
+
+def test_grid_counts_the_delivered_orders_per_cell(client):
+    """Three orders: O1 and O5 to the same door (one cell), O1 on time, O5 15 min late (promised
+    at +45, delivered at +60), O3 elsewhere and not delivered yet: the cell of O1/O5 has 2 orders,
+    on-time rate 1/2, click-to-door (25 + 65) / 2 = 45 min, lateness 7.5 min."""
+    seed_store(client, orders=("O1",))
+    client.post("/v1/stores/S1/orders", json=order("O5", 1200, 300), headers=ORDER_SYSTEM)
+    client.post("/v1/stores/S1/orders", json=order("O3", -1500, -900), headers=ORDER_SYSTEM)
+    _deliver(client, "O1", 5, 20)
+    _deliver(client, "O5", 30, 60)
+    r = client.get("/v1/stores/S1/grid", params={"resolution": 9}, headers=ORDER_SYSTEM)
+    assert r.status_code == 200, r.text
+    cells = {f["properties"]["cell"]: f["properties"] for f in r.json()["features"] if f["properties"]["kind"] == "cell"}
+    o1 = order("O1")["dropoff"]
+    near = cells[h3.latlng_to_cell(o1["lat"], o1["lon"], 9)]
+    assert (near["orders"], near["delivered"], near["on_time_rate"]) == (2, 2, 0.5)
+    assert (near["click_to_door_mean_min"], near["late_mean_min"]) == (45.0, 7.5)
+    assert sum(c["orders"] for c in cells.values()) == 3
+    store = [f for f in r.json()["features"] if f["properties"]["kind"] == "store"]
+    assert store[0]["geometry"]["coordinates"] == [STORE_LON, STORE_LAT]
+
+
+def test_grid_hours_filter_and_bad_hours(client):
+    """Orders placed at 09:55 local time are in hour 9, not in 10-12; a bad range is a 422 on hours."""
+    seed_store(client, orders=("O1",))
+    assert client.get("/v1/stores/S1/grid", params={"hours": "9"}, headers=ORDER_SYSTEM).json()["features"][0]["properties"]["orders"] == 1
+    only_store = client.get("/v1/stores/S1/grid", params={"hours": "10-12"}, headers=ORDER_SYSTEM).json()["features"]
+    assert [f["properties"]["kind"] for f in only_store] == ["store"]
+    bad = client.get("/v1/stores/S1/grid", params={"hours": "12-10"}, headers=ORDER_SYSTEM)
+    assert bad.status_code == 422 and "hours" in bad.text
+    assert client.get("/v1/stores/NOPE/grid", headers=ORDER_SYSTEM).status_code == 404
+
+
+def test_staffing_from_the_store_history(client):
+    """A store with a few orders gets slots, needs and contract riders with shifts in the limits;
+    a store without orders is a 404 saying so; a slot that does not divide the day is a 422."""
+    seed_store(client, orders=("O1", "O2"))
+    client.post("/v1/stores/S1/orders", json=order("O3", -1500, -900), headers=ORDER_SYSTEM)
+    r = client.get("/v1/stores/S1/staffing", params={"target": 0.9, "min_shift_h": 1, "max_shift_h": 3}, headers=ORDER_SYSTEM)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["store_id"] == "S1" and doc["summary"]["orders"] == 3 and doc["summary"]["target_met"]
+    assert sum(s["orders"] for s in doc["slots"]) == 3
+    assert doc["riders"] and all(r["store_id"] == "S1" for r in doc["riders"])
+    assert client.get("/v1/stores/S1/staffing", params={"slot_min": 7}, headers=ORDER_SYSTEM).status_code == 422
+    client.put("/v1/stores/S2", json={"id": "S2", "location": {"lat": STORE_LAT, "lon": STORE_LON}}, headers=ORDER_SYSTEM)
+    empty = client.get("/v1/stores/S2/staffing", headers=ORDER_SYSTEM)
+    assert empty.status_code == 404 and "no orders" in empty.text
+
+
+def test_a_store_with_a_third_party_quotes_with_it_and_needs_a_rider_cost(settings_for):
+    """A store registered with a third party and no riders: the quote comes from the platform
+    when the service knows a rider-hour's cost (DISPATCH_RIDER_COST_PER_HOUR), and is a 422
+    naming options.rider_cost_per_hour when it does not."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.api.helpers import store
+
+    body = {"dropoff": order("Q")["dropoff"], "items": 1}
+    with TestClient(create_app(settings_for(rider_cost_per_hour=20.0))) as c:
+        put = c.put("/v1/stores/S1", json=store(third_party={"fee_per_order": 5.0, "arrival_s": 240}), headers=ORDER_SYSTEM)
+        assert put.status_code == 201, put.text
+        r = c.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM)
+        assert r.status_code == 200, r.text
+        assert r.json()["feasible"] and r.json()["third_party"] and r.json()["fee"] == 5.0
+    with TestClient(create_app(settings_for())) as c:
+        r = c.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM)
+        assert r.status_code == 422 and "rider_cost_per_hour" in r.text

@@ -1,0 +1,179 @@
+"""A store's third-party couriers: the solver sends an order out when that is cheaper or when no
+own rider can keep the promise; the validator checks third-party orders by the same rules."""
+
+from dataclasses import replace
+
+import pytest
+
+from dispatch import problem_from_document
+from dispatch.errors import InvalidProblem
+from dispatch.live.scenario import generate_day
+from dispatch.live.simulate import live_options, simulate
+from dispatch.validate import objective_terms, validate_plan
+from tests.dispatch.builders import document, order, rider, solved, store, unassigned_reasons
+
+PLATFORM = {"fee_per_order": 5.0, "arrival_s": 300, "speed_mps": 4.5}
+
+
+def _two_doors(with_platform: bool) -> dict:
+    """One rider at the store, two doors 2 km east and west, both promised in 15 minutes: one
+    rider serves one on time and the other about 9 minutes late."""
+    s = store(third_party=PLATFORM) if with_platform else store()
+    return document(stores=[s], orders=[order("A", 2000, 0, promised=15), order("B", -2000, 0, promised=15)],
+                    rider_cost_per_hour=20.0)
+
+
+def test_the_late_order_goes_out_and_the_validator_accepts_the_plan():
+    """Without a third party one order is late; with one (5 a trip, a rider-hour at 20: 900
+    rider-seconds), the late one goes out, on time, and the plan passes the validator with its
+    objective term by term."""
+    _, alone = solved(_two_doors(False))
+    assert alone.metrics.late == 1 and not alone.third_party
+    problem, plan = solved(_two_doors(True))
+    assert plan.metrics.late == 0 and plan.metrics.third_party == 1 and plan.metrics.third_party_fees == 5.0
+    sent = plan.third_party[0]
+    assert sent.pickup_s == 300 and sent.late_s == 0  # the courier is at the store in 5 minutes
+    routed = [s.order_id for r in plan.routes for s in r.stops if s.kind == "dropoff"]
+    assert sorted(routed + [sent.order_id]) == ["A", "B"]
+    assert objective_terms(problem, plan).total == plan.metrics.objective < alone.metrics.objective
+    assert plan.to_document()["third_party"][0]["fee"] == 5.0
+
+
+@pytest.mark.parametrize("per_hour, goes_out", [(30.0, True), (10.0, False)])
+def test_the_fee_is_weighed_against_the_riders_time(per_hour, goes_out):
+    """One door 2.5 km away (556 s of riding): a fee of 3 is 360 rider-seconds when a rider-hour
+    costs 30 (cheaper: out), 1080 when it costs 10 (dearer: the own rider rides)."""
+    doc = document(stores=[store(third_party={"fee_per_order": 3.0, "arrival_s": 0})],
+                   orders=[order("A", 2500, 0)], rider_cost_per_hour=per_hour)
+    _, plan = solved(doc)
+    assert bool(plan.third_party) is goes_out
+    assert plan.status == "feasible"
+
+
+def test_hard_promises_go_out_when_no_own_rider_keeps_them():
+    """Hard promises: the only rider is 3 km from the store and cannot be at a door 3 km out by
+    16 minutes; the platform's courier (at the store in 2 minutes) can: the order goes out
+    instead of being left out as cannot_be_on_time."""
+    orders = [order("A", 3000, 0, promised=16)]
+    riders = [rider(east=-3000)]
+    plain = document(riders=riders, orders=orders, lateness="hard")
+    _, alone = solved(plain)
+    assert unassigned_reasons(alone) == {"A": "cannot_be_on_time"}
+    platform = {"fee_per_order": 8.0, "arrival_s": 120}
+    _, plan = solved(document(stores=[store(third_party=platform)], riders=riders, orders=orders,
+                              lateness="hard", rider_cost_per_hour=15.0))
+    assert [t.order_id for t in plan.third_party] == ["A"] and plan.status == "feasible"
+
+
+def test_extra_kilometres_are_charged_beyond_the_included_distance():
+    """4 km to the door with 3 included at 1.5 per extra km: 2 + 1.5 = 3.5."""
+    platform = {"fee_per_order": 2.0, "fee_per_extra_km": 1.5, "included_km": 3.0, "arrival_s": 0}
+    doc = document(stores=[store(third_party=platform, service_radius_m=5000)], riders=[], orders=[order("A", 4000, 0)], rider_cost_per_hour=20.0)
+    _, plan = solved(doc)
+    assert plan.third_party[0].fee == 3.5 and abs(plan.third_party[0].distance_m - 4000) < 1
+
+
+def test_the_validator_checks_third_party_orders_by_the_rules():
+    """A changed fee, a drop-off time that is not the rules', an order sent out of a store with
+    no third party, and an order both routed and sent out are each reported by cause."""
+    problem, plan = solved(_two_doors(True))
+    good = plan.to_document()
+    sent = good["third_party"][0]["order_id"]
+
+    def broken(change) -> set[str]:
+        doc = {**good, "third_party": [dict(t) for t in good["third_party"]]}
+        change(doc)
+        return {v.cause for v in validate_plan(problem, doc)}
+
+    assert "fee_mismatch" in broken(lambda d: d["third_party"][0].update(fee=1.0))
+    assert "eta_mismatch" in broken(lambda d: d["third_party"][0].update(dropoff_at=d["third_party"][0]["pickup_at"]))
+    plain = problem_from_document(_two_doors(False))
+    assert "no_third_party" in {v.cause for v in validate_plan(plain, good)}
+    routed = next(s["order_id"] for r in good["routes"] for s in r["stops"] if s["kind"] == "dropoff")
+    assert "duplicate_order" in broken(lambda d: d["third_party"].append({**d["third_party"][0], "order_id": routed}))
+    assert "missing_order" in broken(lambda d: d.update(third_party=[]))
+    assert sent in {"A", "B"}
+
+
+def test_a_third_party_needs_the_riders_cost_per_hour():
+    """Fees cannot be weighed against rider time without a price for that time: the document is
+    refused naming options.rider_cost_per_hour."""
+    doc = document(stores=[store(third_party=PLATFORM)], orders=[order("A", 1000, 0)])
+    with pytest.raises(InvalidProblem) as err:
+        problem_from_document(doc)
+    assert err.value.field == "options.rider_cost_per_hour"
+
+
+def test_the_simulator_reports_fees_and_the_share_sent_out():
+    """Two hours of a store with one own rider: with the platform every order is on time, some
+    sent out, their fees counted in the cost per order; without it, promises are broken."""
+    day = generate_day(riders=1, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
+    day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    sim = replace(live_options(day), max_iterations=60, budget_s=5.0)
+    with_platform = simulate(day, sim)
+    without = simulate(day, replace(sim, third_party=False))
+    m = with_platform.metrics
+    assert m["third_party_orders"] > 0 and m["third_party_fees"] == 6.0 * m["third_party_orders"]
+    assert m["on_time_rate"] > without.metrics["on_time_rate"]
+    assert without.metrics["third_party_orders"] == 0
+    expected = (m["courier_hours"] * 20.0 + m["third_party_fees"]) / m["orders"]
+    assert abs(m["cost_per_order"] - expected) < 0.1
+    assert sum(o["third_party"] for o in with_platform.orders) == m["third_party_orders"]
+
+
+def test_a_quote_falls_back_on_the_third_party():
+    """A store whose only rider is 6 km away cannot promise within 20 minutes with it; with a
+    third party at the store in 3 minutes it can (the answer says so, with the fee); a rider at
+    the store is preferred to the platform."""
+    from dispatch.live import quote_order
+    from dispatch.model import Location
+    from tests.dispatch.builders import at
+
+    far = [rider(east=-6000)]
+    door = Location(**at(1500, 0))
+    plain = problem_from_document(document(riders=far))
+    refused = quote_order(plain, "S1", door, max_promise_s=1200)
+    assert not refused.feasible and refused.reason == "cannot_be_on_time"
+    platform = {"fee_per_order": 4.0, "arrival_s": 180}
+    with_platform = problem_from_document(document(stores=[store(third_party=platform)], riders=far, rider_cost_per_hour=20.0))
+    answer = quote_order(with_platform, "S1", door, max_promise_s=1200)
+    assert answer.feasible and answer.third_party and answer.fee == 4.0 and answer.rider_id is None
+    assert answer.eta_s == 180 + 60 + round(1500 / 4.5)
+    near = problem_from_document(document(stores=[store(third_party=platform)], rider_cost_per_hour=20.0))
+    own = quote_order(near, "S1", door, max_promise_s=1200)
+    assert own.feasible and not own.third_party and own.rider_id == "R1"
+
+
+def test_the_cost_curve_compares_fleets_with_and_without_the_third_party(tmp_path):
+    """For 1 and 2 own riders on two hours of a store: rows with both runs; the platform keeps
+    more promises and spends fees; the PNG is written."""
+    from dispatch.live.cost_curve import cost_curve, plot_cost_curve
+
+    day = generate_day(riders=2, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
+    day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    rows = cost_curve(day, replace(live_options(day), max_iterations=40, budget_s=5.0), [1, 2])
+    assert [r["riders"] for r in rows] == [1, 2]
+    one = rows[0]
+    assert one["with_third_party"]["on_time_rate"] >= one["without"]["on_time_rate"]
+    assert one["with_third_party"]["third_party_fees"] > 0 == one["without"]["third_party_fees"]
+    assert plot_cost_curve(rows, tmp_path / "curve.png").read_bytes()[:4] == b"\x89PNG"
+    with pytest.raises(ValueError, match="rider_cost_per_hour"):
+        cost_curve({**day, "options": {}}, live_options(day), [1])
+
+
+def test_the_fleet_sweep_reports_what_each_fleet_sent_out():
+    """The sweep's tries carry the share sent out and the fees of each fleet size."""
+    from dispatch.live.report import summary_markdown
+    from dispatch.live.simulate import fleet_sweep
+
+    day = generate_day(riders=2, seed=2, base_orders_per_hour=9.0, hours=(11.0, 13.0))
+    day["stores"][0]["third_party"] = {"fee_per_order": 6.0, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    sim = replace(live_options(day), max_iterations=40, budget_s=5.0)
+    sweep = fleet_sweep(day, sim, target=0.9)
+    assert set(sweep["third_party"]) == set(sweep["tried"])
+    one = sweep["third_party"][min(sweep["third_party"])]
+    assert one["third_party_fees"] == 6.0 * round(one["third_party_share"] * len(day["orders"]))
+    assert "sent out" in summary_markdown([simulate(day, sim)], "day", [sweep])
