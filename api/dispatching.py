@@ -250,6 +250,7 @@ class Redispatcher:
         self._lock = threading.Lock()
         self._running: set[str] = set()
         self._again: set[str] = set()
+        self._again_by: dict[str, str | None] = {}  # the request whose trigger asked for the run once more
         self._threads = ThreadPoolExecutor(threads, thread_name_prefix="redispatch")
         self._submitted: set[Future] = set()
 
@@ -287,6 +288,7 @@ class Redispatcher:
         with self._lock:
             if store_id in self._running:
                 self._again.add(store_id)
+                self._again_by[store_id] = request_id_var.get()
                 return
             self._running.add(store_id)
         try:
@@ -297,10 +299,14 @@ class Redispatcher:
                         self._running.discard(store_id)
                         return
                     self._again.discard(store_id)
+                    again_by = self._again_by.pop(store_id, None)
+                if again_by is not None:  # the run once more answers to the request that asked for it
+                    request_id_var.set(again_by)
         except BaseException:
             with self._lock:
                 self._running.discard(store_id)
                 self._again.discard(store_id)
+                self._again_by.pop(store_id, None)
             raise
 
     def on_event(self, store_id: str, trigger: Trigger) -> None:

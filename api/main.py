@@ -20,8 +20,10 @@ from api.metrics import ServiceMetrics, StateReader
 from api.observability import RequestContext, configure_logging
 from api.openapi import install_openapi
 from api.broker import Hub, make_publisher
-from api.events import publish_on_commit
-from api.routes import cluster, console, dispatcher, health, lists, metrics, operations, orders, plans, riders, stores, streams, webhooks
+from api.events import EventRules, publish_on_commit
+from api.routes import (
+    cluster, console, dispatcher, health, lists, metrics, operations, orders, plans, riders, stores, streams, webhooks,
+)
 from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
@@ -52,7 +54,7 @@ async def _every_tick(redispatcher: Redispatcher, tick_s: float) -> None:
             log.exception("re-dispatch tick failed")
 
 
-def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics):
+def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics, rules: EventRules):
     """Where solves and re-plans run: this process's pool, or the cluster's workers (DISPATCH_BROKER_URL)."""
     if cfg.broker_url:
         # Imported here: an embedded service never needs Celery or Redis.
@@ -63,13 +65,13 @@ def _engine(cfg: Settings, sessions, reads, metrics: ServiceMetrics):
         coordination = Coordination(cfg.broker_url, cfg.cluster_name, socket_timeout_s=longest_wait_s + 10)
         solver = ClusterSolver(cfg, coordination)
         solver.observe = metrics.observe_solve
-        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics, rules=cfg.event_rules())
+        return solver, ClusterRedispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics, rules=rules)
     solver = SolverPool(
         cfg.solver_pool, cfg.solver_workers, cfg.solver_queue, cfg.retry_after_s, cfg.solve_margin_s,
         max_wait_s=cfg.max_time_limit_s + cfg.solve_margin_s,
     )
     solver.observe = metrics.observe_solve
-    return solver, Redispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics, rules=cfg.event_rules())
+    return solver, Redispatcher(sessions, solver, utc_now, reads=reads, metrics=metrics, rules=rules)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -101,7 +103,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.
         limiter = anyio.to_thread.current_default_thread_limiter()
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
-        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics)
+        app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics, cfg.event_rules())
         app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
@@ -136,7 +138,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(BodySizeLimit)
     # Outermost: every answer, a refusal of the two guards too, has its request id and is counted.
     app.add_middleware(RequestContext)
-    for module in (health, metrics, plans, dispatcher, stores, lists, orders, riders, operations, cluster, streams, webhooks, console):
+    for module in (health, metrics, plans, dispatcher, stores, lists, orders, riders, streams, webhooks, console, operations, cluster):
         app.include_router(module.router)
     console.mount_static(app)
     return app

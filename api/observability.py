@@ -22,7 +22,8 @@ _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 _HEADER = b"x-request-id"
 access_log = logging.getLogger("api.access")
 # Attributes every LogRecord has; whatever else a record carries came from `extra=` and is a field.
-_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "request_id", "taskName"}
+# uvicorn's `color_message` repeats the message with terminal colours.
+_STANDARD = set(vars(logging.LogRecord("", 0, "", 0, "", (), None))) | {"message", "asctime", "request_id", "taskName", "color_message"}
 
 
 def new_request_id() -> str:

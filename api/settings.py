@@ -96,34 +96,6 @@ class Settings(BaseSettings):
     # How often the service looks for stores whose `redispatch.every_s` has come round (0: never).
     redispatch_tick_s: float = Field(default=5.0, ge=0)
 
-    # Events, streams and webhooks (docs/API.md "Events").
-    events_broker: Literal["auto", "local", "postgres", "redis"] = Field(
-        default="auto", description="how replicas hear of each other's events; auto: PostgreSQL's own on PostgreSQL, else local"
-    )
-    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for events_broker=redis")
-    eta_moved_s: int = Field(default=300, ge=1, le=24 * 3600, description="an ETA moving this much is an order.eta_moved event")
-    at_risk_slack_s: int = Field(default=300, ge=0, le=24 * 3600, description="an ETA this close to its promise is order.at_risk")
-    # Streams: open at once (beyond them 503), a comment line this often, and a longest life
-    # (the client resumes with Last-Event-ID), so a shutdown never waits on a stream for long.
-    max_streams: int = Field(default=100, ge=1, le=10000)
-    stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
-    stream_max_s: float = Field(default=600.0, gt=0, le=24 * 3600)
-
-    def event_rules(self) -> EventRules:
-        """The thresholds of the re-plan events."""
-        return EventRules(eta_moved_s=self.eta_moved_s, at_risk_slack_s=self.at_risk_slack_s)
-    # Webhooks: attempts per delivery, the first back-off (doubled after each failure, at most an
-    # hour), a receiver's time to answer, and how often the worker looks for due deliveries.
-    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
-    webhook_backoff_s: float = Field(default=10.0, gt=0, le=3600)
-    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
-    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
-    # The console (/console): a rider's position older than this is marked stale; an optional
-    # basemap (an XYZ tile URL template such as https://tiles.example/{z}/{x}/{y}.png, served by
-    # the site itself: the console never reaches the internet on its own).
-    console_stale_s: int = Field(default=120, ge=1, le=24 * 3600)
-    console_tiles_url: str | None = Field(default=None, max_length=2000)
-    console_tiles_attribution: str = Field(default="", max_length=500)
     # Staffing (GET /v1/stores/{id}/staffing): each simulated re-plan stops after this many
     # search iterations (a work limit keeps the answer reproducible and its time bounded), and the
     # workload's scale gets this many simulations of the history.
@@ -158,6 +130,34 @@ class Settings(BaseSettings):
             )
         return self
 
+    # Events, streams and webhooks (docs/API.md "Events").
+    events_broker: Literal["auto", "local", "postgres", "redis"] = Field(
+        default="auto", description="how replicas hear of each other's events; auto: PostgreSQL's own on PostgreSQL, else local"
+    )
+    redis_url: str = Field(default="redis://127.0.0.1:6379/0", description="Redis for events_broker=redis")
+    eta_moved_s: int = Field(default=300, ge=1, le=24 * 3600, description="an ETA moving this much is an order.eta_moved event")
+    at_risk_slack_s: int = Field(default=300, ge=0, le=24 * 3600, description="an ETA this close to its promise is order.at_risk")
+    # Streams: open at once (beyond them 503), a comment line this often, and a longest life
+    # (the client resumes with Last-Event-ID), so a shutdown never waits on a stream for long.
+    max_streams: int = Field(default=100, ge=1, le=10000)
+    stream_keepalive_s: float = Field(default=15.0, gt=0, le=300)
+    stream_max_s: float = Field(default=600.0, gt=0, le=24 * 3600)
+
+    def event_rules(self) -> EventRules:
+        """The thresholds of the re-plan events."""
+        return EventRules(eta_moved_s=self.eta_moved_s, at_risk_slack_s=self.at_risk_slack_s)
+    # Webhooks: attempts per delivery, the first back-off (doubled after each failure, at most an
+    # hour), a receiver's time to answer, and how often the worker looks for due deliveries.
+    webhook_max_attempts: int = Field(default=8, ge=1, le=100)
+    webhook_backoff_s: float = Field(default=10.0, gt=0, le=3600)
+    webhook_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    webhook_poll_s: float = Field(default=1.0, gt=0, le=60)
+    # The console (/console): a rider's position older than this is marked stale; an optional
+    # basemap (an XYZ tile URL template such as https://tiles.example/{z}/{x}/{y}.png, served by
+    # the site itself: the console never reaches the internet on its own).
+    console_stale_s: int = Field(default=120, ge=1, le=24 * 3600)
+    console_tiles_url: str | None = Field(default=None, max_length=2000)
+    console_tiles_attribution: str = Field(default="", max_length=500)
     # Integration and operation (issue 23).
     # The zone of stores whose document names none (IANA name or UTC offset); unset: the first
     # order's offset, else UTC.
@@ -182,7 +182,8 @@ SECRET_FIELDS = frozenset({"api_keys", "database_url", "broker_url"})
 
 
 def _mask_key(key: str) -> str:
-    return (key[:4] + "..." if len(key) > 8 else "...") + f" ({len(key)} characters)"
+    # Four characters tell keys apart; a short key shows none of itself.
+    return (key[:4] + "..." if len(key) >= 16 else "...") + f" ({len(key)} characters)"
 
 
 def masked(settings: Settings) -> dict[str, Any]:

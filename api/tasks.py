@@ -47,15 +47,18 @@ class _Process:
     sessions = None
     reads = None
     coordination: Coordination | None = None
+    publisher = None
 
 
 def _open() -> None:
     _Process.engine = make_engine(settings.database_url, pool_size=2, timeout_s=settings.db_timeout_s)
     _Process.sessions = session_factory(_Process.engine)
-    # The events its re-plans record reach the API replicas' streams (LISTEN/NOTIFY or Redis).
-    publish_on_commit(_Process.sessions, make_publisher(settings.events_broker, Hub(), settings.database_url, settings.redis_url, listen=False))
     _Process.reads = session_factory(_Process.engine, read_only=True)
     _Process.coordination = Coordination(settings.broker_url, settings.cluster_name)
+    # Events a re-plan writes here reach the replicas' streams and webhooks through the broker
+    # (PostgreSQL's NOTIFY or Redis); with the local one, streams read them at their keep-alive.
+    _Process.publisher = make_publisher(settings.events_broker, Hub(), settings.database_url, settings.redis_url)
+    publish_on_commit(_Process.sessions, _Process.publisher)
 
 
 def _coordination() -> Coordination:
@@ -89,6 +92,8 @@ def _disconnect(**_: Any) -> None:
         _Process.engine.dispose()
     if _Process.coordination is not None:
         _Process.coordination.close()
+    if _Process.publisher is not None:
+        _Process.publisher.close()
 
 
 @task_revoked.connect
@@ -156,7 +161,9 @@ def replan(self, store_id: str, trigger: str) -> str:
         if seen is None:
             coordination.count("superseded")
             return "superseded"
-        outcome = replan_store(_Process.sessions, _Process.reads, _InProcess(), store_id, trigger, _utc_now, rules=settings.event_rules())
+        outcome = replan_store(
+            _Process.sessions, _Process.reads, _InProcess(), store_id, trigger, _utc_now, rules=settings.event_rules()
+        )
         result = "no_policy" if outcome is None else outcome["outcome"]
         coordination.count(result if result in ("planned", "failed", "skipped") else "skipped")
         return result

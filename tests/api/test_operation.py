@@ -137,3 +137,35 @@ def test_docs_and_redoc_load_every_asset_from_the_service(client):
             assert url.startswith("/"), url
             assert client.get(url).status_code == 200, url
     assert "swagger-ui-bundle.js" in client.get("/docs").text and "redoc.standalone.js" in client.get("/redoc").text
+
+
+def test_a_coalesced_replan_carries_the_id_of_the_request_that_asked_for_it(client):
+    """A trigger that arrives while the store re-plans makes it run once more; that run's line
+    carries the later request's id, not the first's."""
+    import threading
+
+    seed_store(client, riders=("R1",), orders=("O1",))
+    redispatcher = client.app.state.redispatcher
+    redispatcher.now = lambda: T0 + timedelta(minutes=1)
+    client.put("/v1/stores/S1/redispatch", json={"on_new_order": True, "options": FAST}, headers=ORDER_SYSTEM)
+    inside, release = threading.Event(), threading.Event()
+    replan = redispatcher._replan
+
+    def slow_first(store_id, trigger):
+        if not inside.is_set():
+            inside.set()
+            release.wait(30)
+        replan(store_id, trigger)
+
+    redispatcher._replan = slow_first
+    stream, handler = _json_lines("api")
+    try:
+        client.post("/v1/stores/S1/orders", json=order("O2", -900, 400), headers={**ORDER_SYSTEM, "X-Request-ID": "first"})
+        assert inside.wait(30)
+        client.post("/v1/stores/S1/orders", json=order("O3", 300, -1500), headers={**ORDER_SYSTEM, "X-Request-ID": "second"})
+        release.set()
+        assert redispatcher.wait_idle(60)
+    finally:
+        logging.getLogger("api").removeHandler(handler)
+    ids = [json.loads(line)["request_id"] for line in stream.getvalue().splitlines() if '"replan"' in line]
+    assert ids == ["first", "second"], ids

@@ -115,3 +115,15 @@ def test_a_default_promise_is_rounded_up_to_the_minute(client):
     body["created_at"] = (datetime.fromisoformat(at(-5)) + timedelta(seconds=31, microseconds=791870)).isoformat()
     answer = client.post("/v1/stores/S1/orders", json=body, headers=ORDER_SYSTEM).json()
     assert answer["promised_at"] == at(56) and answer["order"]["promised_at"] == at(56)
+
+
+def test_the_staffing_answer_is_in_the_stores_zone(client):
+    """The staffing endpoint's shifts (riders' available_at and shift_end) are written in the store's zone."""
+    client.put("/v1/stores/S1", json=store(time_zone="Asia/Kolkata"), headers=ORDER_SYSTEM)
+    client.put("/v1/riders/R1", json=rider(), headers=ORDER_SYSTEM)
+    for oid, north in (("O1", 1200), ("O2", -900)):
+        client.post("/v1/stores/S1/orders", json=order(oid, north, 300), headers=ORDER_SYSTEM)
+    answer = client.get("/v1/stores/S1/staffing", params={"target": 0.9, "min_shift_h": 1, "max_shift_h": 3}, headers=ORDER_SYSTEM)
+    assert answer.status_code == 200, answer.text
+    shifts = [(r.get("available_at"), r.get("shift_end")) for r in answer.json()["riders"]]
+    assert shifts and all(t.endswith("+05:30") for pair in shifts for t in pair if t), shifts
