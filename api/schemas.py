@@ -149,6 +149,7 @@ class OrderPlanView(BaseModel):
     late_s: int = Field(default=0, description="seconds the planned drop-off is after the promise")
     unassigned_reason: str | None = None
     unassigned_detail: str | None = None
+    third_party: bool = Field(default=False, description="the plan sends it to the store's third-party couriers (ETAs are theirs)")
 
 
 class OrderPublic(BaseModel):

@@ -43,6 +43,7 @@ class PlanIndex:
     pickups: dict[str, dict] = field(default_factory=dict)
     dropoffs: dict[str, dict] = field(default_factory=dict)
     unassigned: dict[str, dict] = field(default_factory=dict)
+    third_party: dict[str, dict] = field(default_factory=dict)
 
     @classmethod
     def of(cls, plan: PlanRow | None) -> "PlanIndex":
@@ -61,6 +62,8 @@ class PlanIndex:
                     index.riders[stop["order_id"]] = route["rider_id"]
         for item in plan.plan.get("unassigned", []):
             index.unassigned[item["order_id"]] = item
+        for item in plan.plan.get("third_party", []):
+            index.third_party[item["order_id"]] = item
         return index
 
     def view(self, row: OrderRow) -> OrderPlanView | None:
@@ -73,6 +76,13 @@ class PlanIndex:
             return OrderPlanView(
                 plan_id=self.plan.plan_id, as_of=self.plan.plan_time, rider_id=None,
                 unassigned_reason=item.get("reason"), unassigned_detail=item.get("detail"),
+            )
+        if oid in self.third_party and row.status == "open":
+            item = self.third_party[oid]
+            return OrderPlanView(
+                plan_id=self.plan.plan_id, as_of=self.plan.plan_time, rider_id=None, third_party=True,
+                pickup_eta=datetime.fromisoformat(item["pickup_at"]), dropoff_eta=datetime.fromisoformat(item["dropoff_at"]),
+                late_s=int(item.get("late_s") or 0),
             )
         if oid not in self.dropoffs:
             return None  # accepted after the plan was made

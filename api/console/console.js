@@ -84,7 +84,7 @@
   const map = L.map("map", { zoomControl: true, attributionControl: false, preferCanvas: false });
   map.setView([0, 0], 2);
   L.control.scale({ imperial: false, maxWidth: 160 }).addTo(map);
-  const layers = { grid: L.layerGroup().addTo(map), area: L.layerGroup().addTo(map), routes: L.layerGroup().addTo(map), marks: L.layerGroup().addTo(map) };
+  const layers = { grid: L.layerGroup().addTo(map), cells: L.layerGroup().addTo(map), area: L.layerGroup().addTo(map), routes: L.layerGroup().addTo(map), marks: L.layerGroup().addTo(map) };
 
   function drawGrid() {
     // Without a basemap a metric grid gives the map its scale: lines every 250 m to 5 km.
@@ -100,6 +100,34 @@
     layers.grid.addLayer(L.marker([b.getSouth(), b.getWest()], { interactive: false, icon: L.divIcon({ className: "map-grid-label", html: `grid ${step >= 1000 ? step / 1000 + " km" : step + " m"}`, iconAnchor: [-6, 18] }) }));
   }
   map.on("moveend", drawGrid);
+
+  // The delivery grid: the store's orders of the last 7 days per H3 cell (GET .../grid), each
+  // cell coloured from red (no order on time) to green (all on time).
+  function rateColour(rate) {
+    if (rate === null || rate === undefined) return "#9aa1ad";
+    const hue = Math.round(120 * Math.max(0, Math.min(1, rate)));
+    return `hsl(${hue}, 70%, 45%)`;
+  }
+
+  async function drawCells() {
+    layers.cells.clearLayers();
+    state.cells = 0;
+    if (!$("cells").checked || !state.storeId) return;
+    const id = state.storeId;
+    const grid = await api(storePath("/grid?days=7"));
+    if (id !== state.storeId || !$("cells").checked) return;
+    const cells = grid.features.filter((f) => f.properties.kind === "cell");
+    layers.cells.addLayer(L.geoJSON({ type: "FeatureCollection", features: cells }, {
+      style: (f) => ({ color: "#ffffff", weight: 1, fillColor: rateColour(f.properties.on_time_rate), fillOpacity: 0.45, className: "grid-cell" }),
+      onEachFeature: (f, layer) => {
+        const p = f.properties;
+        const rate = p.on_time_rate === null ? "–" : `${Math.round(p.on_time_rate * 100)}%`;
+        const ctd = p.click_to_door_mean_min === null ? "–" : `${p.click_to_door_mean_min} min`;
+        layer.bindTooltip(`${p.orders} orders · ${rate} on time · click-to-door ${ctd}${p.third_party_share ? ` · ${Math.round(p.third_party_share * 100)}% third party` : ""}`);
+      },
+    }));
+    state.cells = cells.length;
+  }
 
   map.on("click", async (e) => {
     if (!state.storeId || !state.key) return;
@@ -380,6 +408,7 @@
     try {
       const board = await loadBoard();
       state.lastId = board.last_event_id;
+      drawCells().catch((err) => toast(`Delivery grid: ${err.message}`));
       stream(storeId);
     } catch (err) { toast(`Could not load store ${storeId}: ${err.message}`); }
   }
@@ -393,6 +422,7 @@
   $("signout").addEventListener("click", () => signOut(""));
   $("store").addEventListener("change", (e) => openStore(e.target.value));
   $("dispatch").addEventListener("click", dispatchNow);
+  $("cells").addEventListener("change", () => drawCells().catch((err) => toast(`Delivery grid: ${err.message}`)));
   setInterval(() => { if (state.board && state.live) scheduleRefresh(); }, 30000); // ETAs and stale marks age
 
   fetch("/console/config.json").then((r) => r.json()).then((config) => {

@@ -25,10 +25,38 @@ from dispatch.schema import StoreDoc
 router = APIRouter(prefix="/v1/stores", tags=["operations"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
 
 STAFFING_CLOCK_S = 5.0  # a simulated re-plan's clock: far above what its work limit takes
+_FIGURES = {"orders": 2, "delivered": 2, "on_time_rate": 0.5, "click_to_door_mean_min": 45.0, "late_mean_min": 7.5,
+            "third_party_share": 0.0}
+GRID_EXAMPLE = {"type": "FeatureCollection", "features": [
+    {"type": "Feature", "geometry": {"type": "Polygon", "coordinates": [[
+        [121.4771, 31.2413], [121.4757, 31.2399], [121.4765, 31.2381], [121.4788, 31.2377], [121.4802, 31.2391],
+        [121.4794, 31.2409], [121.4771, 31.2413]]]},
+     "properties": {"kind": "cell", "cell": "89309959d0bffff", "resolution": 9, "centre": {"lat": 31.2395, "lon": 121.4779},
+                    "store_ids": ["S1"], **_FIGURES, "hours": {"9": _FIGURES}}},
+    {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4737, 31.2304]}, "properties": {"kind": "store", "store_id": "S1"}},
+]}
+STAFFING_EXAMPLE = {
+    "store_id": "S1",
+    "options": {"target": 0.95, "slot_s": 1800, "min_shift_s": 7200, "max_shift_s": 28800},
+    "summary": {"target": 0.95, "days": 7, "riders": 5, "rider_hours_per_day": 24.5, "orders": 840, "delivered": 840,
+                "on_time_rate": 0.962, "share_late_of_delivered": 0.038, "click_to_door_mean_min": 31.4, "simulations": 35,
+                "target_met": True, "optimal_cover": True},
+    "slots": [{"store_id": "S1", "slot_start": "2026-11-23T11:30+08:00", "orders": 7.3, "riders_needed": 3,
+               "riders_scheduled": 3, "on_time_rate": 0.98}],
+    "riders": [{"id": "S1-staff-001", "store_id": "S1", "location": {"lat": 31.2304, "lon": 121.4737},
+                "available_at": "2026-11-23T10:00:00+08:00", "shift_end": "2026-11-23T14:00:00+08:00", "speed_mps": 4.5}],
+}
+
+
+def _example(description: str, example: dict) -> dict:
+    return {200: {"description": description, "content": {"application/json": {"example": example}}}}
+
+
 Days = Annotated[int, Query(ge=1, le=28, description="how many days back from now the history reaches")]
 
 
-@router.get("/{store_id}/grid", summary="The store's delivery grid (GeoJSON)", responses=errors(404))
+@router.get("/{store_id}/grid", summary="The store's delivery grid (GeoJSON)",
+            responses={**_example("H3 cells with their figures, and the store", GRID_EXAMPLE), **errors(404)})
 def store_grid(
     store_id: PathId,
     _caller: OrderSystem,
@@ -48,7 +76,8 @@ def store_grid(
     return grid_geojson(cells, resolution, [store.model_dump(mode="json", include={"id", "location"})])
 
 
-@router.get("/{store_id}/staffing", summary="Riders needed per slot and the shifts covering them", responses=errors(404))
+@router.get("/{store_id}/staffing", summary="Riders needed per slot and the shifts covering them",
+            responses={**_example("demand, needs and schedule per slot; the riders", STAFFING_EXAMPLE), **errors(404)})
 def store_staffing(
     store_id: PathId,
     _caller: OrderSystem,

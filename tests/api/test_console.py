@@ -277,3 +277,20 @@ if __name__ == "__main__":
     target = Path(sys.argv[1] if len(sys.argv) > 1 else "docs")
     for path in screenshots(target):
         print(path)
+
+
+def test_the_delivery_grid_is_a_layer_of_the_map(served, browser):
+    """Ticking "Delivery grid" draws one hexagon per H3 cell the store's grid endpoint answers,
+    each with its figures in a tooltip; unticking removes them."""
+    grid = httpx.get(f"{served}/v1/stores/S1/grid", params={"days": 7}, headers=ADMIN, timeout=30).json()
+    cells = [f for f in grid["features"] if f["properties"]["kind"] == "cell"]
+    assert cells
+    with console_page(browser, served) as (page, requests, errors):
+        until(page, "window.dispatchConsole.board !== null")
+        assert page.locator("path.grid-cell").count() == 0
+        page.check("[data-testid=grid-toggle]")
+        until(page, f"window.dispatchConsole.cells === {len(cells)}")
+        assert page.locator("path.grid-cell").count() == len(cells)
+        page.uncheck("[data-testid=grid-toggle]")
+        until(page, "document.querySelectorAll('path.grid-cell').length === 0")
+    assert not errors, errors

@@ -82,3 +82,24 @@ def test_a_store_with_a_third_party_quotes_with_it_and_needs_a_rider_cost(settin
     with TestClient(create_app(settings_for())) as c:
         r = c.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM)
         assert r.status_code == 422 and "rider_cost_per_hour" in r.text
+
+
+def test_a_dispatch_sends_out_what_no_rider_can_take_and_the_order_says_so(settings_for):
+    """A store with a third party and no riders: its dispatch sends the order out (the plan's
+    third_party lists it with its ETAs and fee) and the order's view shows the platform's ETAs."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+    from tests.api.helpers import FAST, store
+
+    with TestClient(create_app(settings_for(rider_cost_per_hour=20.0))) as c:
+        put = c.put("/v1/stores/S1", json=store(third_party={"fee_per_order": 5.0, "arrival_s": 240}), headers=ORDER_SYSTEM)
+        assert put.status_code == 201, put.text
+        assert c.post("/v1/stores/S1/orders", json=order("O1"), headers=ORDER_SYSTEM).status_code == 201
+        plan = c.post("/v1/stores/S1/dispatch", json={"plan_time": at(0), "options": FAST}, headers=ORDER_SYSTEM)
+        assert plan.status_code == 200, plan.text
+        sent = plan.json()["third_party"]
+        assert [t["order_id"] for t in sent] == ["O1"] and sent[0]["fee"] == 5.0
+        view = c.get("/v1/orders/O1", headers=ORDER_SYSTEM).json()["plan"]
+        assert view["third_party"] is True and view["rider_id"] is None
+        assert view["dropoff_eta"][:19] == sent[0]["dropoff_at"][:19]
