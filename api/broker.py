@@ -151,11 +151,13 @@ class PostgresPublisher(_Listener):
 
     kind = "postgres"
 
-    def __init__(self, hub: Hub, database_url: str):
+    def __init__(self, hub: Hub, database_url: str, listen: bool = True):
         super().__init__("events-listen-pg", hub)
         # psycopg takes the libpq URL: the SQLAlchemy driver suffix goes.
         self.dsn = database_url.replace("postgresql+psycopg://", "postgresql://", 1)
-        self.start()
+        self.listening = listen
+        if listen:
+            self.start()
 
     def in_transaction(self, session: Session, store_id: str) -> None:
         """pg_notify: sent to every listener if, and when, the transaction commits."""
@@ -176,7 +178,8 @@ class PostgresPublisher(_Listener):
 
     def close(self) -> None:
         """Stop listening."""
-        self.stop()
+        if self.listening:
+            self.stop()
 
 
 class RedisPublisher(_Listener):
@@ -184,13 +187,15 @@ class RedisPublisher(_Listener):
 
     kind = "redis"
 
-    def __init__(self, hub: Hub, redis_url: str):
+    def __init__(self, hub: Hub, redis_url: str, listen: bool = True):
         import redis
 
         super().__init__("events-listen-redis", hub)
         self.client = redis.Redis.from_url(redis_url, socket_timeout=5, socket_connect_timeout=5)
         self.redis_url = redis_url
-        self.start()
+        self.listening = listen
+        if listen:
+            self.start()
 
     def in_transaction(self, session: Session, store_id: str) -> None:
         """Nothing before the commit: Redis hears of committed events only."""
@@ -222,18 +227,20 @@ class RedisPublisher(_Listener):
 
     def close(self) -> None:
         """Stop listening."""
-        self.stop()
+        if self.listening:
+            self.stop()
         self.client.close()
 
 
-def make_publisher(kind: str, hub: Hub, database_url: str, redis_url: str) -> Publisher:
-    """The publisher the settings ask for; `auto` is PostgreSQL's own on PostgreSQL, else local."""
+def make_publisher(kind: str, hub: Hub, database_url: str, redis_url: str, listen: bool = True) -> Publisher:
+    """The publisher the settings ask for; `auto` is PostgreSQL's own on PostgreSQL, else local.
+    `listen=False`: a process that only writes events (a cluster worker) and serves no stream."""
     if kind == "auto":
         kind = "postgres" if database_url.startswith("postgresql") else "local"
     if kind == "postgres":
         if not database_url.startswith("postgresql"):
             raise ValueError("DISPATCH_EVENTS_BROKER=postgres needs a PostgreSQL DISPATCH_DATABASE_URL")
-        return PostgresPublisher(hub, database_url)
+        return PostgresPublisher(hub, database_url, listen)
     if kind == "redis":
-        return RedisPublisher(hub, redis_url)
+        return RedisPublisher(hub, redis_url, listen)
     return LocalPublisher(hub)

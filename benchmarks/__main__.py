@@ -4,12 +4,16 @@
     python -m benchmarks run --full     # everything (make bench-full)
     python -m benchmarks byo problem.json [--budgets 0.1,1]
     python -m benchmarks report         # REPORT.md again from the result files
-    python -m benchmarks best-known     # search the published store instances for better plans
-    python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
-    python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
     python -m benchmarks resilience     # the HTTP service under load and faults, on SQLite and PostgreSQL
     python -m benchmarks reassign       # orders moved against rider-seconds, per reassignment cost
     python -m benchmarks chain          # a 200-store chain through a local cluster (1 and 2 workers, kills)
+
+Research instruments (benchmarks/research/, one question each):
+
+    python -m benchmarks best-known     # search the published store instances for better plans
+    python -m benchmarks exchange-check # can two (or three) riders of our plans divide their orders better?
+    python -m benchmarks spread         # each solver's run-to-run spread at a short budget, per problem
+    python -m benchmarks same-plans check DIR  # do the same seeds still give the plans recorded in DIR?
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from benchmarks.best_known import search_best_known
+from benchmarks.research.best_known import search_best_known
 from benchmarks.byo import run_byo
 from benchmarks.common import LOCAL_RESULTS, RESULTS, results_folder, write_result
 from benchmarks.live import run_live
@@ -35,8 +39,8 @@ from benchmarks.peers import peer_available
 from benchmarks.report import headline, load_results, spread_summary, spread_table, write_report
 from benchmarks.solomon import QUICK, run_solomon
 from benchmarks.solomon_data import instance_names
-from benchmarks.spread import run_spread
-from benchmarks.exchange_check import MAX_ORDERS, check_exchanges
+from benchmarks.research.spread import run_spread
+from benchmarks.research.exchange_check import MAX_ORDERS, check_exchanges
 from benchmarks.store_data import BEST_KNOWN, check_record, plan_from_waves
 from benchmarks.store_data import load as load_store_instance
 from benchmarks.store_data import best_known as store_best_known
@@ -426,6 +430,20 @@ def reassign(
     path = write_result("reassign", {"command": "python -m benchmarks " + " ".join(sys.argv[1:]), "summary": summary,
                                      "rows": [asdict(r) for r in rows]}, out)
     console.print(f"wrote {path}")
+
+
+@app.command("same-plans")
+def same_plans_command(
+    action: Annotated[str, typer.Argument(help="record (solve and save each plan) or check (solve again and compare)")],
+    directory: Annotated[Path, typer.Argument(help="folder of the recorded plans, outside the repository")],
+    names: Annotated[Optional[list[str]], typer.Argument(help="cases to run (default: all)")] = None,
+) -> None:
+    """Do the same seeds still give the same plans? Exit 1 when any plan differs from its record."""
+    from benchmarks.research.same_plans import main as same_plans_main
+
+    code = same_plans_main([action, str(directory), *(names or [])])
+    if code:
+        raise typer.Exit(code)
 
 
 @app.command()

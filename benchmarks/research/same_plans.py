@@ -2,12 +2,15 @@
 
     python -m benchmarks.research.same_plans record DIR [NAME ...]  # solve and save each plan to DIR
     python -m benchmarks.research.same_plans check DIR [NAME ...]   # solve again; exit 1 on any difference
+    python -m benchmarks same-plans record|check DIR [NAME ...]      # the same, as a verb of the harness
 
 Solves the published store problems (`data/store`), two soft-promise generated store problems
 (the customer's clock priced, so the time-pricing paths run) and two Solomon instances, each
 with a work limit (`max_iterations`) and a fixed seed: the plan then depends on the input alone
 as long as the work limit comes before the clock. What is compared is every route (rider,
-stops, times) and the unassigned orders of the plan document, and the objective term by term.
+stops, times) and the unassigned orders of the plan document, and the objective term by term:
+every field the record holds must hold the same value again; fields a later version adds to the
+documents (absent from the record) are listed, not compared.
 A simulated busy stretch of a day (rolling re-plans from the routes being followed, so warm
 starts and reassignment costs run) is compared by its outcome per order, timeline and KPIs.
 """
@@ -94,6 +97,23 @@ def _records(names: list[str]):
     return [(name, make) for name, make in cases.items() if not names or name in names]
 
 
+def _compare(before, after, path: str, changed: list[str], added: list[str]) -> None:
+    """Append to `changed` the paths whose recorded value differs (or is gone) in `after`, and to
+    `added` the paths `after` holds that the record does not."""
+    if isinstance(before, dict) and isinstance(after, dict):
+        for key in before:
+            if key not in after:
+                changed.append(f"{path}.{key} gone")
+            else:
+                _compare(before[key], after[key], f"{path}.{key}", changed, added)
+        added.extend(f"{path}.{key}" for key in after if key not in before)
+    elif isinstance(before, list) and isinstance(after, list) and len(before) == len(after):
+        for i, (b, a) in enumerate(zip(before, after)):
+            _compare(b, a, f"{path}[{i}]", changed, added)
+    elif before != after:
+        changed.append(path or "(record)")
+
+
 def record(directory: Path, names: list[str] = ()) -> None:
     """Solve every problem (or the named ones) and write its record to `directory/<name>.json`."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -118,10 +138,12 @@ def check(directory: Path, names: list[str] = ()) -> int:
             continue
         before = _comparable(json.loads(path.read_text()))
         after = json.loads(json.dumps(make(), sort_keys=True))
-        same = before == after
-        differ += not same
-        print(f"{name}: {_headline(before)} -> {_headline(after)}, "
-              f"{'same plan' if same else 'DIFFERENT plan'}")
+        changed, added = [], []
+        _compare(before, after, "", changed, added)
+        differ += bool(changed)
+        verdict = "same plan" if not changed else f"DIFFERENT plan ({', '.join(changed[:5])})"
+        print(f"{name}: {_headline(before)} -> {_headline(after)}, {verdict}"
+              + (f"; new fields not compared: {', '.join(added[:5])}" if added else ""))
     print(f"{differ} of {len(cases)} plans differ")
     return differ
 

@@ -7,7 +7,7 @@ import copy
 import pytest
 
 from benchmarks import store_data
-from benchmarks.best_known import search_best_known
+from benchmarks.research.best_known import search_best_known
 from benchmarks.peers import peer_supported
 from benchmarks.store_data import (
     SEEDS,
@@ -97,7 +97,7 @@ def test_offer_keeps_only_better_valid_complete_plans(scratch_records):
 
 def test_search_records_its_plans_and_skips_missing_peers(scratch_records, monkeypatch):
     """The best-known search records ours and says why a peer that is not installed was skipped."""
-    monkeypatch.setattr("benchmarks.best_known.peer_available", lambda name: f"{name} not installed (test)")
+    monkeypatch.setattr("benchmarks.research.best_known.peer_available", lambda name: f"{name} not installed (test)")
     rows = search_best_known(["o2o-30x5-s2"], ["ours", "pyvrp"], 0.2, [1], _quiet)
     assert rows[0]["solver"] == "ours" and rows[0]["improved"] and rows[0]["on_time"] == 30
     assert rows[1] == {"instance": "o2o-30x5-s2", "solver": "pyvrp", "skipped": "pyvrp not installed (test)"}

@@ -7,7 +7,7 @@ import itertools
 
 import pytest
 
-from benchmarks.exchange_check import check_exchanges
+from benchmarks.research.exchange_check import check_exchanges
 from benchmarks.store_data import best_known, load, plan_from_waves
 from dispatch import problem_from_document
 from dispatch.validate import validate_plan

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from benchmarks.__main__ import _seed_list, app
 from benchmarks.common import write_result
 from benchmarks.report import load_results, spread_sizes, spread_table, write_report
-from benchmarks.spread import run_spread, summarise_spread
+from benchmarks.research.spread import run_spread, summarise_spread
 
 
 def _row(travel: float, valid: bool = True, on_time: int = 30) -> dict:
@@ -62,7 +62,7 @@ def test_invalid_or_late_plans_do_not_count_and_a_failed_run_of_ours_is_not_comp
 def test_a_small_spread_run_checks_every_plan_and_reaches_the_report(tmp_path, monkeypatch):
     """Ours on 10x2 (two seeds of the problem, two runs each, one longer solve): every run counts,
     the best plan known is no worse than any median, and the report gets the table."""
-    monkeypatch.setattr("benchmarks.spread.peer_available", lambda name: f"{name} not installed (test)")
+    monkeypatch.setattr("benchmarks.research.spread.peer_available", lambda name: f"{name} not installed (test)")
     result = run_spread(10, 2, [1, 2], 2, 0.05, 0.2, ["pyvrp"], lambda _m: None)
     assert result["peers"] == [] and "pyvrp" in result["peers_missing"]
     for entry in result["problems"]:
