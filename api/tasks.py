@@ -57,7 +57,8 @@ def _open() -> None:
     _Process.coordination = Coordination(settings.broker_url, settings.cluster_name)
     # Events a re-plan writes here reach the replicas' streams and webhooks through the broker
     # (PostgreSQL's NOTIFY or Redis); with the local one, streams read them at their keep-alive.
-    _Process.publisher = make_publisher(settings.events_broker, Hub(), settings.database_url, settings.redis_url)
+    # A worker serves no stream: it publishes without holding a listening connection.
+    _Process.publisher = make_publisher(settings.events_broker, Hub(), settings.database_url, settings.redis_url, listen=False)
     publish_on_commit(_Process.sessions, _Process.publisher)
 
 
