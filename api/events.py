@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, tzinfo
 from typing import Any
 
 from sqlalchemy import event as sa_event
@@ -18,6 +18,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.orm import Session, sessionmaker
 
 from api.broker import Publisher
+from api.local_time import localize, to_second
 from api.tables import DeliveryRow, EventRow, OrderRow, PlanRow, WebhookRow
 
 EVENT_TYPES = (
@@ -107,9 +108,10 @@ def _subscriptions(session: Session, store_id: str) -> list[tuple[str, list[str]
     return cache[store_id]
 
 
-def public(row: EventRow) -> dict[str, Any]:
-    """The event as streams and webhooks send it."""
-    return {
+def public(row: EventRow, zone: tzinfo | None = None) -> dict[str, Any]:
+    """The event as streams and webhooks send it; with `zone` (the store's), its times written
+    there to the second, as every other answer about the store."""
+    doc = {
         "id": row.id,
         "type": row.type,
         "at": row.at.isoformat(),
@@ -118,6 +120,9 @@ def public(row: EventRow) -> dict[str, Any]:
         "order_id": row.order_id,
         "body": row.body,
     }
+    if zone is None:
+        return doc
+    return {**doc, "at": to_second(row.at, zone).isoformat(), "body": localize(row.body, zone)}
 
 
 def after(session: Session, store_id: str, after_id: int, limit: int = 500) -> list[EventRow]:

@@ -97,7 +97,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.streams = StreamGate(cfg.max_streams)
         retry = RetryPolicy(max_attempts=cfg.webhook_max_attempts, backoff_s=cfg.webhook_backoff_s, timeout_s=cfg.webhook_timeout_s)
         app.state.reads = session_factory(engine, read_only=True)
-        app.state.webhooks = WebhookWorker(app.state.sessions, retry, poll_s=cfg.webhook_poll_s, reads=app.state.reads)
+        app.state.webhooks = WebhookWorker(
+            app.state.sessions, retry, poll_s=cfg.webhook_poll_s, reads=app.state.reads, default_zone=cfg.time_zone
+        )
         app.state.hub.on_wake(app.state.webhooks.wake)
         app.state.admission = asyncio.Semaphore(cfg.max_requests)
         # Sync routes and dependencies run on AnyIO's threads: one each per admitted request.

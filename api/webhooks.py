@@ -32,7 +32,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from api import events
-from api.tables import DeliveryRow, EventRow, WebhookRow
+from api.local_time import store_zone
+from api.tables import DeliveryRow, EventRow, StoreRow, WebhookRow
 
 log = logging.getLogger("api.webhooks")
 SIGNATURE_TOLERANCE_S = 300
@@ -91,8 +92,10 @@ class WebhookWorker:
     """Sends due deliveries on its own threads until closed; woken early when events commit."""
 
     def __init__(self, sessions: Callable[[], Session], policy: RetryPolicy, poll_s: float = 1.0, senders: int = 4,
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), reads: Callable[[], Session] | None = None):
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), reads: Callable[[], Session] | None = None,
+                 default_zone: str | None = None):
         self.sessions = sessions
+        self.default_zone = default_zone  # stores that name no zone: their times as the service's setting says
         # Whether anything is due is read without SQLite's write lock: a service with no
         # webhooks, or none due, never competes with the requests' writes.
         self.reads = reads or sessions
@@ -162,7 +165,8 @@ class WebhookWorker:
                     continue
                 row.attempts += 1
                 row.next_attempt_at = now + timedelta(seconds=self.policy.lease_s)
-                body = json.dumps(events.public(event), separators=(",", ":")).encode()
+                zone = store_zone(db.get(StoreRow, event.store_id), self.default_zone)
+                body = json.dumps(events.public(event, zone), separators=(",", ":")).encode()
                 out.append(_Attempt(row.id, row.attempts, hook.url, hook.secret, event.type, event.id, body))
             return out
 

@@ -28,6 +28,7 @@ from api.auth import AnyCaller, OrderSystem
 from api.deps import PathId
 from api.errors import Forbidden, ServiceBusy
 from api.json_body import StrictJsonRoute
+from api.local_time import store_zone
 from api.openapi import errors
 from api.routes.riders import route_document
 from api.schemas import EventPage, EventPublic
@@ -163,18 +164,19 @@ async def store_events(
     `data` (the event), resumed after `Last-Event-ID` or `after`, else from now. Otherwise a page
     of the events after `after` (default: from the first), oldest first."""
     resumed = last_event_id(request)
-    await run_in_threadpool(_read, request, lambda db: repository.get_store(db, store_id))
+    default_zone = request.app.state.settings.time_zone
+    zone = await run_in_threadpool(_read, request, lambda db: store_zone(repository.get_store(db, store_id), default_zone))
     resume = resumed if resumed is not None else after
     if SSE not in request.headers.get("accept", ""):
         rows = await run_in_threadpool(_read, request, lambda db: events.after(db, store_id, resume or 0, limit))
-        items = [EventPublic.model_validate(events.public(r)) for r in rows]
+        items = [EventPublic.model_validate(events.public(r, zone)) for r in rows]
         return EventPage(events=items, last_id=rows[-1].id if rows else (resume or 0))
     if resume is None:
         resume = await run_in_threadpool(_read, request, lambda db: events.last_id(db, store_id))
     release = request.app.state.streams.enter(request.app.state.settings.retry_after_s)
 
     def frames(rows: list[EventRow]) -> list[bytes]:
-        return [sse(r.id, r.type, events.public(r)) for r in rows]
+        return [sse(r.id, r.type, events.public(r, zone)) for r in rows]
 
     return EventStream(_watch(request, store_id, resume, frames), release)
 

@@ -11,7 +11,7 @@ from api import events
 from api.db import make_engine, migrate
 from api.tables import EventRow, StoreRow
 from tests.api.conftest import ADMIN, ORDER_SYSTEM, RIDER1
-from tests.api.helpers import FAST, at, order, seed_store
+from tests.api.helpers import FAST, at, order, seed_store, store
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=timezone.utc)
 
@@ -119,3 +119,16 @@ def test_eta_moved_and_at_risk_follow_their_thresholds(tmp_path):
         latest = [r.type for r in db.query(EventRow).order_by(EventRow.id)][len(got):]
     assert latest == ["plan.current"]  # C and D were at risk already, E unassigned already
     engine.dispose()
+
+
+def test_event_times_are_in_the_stores_zone_to_the_second(client):
+    """Events speak the store's time as every other answer about it: its zone, whole seconds."""
+    seed_store(client, orders=("O1",))
+    assert client.put("/v1/stores/S1", json={**store(), "time_zone": "Asia/Tokyo"}, headers=ORDER_SYSTEM).status_code == 200
+    assert client.post("/v1/orders/O1/events", json={"type": "cancelled", "at": at(1)}, headers=ORDER_SYSTEM).status_code == 200
+    page = client.get("/v1/stores/S1/events", params={"after": 0}, headers=ORDER_SYSTEM).json()["events"]
+    cancelled = next(e for e in page if e["type"] == "order.cancelled")
+    for stamp in [e["at"] for e in page] + [cancelled["body"]["at"]]:
+        parsed = datetime.fromisoformat(stamp)
+        assert stamp.endswith("+09:00") and parsed.microsecond == 0, stamp
+    assert datetime.fromisoformat(cancelled["body"]["at"]) == datetime.fromisoformat(at(1))
