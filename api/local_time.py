@@ -16,7 +16,7 @@ from api.tables import StoreRow
 from dispatch.schema import parse_time_zone
 
 # Keys of a plan document (or any stored document) whose string values are times, besides `*_at`.
-_TIME_KEYS = frozenset({"at", "plan_time", "as_of", "eta", "shift_end", "deliver_after"})
+_TIME_KEYS = frozenset({"at", "plan_time", "as_of", "eta", "eta_before", "shift_end", "deliver_after"})
 
 
 def offset_name(at: datetime) -> str:
@@ -64,7 +64,7 @@ def _is_time_key(key: str) -> bool:
 
 def localize(value: Any, zone: tzinfo) -> Any:
     """`value` with every time in it written in `zone`, to the second: datetimes anywhere, and
-    ISO strings under time keys (`at`, `*_at`, `plan_time`, `as_of`, `eta`, `shift_end`, `deliver_after`) of dicts. Models are copied
+    ISO strings under time keys (`at`, `*_at`, `plan_time`, `as_of`, `eta`, `eta_before`, `shift_end`, `deliver_after`) of dicts. Models are copied
     without validation, so a stored record shown as stored stays shown."""
     if isinstance(value, datetime):
         return to_second(value, zone) if value.tzinfo is not None else value
