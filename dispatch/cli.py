@@ -46,6 +46,21 @@ def _load_problem(path: Path, time_limit: float | None = None) -> Problem:
         raise typer.Exit(2) from None
 
 
+def _load_scenario(path: Path) -> dict:
+    """A day scenario's document, checked as a problem (exit 2 naming what is wrong)."""
+    try:
+        scenario = json.loads(path.read_text())
+        problem_from_document(scenario)
+    except (OSError, json.JSONDecodeError) as exc:
+        err_console.print(f"[red]cannot read {path}: {exc}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]invalid scenario: {err}[/red]")
+        raise typer.Exit(2) from None
+    return scenario
+
+
 def _warm_up() -> None:
     """Load the compiled search before solving (compiles once per machine, then cached), with a
     spinner while it does: the first compile takes about 20 s."""
@@ -370,16 +385,7 @@ def cost_curve_command(
     from dispatch.live.cost_curve import cost_curve, plot_cost_curve
     from dispatch.live.simulate import live_options
 
-    try:
-        scenario = json.loads(scenario_path.read_text())
-        problem_from_document(scenario)
-    except (OSError, json.JSONDecodeError) as exc:
-        err_console.print(f"[red]cannot read {scenario_path}: {exc}[/red]")
-        raise typer.Exit(2) from None
-    except InvalidProblem as exc:
-        for err in exc.errors:
-            err_console.print(f"[red]invalid scenario: {err}[/red]")
-        raise typer.Exit(2) from None
+    scenario = _load_scenario(scenario_path)
     try:
         counts = sorted({n for part in riders.split(",") for n in _count_range(part)})
     except ValueError:
@@ -455,16 +461,7 @@ def simulate(
     if any(p not in POLICIES for p in policies):
         err_console.print(f"[red]--policy must be one of {', '.join(POLICIES)} or all[/red]")
         raise typer.Exit(2)
-    try:
-        scenario = json.loads(scenario_path.read_text())
-        problem_from_document(scenario)
-    except (OSError, json.JSONDecodeError) as exc:
-        err_console.print(f"[red]cannot read {scenario_path}: {exc}[/red]")
-        raise typer.Exit(2) from None
-    except InvalidProblem as exc:
-        for err in exc.errors:
-            err_console.print(f"[red]invalid scenario: {err}[/red]")
-        raise typer.Exit(2) from None
+    scenario = _load_scenario(scenario_path)
     _warm_up()
     given = {
         "budget_s": budget, "commit_lead_s": commit_lead, "reassign_cost": reassign_cost,

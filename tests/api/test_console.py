@@ -19,7 +19,7 @@ import httpx2 as httpx
 import pytest
 
 from tests.api.conftest import KEYS
-from tests.api.test_service import _free_port, _start, _wait_ready, served_env
+from tests.api.test_service import running, served_env
 
 CHROMIUM = os.environ.get("DISPATCH_TEST_CHROMIUM", "/usr/bin/chromium")
 # .ci/run sets this once it has installed Chromium: the browser tests must run there.
@@ -71,19 +71,9 @@ def seed_scene(http: httpx.Client, now: datetime, orders: int = 9) -> None:
 @contextmanager
 def console_service(folder: Path, **settings):
     """A uvicorn on a fresh SQLite database with the test keys; yields its base URL."""
-    port = _free_port()
     env = served_env(f"sqlite:///{folder / 'console.db'}", solver_pool="thread", redispatch_tick_s=0, **settings)
-    proc = _start(env, port, log=folder / "server.log")
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, base)
+    with running(env, log=folder / "server.log") as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except Exception:
-            proc.kill()
 
 
 def _playwright():

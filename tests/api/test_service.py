@@ -9,6 +9,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx2 as httpx
@@ -94,11 +96,11 @@ def _wait_ready(proc: subprocess.Popen, base: str, timeout_s: float = 60) -> Non
         time.sleep(0.2)
 
 
-@pytest.fixture
-def server(tmp_path):
-    """`uvicorn api.main:app` in its own process on a free loopback port, default (process) pool."""
+@contextmanager
+def running(env: dict, log: Path | None = None) -> Iterator[str]:
+    """`uvicorn api.main:app` with `env` on a free loopback port until the block ends; yields its base URL."""
     port = _free_port()
-    proc = _start(served_env(f"sqlite:///{tmp_path / 'served.db'}", solver_workers=1), port)
+    proc = _start(env, port, log=log)
     base = f"http://127.0.0.1:{port}"
     try:
         _wait_ready(proc, base)
@@ -109,6 +111,13 @@ def server(tmp_path):
             proc.wait(20)
         except subprocess.TimeoutExpired:
             proc.kill()
+
+
+@pytest.fixture
+def server(tmp_path):
+    """`uvicorn api.main:app` in its own process on a free loopback port, default (process) pool."""
+    with running(served_env(f"sqlite:///{tmp_path / 'served.db'}", solver_workers=1)) as base:
+        yield base
 
 
 def test_a_real_uvicorn_process_serves_plans_over_http(server):

@@ -17,7 +17,7 @@ import pytest
 
 from tests.api.conftest import ADMIN, ORDER_SYSTEM, RIDER1
 from tests.api.helpers import FAST, at, order, rider, store
-from tests.api.test_service import _free_port, _start, _wait_ready, served_env
+from tests.api.test_service import running, served_env
 
 REDIS = ("127.0.0.1", 6379)
 REQUIRE_REDIS = os.environ.get("DISPATCH_TEST_REQUIRE_REDIS") == "1"
@@ -26,19 +26,8 @@ REQUIRE_REDIS = os.environ.get("DISPATCH_TEST_REQUIRE_REDIS") == "1"
 @contextmanager
 def serve(database_url: str, log, **settings):
     """A uvicorn process on `database_url`; yields its base URL."""
-    port = _free_port()
-    env = served_env(database_url, solver_pool="thread", redispatch_tick_s=0, **settings)
-    proc = _start(env, port, log=log)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        _wait_ready(proc, base)
+    with running(served_env(database_url, solver_pool="thread", redispatch_tick_s=0, **settings), log=log) as base:
         yield base
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except Exception:
-            proc.kill()
 
 
 class Listener:
