@@ -73,12 +73,12 @@ def test_config_prints_the_effective_settings_with_secrets_masked_and_their_sour
 
 
 def test_the_console_script_has_the_core_commands_and_the_services_without_changing_the_cores():
-    """`o2o-dispatch` = the core's commands + serve and config; `python -m dispatch.cli` keeps its own."""
+    """`o2o-dispatch` = the core's commands + serve, config and the cluster's worker; `python -m dispatch.cli` keeps its own."""
     from dispatch.cli import app as core_app
 
     names = lambda a: {c.name or c.callback.__name__.replace("_", "-") for c in a.registered_commands}  # noqa: E731
-    assert names(app) == names(core_app) | {"serve", "config"}
-    assert not names(core_app) & {"serve", "config"}
+    assert names(app) == names(core_app) | {"serve", "config", "worker"}
+    assert not names(core_app) & {"serve", "config", "worker"}
     assert "serve" in CliRunner().invoke(app, ["--help"]).stdout
 
 
