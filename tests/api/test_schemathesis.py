@@ -39,7 +39,7 @@ from schemathesis.specs.openapi.checks import (  # noqa: E402
 from tests.api.helpers import at, order, problem, rider, store  # noqa: E402
 from tests.api.test_service import _free_port, _start, _wait_ready, served_env  # noqa: E402
 
-EXAMPLES = int(os.environ.get("DISPATCH_FUZZ_EXAMPLES", "8"))
+EXAMPLES = int(os.environ.get("DISPATCH_FUZZ_EXAMPLES", "15"))
 ROLES = {"order_system": "os-key", "rider": "r1-key", "admin": "admin-key"}
 CHECKS = [
     not_a_server_error,  # no 500
