@@ -31,8 +31,10 @@ EVENT_TYPES = (
     "order.eta_moved",
     "order.at_risk",
 )
-_PENDING = "dispatch_events_pending"  # session.info: stores whose events await the commit
-_HOOKS = "dispatch_events_hooks"  # session.info: each store's webhook subscriptions, this transaction
+# Keys of a Session's `info`: the stores this transaction wrote events for (published when it
+# commits), and each store's webhook subscriptions (read once per transaction, not per event).
+_PENDING = "dispatch_events_pending"
+_HOOKS = "dispatch_events_hooks"
 _PUBLISHER = "dispatch_events_publisher"
 
 

@@ -158,7 +158,7 @@ class Settings(BaseSettings):
     console_stale_s: int = Field(default=120, ge=1, le=24 * 3600)
     console_tiles_url: str | None = Field(default=None, max_length=2000)
     console_tiles_attribution: str = Field(default="", max_length=500)
-    # Integration and operation (issue 23).
+    # Integration and operation: time zones, logs, metrics, location reports, lists.
     # The zone of stores whose document names none (IANA name or UTC offset); unset: the first
     # order's offset, else UTC.
     time_zone: str | None = Field(default=None, max_length=64)

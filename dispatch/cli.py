@@ -46,19 +46,33 @@ def _load_problem(path: Path, time_limit: float | None = None) -> Problem:
         raise typer.Exit(2) from None
 
 
-def _load_scenario(path: Path) -> dict:
-    """A day scenario's document, checked as a problem (exit 2 naming what is wrong)."""
+def _load_scenarios(path: Path) -> list[dict]:
+    """The day scenarios of a file: a scenario document (JSON), or a CSV of orders, one scenario
+    per day; each checked as a problem (exit 2 naming the file and what is wrong)."""
+    from dispatch.live.staffing import history_from_csv
+
     try:
-        scenario = json.loads(path.read_text())
+        text = path.read_text()
+        if path.suffix.lower() == ".csv":
+            return history_from_csv(text)
+        scenario = json.loads(text)
         problem_from_document(scenario)
+        return [scenario]
     except (OSError, json.JSONDecodeError) as exc:
         err_console.print(f"[red]cannot read {path}: {exc}[/red]")
         raise typer.Exit(2) from None
     except InvalidProblem as exc:
         for err in exc.errors:
-            err_console.print(f"[red]invalid scenario: {err}[/red]")
+            err_console.print(f"[red]invalid scenario {path}: {err}[/red]")
         raise typer.Exit(2) from None
-    return scenario
+
+
+def _load_scenario(path: Path) -> dict:
+    """A day scenario's document (JSON), checked as a problem (exit 2 naming what is wrong)."""
+    if path.suffix.lower() == ".csv":
+        err_console.print(f"[red]{path}: a day scenario is a JSON document, not a CSV[/red]")
+        raise typer.Exit(2)
+    return _load_scenarios(path)[0]
 
 
 def _warm_up() -> None:
@@ -562,26 +576,7 @@ def _duration_s(text: str, option: str) -> int:
 
 def _read_history(paths: list[Path]) -> list[dict]:
     """Day scenarios (JSON) and CSV files of orders as one history; exit 2 naming what is wrong."""
-    from dispatch.live.staffing import history_from_csv
-
-    history: list[dict] = []
-    for path in paths:
-        try:
-            text = path.read_text()
-            if path.suffix.lower() == ".csv":
-                history.extend(history_from_csv(text))
-            else:
-                document = json.loads(text)
-                problem_from_document(document)
-                history.append(document)
-        except (OSError, json.JSONDecodeError) as exc:
-            err_console.print(f"[red]cannot read {path}: {exc}[/red]")
-            raise typer.Exit(2) from None
-        except InvalidProblem as exc:
-            for err in exc.errors:
-                err_console.print(f"[red]{path}: {err}[/red]")
-            raise typer.Exit(2) from None
-    return history
+    return [scenario for path in paths for scenario in _load_scenarios(path)]
 
 
 @app.command()

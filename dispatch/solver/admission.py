@@ -9,14 +9,12 @@ from dispatch.model import Problem
 from dispatch.plan import UnassignedOrder
 
 # Reading the plan back after the search (costing, plan building, reasons) is kept inside
-# time_limit_s: 1 ms + 0.04 us x orders^2 (300 orders: 4.6 ms, 500: 11 ms). SOLVER_NOTES.md,
-# "_RESERVE_BASE_S".
+# time_limit_s: a reserve of 1 ms + 0.04 us x orders^2 (docs/SOLVER_NOTES.md, by name).
 _RESERVE_BASE_S = 0.001
 _RESERVE_PER_ORDER2_S = 0.04e-6
 # The instance (travel matrices over every point, the screen of every order against every
-# rider) must fit this share of the budget: 15,000 orders once took 30 s of 1 s. Matrices
-# 20-45 ns a pair of points, the screen 20-60 ns an order and rider (SOLVER_NOTES.md,
-# "_INSTANCE_S_PER_POINT2").
+# rider) must fit this share of the budget, else the most urgent orders that fit are kept
+# (docs/SOLVER_NOTES.md, "_INSTANCE_S_PER_POINT2").
 _INSTANCE_S_PER_POINT2 = 45e-9
 _SCREEN_S_PER_ORDER_RIDER = 0.1e-6
 _INSTANCE_SHARE = 0.5

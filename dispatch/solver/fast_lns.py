@@ -23,45 +23,42 @@ from dispatch.solver.routes import DROP, PICKUP, Stop
 
 BIG = NO_LIMIT
 # The acceptance threshold, in average cost per order, at the start of a search; it falls to
-# 0 over the search. How each of these was measured: docs/SOLVER_NOTES.md, by name.
+# 0 over the search. How each constant below was chosen: docs/SOLVER_NOTES.md, by its name.
 THRESHOLD = 0.03
 # Beyond this many orders it falls with (THRESHOLD_FULL_UP_TO / orders)^4: a big problem is far
-# from converged within a store's budget (0.03 against 0 at 300x40: +12.3% cost).
+# from converged within a store's budget, and a high threshold only wanders.
 THRESHOLD_FULL_UP_TO = 100
-# ...and never above this on store problems: with kicks, nearer descent does better (60x8 at
-# 0.1 s: 0.983 of 0.03's travel, better on 11 of 12 problems).
+# ...and never above this on store problems: with kicks, nearer descent does better.
 THRESHOLD_MAX = 0.005
-# Scheduled problems (`Instance.windowed`) must accept far worse plans to move between waits
-# (six hard Solomon instances at 5 s: mean gap 6.9% at 0.03, 2.4% at 3.0).
+# Scheduled problems (`Instance.windowed`) must accept far worse plans to move between waits.
 THRESHOLD_WITH_WINDOWS = 3.0
-# Share of ruins that remove strings of consecutive drop-offs (SISR) (eight hardest Solomon
-# instances at 5 s: 5.2% -> 2.4% mean gap at 0.6; store problems 300x40 at 0.9 s 0.938 -> 0.928).
+# Share of ruins that remove strings of consecutive drop-offs (SISR): long routes need whole
+# segments out to be reordered.
 STRING_SHARE = 0.5
 STRING_SHARE_WITH_WINDOWS = 0.6
-# Most orders a ruin removes: fewer, cheaper iterations for short budgets (300x40 at 0.08 s:
-# 0.98 -> 0.95 of PyVRP's travel with 10 rather than 16); scheduled problems keep 16.
+# Most orders a ruin removes: small ruins make cheap iterations, which short budgets need;
+# scheduled problems keep bigger ones.
 RUIN_MAX = 10
 RUIN_MAX_WITH_WINDOWS = 16
 # Kicks: after STALL_PER_ORDER x orders iterations without a better best, back to the best plan
-# and ruin KICK_SHARE of it (at most KICK_MAX orders), accepted whatever it costs (100x15 at 1 s:
-# mean gap to best-known 3.85% -> 2.08%).
+# and ruin KICK_SHARE of it (at most KICK_MAX orders), accepted whatever it costs, to leave a
+# local optimum the threshold cannot.
 STALL_PER_ORDER = 20.0
 KICK_SHARE = 0.3
 KICK_MAX = 30
 # A recreate of more than LAZY_FROM orders (a first plan) re-evaluates after an insertion only
-# the orders among the LAZY_NEAR nearest of it or whose two best routes it was (300x40 first
-# plan 48-64 -> 34-40 ms).
+# the orders among the LAZY_NEAR nearest of it or whose two best routes it was: the others'
+# values barely move, and re-evaluating all of them dominated big first plans.
 LAZY_FROM = 150
 LAZY_NEAR = 20
 # In waves of more than GRANULAR_FROM drop-offs an order is tried only next to one of its
-# GRANULAR_NEAR nearest (and at the wave's ends): Solomon RC208 1.4k -> 2.7k iterations a second.
+# GRANULAR_NEAR nearest (and at the wave's ends): long waves made every insertion costly.
 GRANULAR_FROM = 12
 GRANULAR_NEAR = 12
 PICK = 0
 DROPK = 1
-# The kernels called tens of times per iteration allocate nothing and are compiled without
-# numba's reference counting (`_nrt`, underscored: a numba without it compiles them with it):
-# an insertion evaluation 507 -> 85 ns, same plans.
+# The kernels called tens of times per iteration allocate nothing, so they are compiled without
+# numba's reference counting (`_nrt`, underscored: a numba without it compiles them with it).
 try:
     from numba.core.options import DefaultOptions
 
@@ -70,8 +67,7 @@ except ImportError:  # pragma: no cover - numba moved its options
     LEAF = {"cache": True}
 # The steps of an iteration (kick, ruin, recreate, accept and their parts) are compiled
 # without reference counting and inlined by LLVM into `_search`, which allocates the scratch
-# arrays (so LLVM knows they do not overlap): 100x15 15-16 -> 10-11 ms per 1,000 iterations
-# against the one-function loop, same plans. Each can still be called alone (the tests do).
+# arrays, so LLVM knows they do not overlap. Each can still be called alone (the tests do).
 STEP = {**LEAF, "forceinline": True}
 
 
@@ -1066,8 +1062,7 @@ class _Tables:
 
 
 # A solve builds a search two or three times (the first plan, a warm start's completion, one
-# per trajectory); the tables took 4 ms of a 0.1 s budget at 300x40. Kept while the instance
-# lives.
+# per trajectory): the tables are kept while the instance lives rather than built each time.
 _TABLES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 

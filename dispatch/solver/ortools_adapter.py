@@ -447,10 +447,6 @@ def improve(
     if remaining <= 0.005:
         return Improvement(None, "no time left")
     params.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
-    if max_solutions is not None:
-        # Its insertion-LNS steps stop at their own clock (100 ms by default): on a busy machine
-        # they end sooner and the same input gives another plan. Only the overall clock binds them.
-        params.lns_time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
     solution = routing.SolveFromAssignmentWithParameters(initial, params)
     if solution is None:
         return Improvement(None, f"status {routing.status()}")

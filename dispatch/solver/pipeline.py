@@ -38,16 +38,15 @@ _ORTOOLS_SHARE = 0.25
 # Below this budget building and forking its model (tens of milliseconds) is not worth it.
 _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
-# Two trajectories of half the time each, the better kept, once the budget is ample: scheduled
-# (VRPTW-like) problems from 2 s (19 Solomon type-2 instances at 5 s: mean gap 2.15% -> 1.24-1.53%).
+# Two trajectories of half the time each, the better kept, once the budget is ample: one
+# trajectory sometimes settles in a poor optimum. Scheduled (VRPTW-like) problems from 2 s.
 TRAJ_MIN_S = 2.0
 TRAJ_N = 2
-# Store problems from about 200 iterations per order (30x5 at 1 s, worst of 6 seeds: 1.050 ->
-# 1.010 of PyVRP's travel). SOLVER_NOTES.md, "TRAJ_STORE_S_PER_ORDER".
+# Store problems from about 200 iterations per order, when one trajectory has settled.
 TRAJ_STORE_S_PER_ORDER = 1 / 400
 # Set partitioning over the routes of near-best plans, once the search has settled: from 2 s
-# of search, with 0.2 of it, routes of plans within 2% of the best (eight hard Solomon
-# instances at 5 s: mean gap 1.27-1.40% -> 0.85-1.16%). SOLVER_NOTES.md, "PARTITION_FROM_S".
+# of search, with 0.2 of it, routes of plans within 2% of the best. How each constant here was
+# chosen: docs/SOLVER_NOTES.md, by its name.
 PARTITION_FROM_S = 2.0  # search time from which it runs
 PARTITION_SHARE = 0.2
 PARTITION_SLACK = 0.02
@@ -55,7 +54,7 @@ PARTITION_SLACK = 0.02
 # pool keeps at most this many routes per second given to the partitioning.
 PARTITION_ROUTES_PER_S = 5000
 PARTITION_MAX_ROUTES = 20000
-# SCIP ran up to 20 ms past its limit on 2,000 routes: it is given this share of its time.
+# SCIP overruns its limit on big programmes: it is given this share of its time.
 PARTITION_CLOCK_SHARE = 0.9
 _SEARCH_ON_FROM_S = 0.01  # time left after it for the search to go on
 
@@ -142,7 +141,7 @@ def _first_plans(run: _Run) -> tuple[Construction, _Best, bool]:
     The first plan is always completed unless it would take the whole budget by itself."""
     inst, candidates, seed = run.inst, run.candidates, run.problem.options.seed
     built = first_plan(inst, candidates, run.deadline, seed)
-    # The schedules of the routes kept go to the plan builder: timing them again cost 1-2 ms.
+    # The schedules of the routes kept go to the plan builder, which need not time them again.
     cost, ok, schedules = costed(inst, built.routes, built.left)
     best, fresh = _Best(built.routes, built.left, cost, schedules), True
     warm = warm_routes(inst, candidates)
@@ -173,8 +172,7 @@ def _forbid_new_orders(inst: Instance, routes: list[list[Stop]]) -> set[int]:
 def _ortools_models(run: _Run, now: float) -> bool:
     """Whether OR-Tools' model fits this problem and its budget."""
     inst, opts = run.inst, run.problem.options
-    # With mostly scheduled orders the ruin and recreate does better with the whole budget
-    # (six hard Solomon instances at 5 s: mean gap 3.0% with OR-Tools first, 1.6% without).
+    # With mostly scheduled orders the ruin and recreate does better with the whole budget.
     # Its model has no reassignment cost either: a re-dispatch that prices moves skips it.
     stable = opts.reassign_cost > 0 and bool(np.any(inst.assigned_to >= 0))
     # Nor does it price the customers' clock or steep lateness, or know deadlines and shift
@@ -390,8 +388,8 @@ def _tell_if_not_warm() -> None:
     if fast_lns is None or fast_lns.ready() or _told_not_warm["done"]:
         return
     _told_not_warm["done"] = True
-    # A library user who never calls warm_up gets the pure-Python search in every solve (30x5
-    # at 0.1 s: 122 against 103 rider-minutes), and nothing else would tell them why.
+    # A library user who never calls warm_up gets the slower pure-Python search in every solve,
+    # and nothing else would tell them why.
     log.warning(
         "the compiled search is not loaded, so this process plans with the slower Python search: "
         "call dispatch.warm_up() once at start-up (seconds the first time on a machine, then ~0.3 s)"

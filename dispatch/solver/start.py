@@ -17,16 +17,15 @@ try:  # the compiled search is optional: without numba the Python one runs
 except ImportError:  # pragma: no cover - numba is a declared dependency
     fast_lns = None
 
-# Seconds per order^2 of a compiled first plan before this process has timed its own
-# (measured 0.06-0.07 us since the kernels run without reference counting; the start is
-# cautious). SOLVER_NOTES.md, "_COMPILED_FIRST_PLAN_S_PER_ORDER2".
+# Seconds per order^2 of a compiled first plan before this process has timed its own: a
+# cautious start above what was measured (docs/SOLVER_NOTES.md, by name).
 _COMPILED_FIRST_PLAN_S_PER_ORDER2 = 0.12e-6
-# Many riders cost more: about 0.2 us an order and rider on top (750 orders, 2,000 riders: 0.24 s).
+# Many riders cost more: about 0.2 us an order and rider on top.
 _FIRST_PLAN_S_PER_ORDER_RIDER = 0.2e-6
 # Plans of fewer orders teach the estimate nothing (fixed costs weigh in).
 _LEARN_FROM_ORDERS = 200
-# Up to this factor over the time left the whole insertion still runs (planning a part is a
-# cliff: 300x40 at 0.1 s went from 1.05 to 1.49 of PyVRP's travel when the estimate just missed).
+# Up to this factor over the time left the whole insertion still runs: planning only a part is
+# a cliff in quality when the estimate just misses.
 _FIRST_PLAN_SLACK = 1.2
 _first_plan_rate = {"s_per_order2": _COMPILED_FIRST_PLAN_S_PER_ORDER2}
 
@@ -102,8 +101,8 @@ def first_plan(
     routes, left, states = found.routes, list(found.left), None
     soft = inst.problem.options.lateness == "soft"
     if left and soft and time.perf_counter() < deadline:
-        # `recreate`'s second phase compiled: the orders left out may be late (priced), nobody
-        # planned gets later than they are (500x60: the Python phases took 64 of 90 ms).
+        # `recreate`'s second phase compiled (the Python one dominated big first plans): the
+        # orders left out may be late (priced), nobody planned gets later than they are.
         late_ok, late_weight = search_limits(inst, routes, left)
         placed = fast_lns.CompiledRuinRecreate(inst, routes, left, seed, late_ok, late_weight).run(
             float("inf"), 1, one_idle=one_idle, ruin=False
@@ -111,7 +110,7 @@ def first_plan(
         if placed is not None:
             routes, left = placed.routes, list(placed.left)
     if left and soft and time.perf_counter() < deadline:
-        # Route states (Python) only here: building them for every rider cost 14 ms at 300x40.
+        # Route states (Python) only here: building them for every rider is costly on big plans.
         states = states_from_routes(inst, routes)
         if states is None:
             return None if warm else construct(inst, candidates, deadline)
