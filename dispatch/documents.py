@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from dispatch.model import (
     DEFAULT_PROMISE_S,
     Location,
     MatrixTravel,
+    SpeedProfile,
     Options,
     Order,
     Problem,
@@ -312,10 +314,34 @@ def _is_square(rows: list[list[float]], n: int) -> bool:
     return len(rows) == n and all(len(row) == n for row in rows)
 
 
+def _speed_profile(doc: ProblemDoc, errors: list[FieldError]) -> SpeedProfile | None:
+    """The speed profile, its periods counted from plan_time's local midnight; None without one."""
+    given = doc.options.travel.speed_profile
+    if given is None:
+        return None
+    field = "options.travel.speed_profile"
+    if 1440 % given.period_min:
+        errors.append(FieldError(f"{field}.period_min", f"is {given.period_min}: it must divide 1440 (a day's minutes)"))
+        return None
+    if len(given.factors) != 1440 // given.period_min:
+        errors.append(FieldError(
+            f"{field}.factors", f"has {len(given.factors)}: 1440 / period_min = {1440 // given.period_min} are needed"
+        ))
+        return None
+    local = doc.plan_time
+    since_midnight = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    return SpeedProfile(
+        period_s=given.period_min * 60,
+        factors=tuple(float(f) for f in given.factors),
+        midnight_s=-int(math.floor(since_midnight)),
+    )
+
+
 def _travel_options(doc: ProblemDoc, errors: list[FieldError]) -> TravelOptions:
     travel = doc.options.travel
+    profile = _speed_profile(doc, errors)
     if not isinstance(travel, MatrixTravelDoc):
-        return TravelOptions(model="haversine", detour_factor=float(travel.detour_factor))
+        return TravelOptions(model="haversine", detour_factor=float(travel.detour_factor), speed_profile=profile)
     n = len(travel.locations)
     field = "options.travel"
     if not _is_square(travel.durations_s, n):
@@ -338,4 +364,4 @@ def _travel_options(doc: ProblemDoc, errors: list[FieldError]) -> TravelOptions:
         durations_s=np.rint(durations).astype(np.int64),
         distances_m=distances,
     )
-    return TravelOptions(model="matrix", detour_factor=1.0, matrix=matrix)
+    return TravelOptions(model="matrix", detour_factor=1.0, matrix=matrix, speed_profile=profile)

@@ -115,13 +115,39 @@ class MatrixTravel:
     distances_m: np.ndarray | None = None  # (n, n) float metres
 
 
+@dataclass(frozen=True, eq=False)
+class SpeedProfile:
+    """Speed factors by period of the local day: a rider rides at speed x the factor of the
+    period it is in, crossing periods as it rides (Ichoua, Gendreau and Potvin 2003)."""
+
+    period_s: int  # a period's length; periods count from local midnight and repeat daily
+    factors: tuple[float, ...]  # one per period of the day: 86400 / period_s of them
+    midnight_s: int  # the local midnight at or before plan_time, in plan-epoch seconds (<= 0)
+
+    @cached_property
+    def factor_array(self) -> np.ndarray:
+        """The factors as a float64 array (what the compiled kernels read)."""
+        return np.asarray(self.factors, dtype=np.float64)
+
+    def factor_at(self, t_s: float) -> float:
+        """The factor of the period holding plan-epoch second `t_s`."""
+        return self.factors[int((t_s - self.midnight_s) // self.period_s) % len(self.factors)]
+
+    def rebased(self, later_s: int) -> SpeedProfile:
+        """The same profile for a plan epoch `later_s` seconds later (what a re-plan needs)."""
+        midnight = (self.midnight_s - later_s) % 86_400  # the profile repeats daily
+        return SpeedProfile(self.period_s, self.factors, midnight - 86_400 if midnight > 0 else 0)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TravelOptions:
-    """How travel is computed: `haversine` (great circle x detour / speed) or `matrix`."""
+    """How travel is computed: `haversine` (great circle x detour / speed) or `matrix`, at
+    speeds that change through the day when a `speed_profile` is given."""
 
     model: Literal["haversine", "matrix"] = "haversine"
     detour_factor: float = 1.3
     matrix: MatrixTravel | None = None
+    speed_profile: SpeedProfile | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -214,11 +214,26 @@ class OrderDoc(_Doc):
     )
 
 
+class SpeedProfileDoc(_Doc):
+    """Speed factors by period of the local day (plan_time's UTC offset), repeating daily."""
+
+    period_min: int = Field(
+        default=30, ge=1, le=1440, description="a period's minutes; must divide 1440 (a day)"
+    )
+    factors: list[Annotated[float, Field(ge=0.05, le=20.0, allow_inf_nan=False)]] = Field(
+        min_length=1,
+        max_length=1440,
+        description="one speed factor per period from local midnight (1440 / period_min of them): "
+        "a rider rides at its speed x the factor of the period it is in",
+    )
+
+
 class HaversineTravelDoc(_Doc):
     """Great-circle distance x detour factor, divided by each rider's speed."""
 
     model: Literal["haversine"] = "haversine"
     detour_factor: float = Field(default=1.3, ge=1.0, le=5.0, allow_inf_nan=False)
+    speed_profile: SpeedProfileDoc | None = None
 
 
 class MatrixTravelDoc(_Doc):
@@ -228,6 +243,9 @@ class MatrixTravelDoc(_Doc):
     locations: list[LocationDoc] = Field(min_length=1)
     durations_s: list[list[float]]
     distances_m: list[list[float]] | None = None
+    speed_profile: SpeedProfileDoc | None = Field(
+        default=None, description="durations_s are the times at factor 1; the factors scale them by period"
+    )
 
 
 class WeightsDoc(_Doc):

@@ -4,7 +4,7 @@ The rules (the validator checks a plan's third-party orders by them, independent
 platform's courier is at the store `arrival_s` after the plan's time; the pickup starts then or
 when the order is ready, whichever is later, and lasts the store's `pickup_service_s`; the ride
 to the door is the travel model's (the haversine road metres at the courier's speed, or the
-matrix's time); the drop-off starts on arrival, or at `deliver_after` if later. The fee is
+matrix's time, through the speed profile if there is one); the drop-off starts on arrival, or at `deliver_after` if later. The fee is
 `fee_per_order` plus `fee_per_extra_km` per road km beyond `included_km`, to the cent.
 
 The solver prices a fee in rider-seconds: f money is f * 3600 / rider_cost_per_hour seconds of a
@@ -64,7 +64,7 @@ def trip(problem: Problem, store: Store, order: Order, meter: LegMeter) -> Third
     pickup = max(tp.arrival_s, order.ready_at_s)
     depart = pickup + store.pickup_service_s
     metres = meter.distance_m(store.location, order.dropoff)
-    arrive = depart + meter.travel_s(store.location, order.dropoff, tp.speed_mps)
+    arrive = depart + meter.travel_s(store.location, order.dropoff, tp.speed_mps, depart)
     start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
     late = max(0, start - order.promised_at_s)
     fee = round(tp.fee_per_order + tp.fee_per_extra_km * max(0.0, metres / 1000.0 - tp.included_km), 2)

@@ -2,6 +2,10 @@
 
 Rule shared by solver and validator: travel seconds = round(road metres / speed), to the
 nearest whole second; with a matrix, its durations are used as they are for every rider.
+With a speed profile (`options.travel.speed_profile`) a leg's base seconds (metres / speed, or
+the matrix's duration) are ridden at the factor of each period the rider is in, crossing
+periods as it rides (Ichoua, Gendreau and Potvin 2003), and the leg is rounded the same way:
+`profile_leg_s`.
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dispatch.errors import FieldError, InvalidProblem
-from dispatch.model import Location, MatrixTravel, TravelOptions
+from dispatch.model import Location, MatrixTravel, SpeedProfile, TravelOptions
 
 if TYPE_CHECKING:
     from dispatch.model import Problem
@@ -69,6 +73,40 @@ def great_circle_matrix_m(
 def travel_seconds(distance_m: float, speed_mps: float) -> int:
     """Whole seconds to ride `distance_m` at `speed_mps` (rounded to nearest)."""
     return int(round(distance_m / speed_mps))
+
+
+def profile_leg_s(depart_s: int, base_s: float, factors: np.ndarray, period_s: int, midnight_s: int) -> int:
+    """Whole seconds of a leg leaving at `depart_s` whose base seconds (at factor 1) are `base_s`,
+    riding at each period's factor and crossing periods as it rides; rounded to nearest.
+
+    Pure arithmetic on purpose: numba compiles this very function for the search's kernels
+    (`dispatch.solver.fast_lns`), so solver and validator compute the same seconds.
+    """
+    if base_s <= 0.0:
+        return 0
+    n = factors.shape[0]
+    t = float(depart_s)
+    left = float(base_s)  # base seconds still to ride
+    while True:
+        index = int(np.floor((t - midnight_s) / period_s))
+        f = factors[index % n]
+        period_end = float(midnight_s + (index + 1) * period_s)
+        can = (period_end - t) * f  # base seconds ridden by the period's end
+        if can >= left:
+            t += left / f
+            break
+        left -= can
+        t = period_end
+    return int(np.rint(t - depart_s))
+
+
+def leg_seconds(base_s: float, depart_s: int | None, profile: SpeedProfile | None) -> int:
+    """A leg's whole seconds: its base seconds rounded, or ridden through the profile."""
+    if profile is None:
+        return int(round(base_s))
+    if depart_s is None:
+        raise ValueError("a leg's seconds under a speed profile need its departure time")
+    return profile_leg_s(int(depart_s), float(base_s), profile.factor_array, profile.period_s, profile.midnight_s)
 
 
 def problem_points(problem: Problem) -> list[tuple[str, Location]]:
@@ -199,10 +237,22 @@ class LegMeter:
             return great_circle_m(a, b)
         return great_circle_m(a, b) * self.travel.detour_factor
 
-    def travel_s(self, a: Location, b: Location, speed_mps: float) -> int:
-        """Whole seconds from a to b at `speed_mps`."""
+    def base_s(self, a: Location, b: Location, speed_mps: float) -> float:
+        """Seconds from a to b at factor 1: metres / speed, or the matrix's duration."""
         if self.travel.model == "matrix":
             m = self.travel.matrix
             assert m is not None
+            return float(m.durations_s[self._matrix_index(a), self._matrix_index(b)])
+        return self.distance_m(a, b) / speed_mps
+
+    def travel_s(self, a: Location, b: Location, speed_mps: float, depart_s: int | None = None) -> int:
+        """Whole seconds from a to b at `speed_mps`, leaving at `depart_s` (needed, and used,
+        only under a speed profile)."""
+        profile = self.travel.speed_profile
+        if profile is None and self.travel.model == "matrix":
+            m = self.travel.matrix
+            assert m is not None
             return int(m.durations_s[self._matrix_index(a), self._matrix_index(b)])
-        return travel_seconds(self.distance_m(a, b), speed_mps)
+        if profile is None:
+            return travel_seconds(self.distance_m(a, b), speed_mps)
+        return leg_seconds(self.base_s(a, b, speed_mps), depart_s, profile)

@@ -119,7 +119,7 @@ def _walk_route(ctx: Context, meter: LegMeter, rider: Rider, route: PlannedRoute
     last_store: str | None = None
 
     def ride(to: Location) -> int:
-        leg = meter.travel_s(at, to, rider.speed_mps)
+        leg = meter.travel_s(at, to, rider.speed_mps, t)  # leaving now: speeds may change through the day
         walk.distance_m += meter.distance_m(at, to)
         walk.travel_s += leg
         return t + leg
@@ -469,7 +469,7 @@ def _third_party_trip(ctx: Context, t: ThirdPartyOrder) -> ThirdPartyTrip | None
     pickup = max(tp.arrival_s, order.ready_at_s)
     depart = pickup + store.pickup_service_s
     metres = ctx.meter.distance_m(store.location, order.dropoff)
-    arrive = depart + ctx.meter.travel_s(store.location, order.dropoff, tp.speed_mps)
+    arrive = depart + ctx.meter.travel_s(store.location, order.dropoff, tp.speed_mps, depart)
     start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
     fee = round(tp.fee_per_order + tp.fee_per_extra_km * max(0.0, metres / 1000.0 - tp.included_km), 2)
     return ThirdPartyTrip(order, store, pickup, depart, start, max(0, start - order.promised_at_s), metres, fee)
