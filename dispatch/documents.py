@@ -18,6 +18,7 @@ from dispatch.model import (
     Location,
     MatrixTravel,
     SpeedProfile,
+    Uncertainty,
     Options,
     Order,
     Problem,
@@ -337,11 +338,46 @@ def _speed_profile(doc: ProblemDoc, errors: list[FieldError]) -> SpeedProfile | 
     )
 
 
+def _midnight_s(doc: ProblemDoc) -> int:
+    """plan_time's local midnight in plan-epoch seconds (<= 0): where periods of the day count from."""
+    local = doc.plan_time
+    since_midnight = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
+    return -int(math.floor(since_midnight))
+
+
+def _uncertainty(doc: ProblemDoc, errors: list[FieldError]) -> Uncertainty | None:
+    """The uncertainty of rides and services, its periods counted from plan_time's local midnight;
+    None without one."""
+    given = doc.options.travel.uncertainty
+    if given is None:
+        return None
+    field = "options.travel.uncertainty"
+    if 1440 % given.period_min:
+        errors.append(FieldError(f"{field}.period_min", f"is {given.period_min}: it must divide 1440 (a day's minutes)"))
+        return None
+    periods = 1440 // given.period_min
+    ride_cv = given.ride_cv if isinstance(given.ride_cv, list) else [given.ride_cv] * periods
+    if len(ride_cv) != periods:
+        errors.append(FieldError(
+            f"{field}.ride_cv", f"has {len(ride_cv)}: one number, or 1440 / period_min = {periods} of them, are needed"
+        ))
+        return None
+    return Uncertainty(
+        ride_cv=tuple(float(c) for c in ride_cv),
+        service_cv=float(given.service_cv),
+        period_s=given.period_min * 60,
+        midnight_s=_midnight_s(doc),
+    )
+
+
 def _travel_options(doc: ProblemDoc, errors: list[FieldError]) -> TravelOptions:
     travel = doc.options.travel
     profile = _speed_profile(doc, errors)
+    uncertainty = _uncertainty(doc, errors)
     if not isinstance(travel, MatrixTravelDoc):
-        return TravelOptions(model="haversine", detour_factor=float(travel.detour_factor), speed_profile=profile)
+        return TravelOptions(
+            model="haversine", detour_factor=float(travel.detour_factor), speed_profile=profile, uncertainty=uncertainty
+        )
     n = len(travel.locations)
     field = "options.travel"
     if not _is_square(travel.durations_s, n):
@@ -364,4 +400,6 @@ def _travel_options(doc: ProblemDoc, errors: list[FieldError]) -> TravelOptions:
         durations_s=np.rint(durations).astype(np.int64),
         distances_m=distances,
     )
-    return TravelOptions(model="matrix", detour_factor=1.0, matrix=matrix, speed_profile=profile)
+    return TravelOptions(
+        model="matrix", detour_factor=1.0, matrix=matrix, speed_profile=profile, uncertainty=uncertainty
+    )

@@ -139,6 +139,38 @@ class SpeedProfile:
         return SpeedProfile(self.period_s, self.factors, midnight - 86_400 if midnight > 0 else 0)
 
 
+@dataclass(frozen=True, eq=False)
+class Uncertainty:
+    """How real rides and services scatter around the plan's: each real duration is lognormal
+    with mean the planned seconds and a coefficient of variation (CV) by period of the local day
+    for rides, one CV for services (stop times at stores and doors)."""
+
+    ride_cv: tuple[float, ...]  # one per period of the day: 86400 / period_s of them
+    service_cv: float
+    period_s: int  # a period's length; periods count from local midnight and repeat daily
+    midnight_s: int  # the local midnight at or before plan_time, in plan-epoch seconds (<= 0)
+
+    @property
+    def is_certain(self) -> bool:
+        """Whether every duration is exactly the planned one (every CV is 0)."""
+        return self.service_cv == 0 and not any(self.ride_cv)
+
+    @cached_property
+    def ride_cv_array(self) -> np.ndarray:
+        """The rides' CVs as a float64 array, one per period."""
+        return np.asarray(self.ride_cv, dtype=np.float64)
+
+    def ride_cv_at(self, t_s: np.ndarray | float) -> np.ndarray | float:
+        """The CV of a ride leaving at plan-epoch second(s) `t_s`."""
+        index = np.floor((np.asarray(t_s, dtype=np.float64) - self.midnight_s) / self.period_s).astype(np.int64)
+        return self.ride_cv_array[index % len(self.ride_cv)]
+
+    def rebased(self, later_s: int) -> Uncertainty:
+        """The same uncertainty for a plan epoch `later_s` seconds later (what a re-plan needs)."""
+        midnight = (self.midnight_s - later_s) % 86_400  # the periods repeat daily
+        return Uncertainty(self.ride_cv, self.service_cv, self.period_s, midnight - 86_400 if midnight > 0 else 0)
+
+
 @dataclass(frozen=True, slots=True, eq=False)
 class TravelOptions:
     """How travel is computed: `haversine` (great circle x detour / speed) or `matrix`, at
@@ -148,6 +180,20 @@ class TravelOptions:
     detour_factor: float = 1.3
     matrix: MatrixTravel | None = None
     speed_profile: SpeedProfile | None = None
+    # How real durations scatter around the planned ones (ETA ranges, the simulator's noise);
+    # None: exactly as planned.
+    uncertainty: Uncertainty | None = None
+
+    def rebased(self, later_s: int) -> TravelOptions:
+        """The same travel for a plan epoch `later_s` seconds later: the profile's and the
+        uncertainty's periods keep to the local day."""
+        if later_s == 0 or (self.speed_profile is None and self.uncertainty is None):
+            return self
+        return TravelOptions(
+            self.model, self.detour_factor, self.matrix,
+            None if self.speed_profile is None else self.speed_profile.rebased(later_s),
+            None if self.uncertainty is None else self.uncertainty.rebased(later_s),
+        )
 
 
 @dataclass(frozen=True, slots=True)

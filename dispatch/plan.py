@@ -41,6 +41,10 @@ class PlannedStop:
     order_ids: tuple[str, ...] = ()  # pickup
     order_id: str | None = None  # dropoff
     late_s: int = 0
+    # The stop's start as a range (dispatch.eta): 10%, 50% and 90% quantiles; None: not computed.
+    eta_p10_s: int | None = None
+    eta_p50_s: int | None = None
+    eta_p90_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +137,10 @@ class Plan:
                 doc["depart_at"] = self.at(s.depart_s)
                 if s.kind == "dropoff":
                     doc["late_s"] = s.late_s
+                for name in ("eta_p10", "eta_p50", "eta_p90"):
+                    value = getattr(s, f"{name}_s")
+                    if value is not None:
+                        doc[name] = self.at(value)
                 stops.append(doc)
             routes.append(
                 {
@@ -217,6 +225,9 @@ def plan_from_document(doc: dict, plan_time: datetime) -> Plan:
                 order_ids=tuple(s.order_ids),
                 order_id=s.order_id,
                 late_s=s.late_s or 0,
+                eta_p10_s=None if s.eta_p10 is None else _seconds(s.eta_p10, plan_time),
+                eta_p50_s=None if s.eta_p50 is None else _seconds(s.eta_p50, plan_time),
+                eta_p90_s=None if s.eta_p90 is None else _seconds(s.eta_p90, plan_time),
             )
             for s in r.stops
         )

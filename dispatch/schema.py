@@ -228,12 +228,30 @@ class SpeedProfileDoc(_Doc):
     )
 
 
+CV = Annotated[float, Field(ge=0.0, le=2.0, allow_inf_nan=False)]
+
+
+class UncertaintyDoc(_Doc):
+    """How real durations scatter around the planned ones: lognormal, mean the planned seconds."""
+
+    period_min: int = Field(
+        default=60, ge=1, le=1440, description="the minutes of a period of ride_cv; must divide 1440 (a day)"
+    )
+    ride_cv: CV | list[CV] = Field(
+        default=0.0,
+        description="a ride's coefficient of variation (standard deviation / mean), one for the whole "
+        "day or one per period from local midnight (1440 / period_min of them), by the ride's departure",
+    )
+    service_cv: CV = Field(default=0.0, description="a stop's service time's coefficient of variation")
+
+
 class HaversineTravelDoc(_Doc):
     """Great-circle distance x detour factor, divided by each rider's speed."""
 
     model: Literal["haversine"] = "haversine"
     detour_factor: float = Field(default=1.3, ge=1.0, le=5.0, allow_inf_nan=False)
     speed_profile: SpeedProfileDoc | None = None
+    uncertainty: UncertaintyDoc | None = None
 
 
 class MatrixTravelDoc(_Doc):
@@ -246,6 +264,7 @@ class MatrixTravelDoc(_Doc):
     speed_profile: SpeedProfileDoc | None = Field(
         default=None, description="durations_s are the times at factor 1; the factors scale them by period"
     )
+    uncertainty: UncertaintyDoc | None = None
 
 
 class WeightsDoc(_Doc):
@@ -347,6 +366,9 @@ class PlanStopDoc(_PlanPart):
     order_ids: list[NonEmptyId] = Field(default_factory=list)
     order_id: NonEmptyId | None = None
     late_s: int | None = Field(default=0, ge=0, le=10**9)
+    eta_p10: Time | None = None
+    eta_p50: Time | None = None
+    eta_p90: Time | None = None
 
 
 class PlanRouteDoc(_PlanPart):

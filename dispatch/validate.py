@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
+from dispatch.eta import route_eta_ranges
 from dispatch.geofence import ServiceArea, store_area
 from dispatch.model import Location, Order, Problem, Rider, Store
 from dispatch.plan import REASONS, Plan, PlannedRoute, PlannedStop, ThirdPartyOrder, UnassignedOrder, plan_from_document
@@ -390,6 +391,37 @@ def route_totals(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
         yield Violation("duration_mismatch", f"route duration_s {route.duration_s}, the rules give {duration}", rid)
 
 
+# A stated ETA range may come from other draws than ours: its quantiles may differ from the
+# recomputed ones by this share of the recomputed p10-p90 range (5 Monte-Carlo standard errors
+# at dispatch.eta.DRAWS), on top of the whole-second tolerance.
+ETA_RANGE_TOLERANCE = 0.1
+
+
+def eta_ranges_as_drawn(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
+    """eta_range_order, eta_range_mismatch: a stop's stated eta_p10 <= eta_p50 <= eta_p90, each
+    close to the quantiles the route's ride and service distributions give (dispatch.eta)."""
+    stated = [(i, s) for i, s in enumerate(w.route.stops) if s.eta_p50_s is not None or s.eta_p10_s is not None or s.eta_p90_s is not None]
+    if not stated:
+        return
+    ranges = route_eta_ranges(ctx.problem, w.rider, w.route.stops)
+    for i, stop in stated:
+        what = f"drop-off of {stop.order_id}" if stop.kind == "dropoff" else f"pickup at {stop.store_id}"
+        given = (stop.eta_p10_s, stop.eta_p50_s, stop.eta_p90_s)
+        if None in given or not given[0] <= given[1] <= given[2]:
+            yield Violation("eta_range_order", f"{what}: eta_p10 <= eta_p50 <= eta_p90 must hold (all three given)",
+                            w.rider.id, stop.order_id)
+            continue
+        if ranges is None:
+            continue  # an unknown store or order: reported by its own rule
+        p10, p50, p90 = (int(x) for x in ranges[i])
+        slack = TIME_TOLERANCE_S + ETA_RANGE_TOLERANCE * (p90 - p10)
+        if any(abs(g - r) > slack for g, r in zip(given, (p10, p50, p90))):
+            at = ctx.plan.at
+            yield Violation("eta_range_mismatch", f"{what}: plan says {at(given[0])} / {at(given[1])} / {at(given[2])}, "
+                                                  f"the route's distributions give {at(p10)} / {at(p50)} / {at(p90)}",
+                            w.rider.id, stop.order_id)
+
+
 # --- the whole plan -----------------------------------------------------------------------
 
 
@@ -536,7 +568,9 @@ DROPOFF_RULES: tuple[Callable[[Context, DropoffVisit], Iterator[Violation]], ...
     dropoff_at_address, stated_times, dropped_after_pickup, lateness_as_stated, promise_kept, deadline_kept,
     ride_within_limit, served_where_allowed, within_rider_zone,
 )
-ROUTE_END_RULES: tuple[Callable[[Context, RouteWalk], Iterator[Violation]], ...] = (all_delivered, route_within_shift, route_totals)
+ROUTE_END_RULES: tuple[Callable[[Context, RouteWalk], Iterator[Violation]], ...] = (
+    all_delivered, route_within_shift, route_totals, eta_ranges_as_drawn,
+)
 PLAN_RULES: tuple[Callable[[Context, list[RouteWalk]], Iterator[Violation]], ...] = (
     each_order_once, carriers_have_routes, metrics_add_up, third_party_orders, status_matches,
 )

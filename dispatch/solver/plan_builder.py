@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 
+from dispatch.eta import with_eta_ranges
 from dispatch.instance import Instance
 from dispatch.plan import Metrics, Plan, PlannedRoute, PlannedStop, ThirdPartyOrder, UnassignedOrder
 from dispatch.third_party import ThirdPartyTrip
@@ -121,7 +122,7 @@ def build_plan(
         third_party_fees=round(sum(t.fee for t in third_party), 2),
     )
     order_rank = {o.id: i for i, o in enumerate(problem.orders)}
-    return Plan(
+    plan = Plan(
         plan_id=plan_id or uuid.uuid4().hex,
         plan_time=problem.plan_time,
         status=status,
@@ -133,3 +134,4 @@ def build_plan(
             for t in sorted(third_party, key=lambda t: order_rank.get(t.order_id, 0))
         ),
     )
+    return with_eta_ranges(problem, plan)  # every stop's ETA range, from the plan's own route
