@@ -16,7 +16,9 @@ from api.tables import StoreRow
 from dispatch.schema import parse_time_zone
 
 # Keys of a plan document (or any stored document) whose string values are times, besides `*_at`.
-_TIME_KEYS = frozenset({"at", "plan_time", "as_of", "eta", "eta_before", "shift_end", "deliver_after"})
+_TIME_KEYS = frozenset({
+    "at", "plan_time", "as_of", "eta", "eta_before", "shift_end", "deliver_after", "eta_p10", "eta_p50", "eta_p90",
+})
 
 
 def offset_name(at: datetime) -> str:

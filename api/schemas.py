@@ -206,6 +206,11 @@ class QuoteRequest(_Body):
     promise_rounding: Literal["minute", "second"] = Field(
         default="minute", description="`minute`: the promise is rounded up to a whole minute of the store's clock"
     )
+    confidence: float | None = Field(
+        default=None, ge=0.5, le=0.99, allow_inf_nan=False,
+        description="promise the time the order is at the door by with this chance (the drop-off's quantile); "
+        "default: the ETA itself",
+    )
 
 
 class QuotePublic(BaseModel):
@@ -223,6 +228,10 @@ class QuotePublic(BaseModel):
     quote_ms: float
     third_party: bool = Field(default=False, description="no own rider keeps it: the store's third-party couriers would")
     fee: float | None = Field(default=None, description="the third party's fee, when third_party")
+    confidence: float | None = Field(default=None, description="the confidence the promise was given at, as asked")
+    eta_p10: datetime | None = Field(default=None, description="the drop-off's start: 10% quantile")
+    eta_p50: datetime | None = Field(default=None, description="the drop-off's start: median")
+    eta_p90: datetime | None = Field(default=None, description="the drop-off's start: 90% quantile")
 
 
 class ValidateRequest(_Body):

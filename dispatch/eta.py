@@ -171,3 +171,25 @@ def with_eta_ranges(problem: Problem, plan):
             stops.append(replace(s, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90))
         routes.append(replace(route, stops=tuple(stops)))
     return replace(plan, routes=tuple(routes))
+
+
+def stop_quantiles_s(problem: Problem, rider: Rider, stops: Sequence, index: int, qs: Sequence[float]) -> np.ndarray | None:
+    """Whole-second quantiles `qs` of one stop's start on a planned route (a quote's promise at
+    a chosen confidence); None when a stop is unknown to the problem."""
+    known = eta_stops(problem, stops)
+    if known is None:
+        return None
+    starts = draw_starts(problem.options.travel, rider, known[: index + 1], problem.options.seed)
+    return quantiles_s(starts[index:index + 1], qs)[0]
+
+
+def leg_quantiles_s(travel: TravelOptions, depart_s: int, ride_s: int, qs: Sequence[float], seed: int = 0,
+                    draws: int = DRAWS) -> np.ndarray:
+    """Whole-second quantiles of the arrival of one ride of `ride_s` planned seconds leaving at
+    `depart_s` (a third-party courier's trip to the door)."""
+    unc = travel.uncertainty
+    if unc is None or unc.is_certain:
+        return np.full(len(qs), depart_s + ride_s, dtype=np.int64)
+    z = np.random.default_rng([int(seed), zlib.crc32(b"third_party")]).standard_normal(draws)
+    arrive = depart_s + ride_s * lognormal_factors(unc.ride_cv_at(depart_s), z)
+    return np.rint(np.quantile(arrive, qs)).astype(np.int64)

@@ -234,16 +234,20 @@ def quote(
         dropoff_service_s=body.dropoff_service_s,
         max_promise_s=body.max_promise_s,
         buffer_s=body.buffer_s,
+        confidence=body.confidence,
     )
     result = QuotePublic(store_id=store_id, feasible=answer.feasible, reason=answer.reason, detail=answer.detail, quote_ms=round(answer.quote_ms, 2))
     if answer.feasible:
         zone = store_zone(snapshot.store, settings.time_zone)
         # The core's promise is whole seconds after `at`: on the store's clock, to the second or
         # rounded up to the minute (as asked), never earlier than the ETA and buffer.
-        promise = problem.at(answer.eta_s) + timedelta(seconds=body.buffer_s)
+        promise = problem.at(answer.promise_basis_s) + timedelta(seconds=body.buffer_s)
         promise = promise if promise.microsecond == 0 else promise.replace(microsecond=0) + timedelta(seconds=1)
         result.promise_at = to_second(round_up_to_minute(promise) if body.promise_rounding == "minute" else promise, zone)
         result.eta = to_second(problem.at(answer.eta_s), zone)
         result.rider_id = answer.rider_id
         result.third_party, result.fee = answer.third_party, answer.fee
+        result.confidence = answer.confidence
+        if answer.eta_range_s is not None:
+            result.eta_p10, result.eta_p50, result.eta_p90 = (to_second(problem.at(s), zone) for s in answer.eta_range_s)
     return result

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from dispatch.eta import QUANTILES, leg_quantiles_s, stop_quantiles_s
 from dispatch.geofence import store_area
 from dispatch.instance import NO_LIMIT, build_instance
 from dispatch.model import Location, Order, Problem
@@ -37,8 +38,18 @@ class Quote:
     """The answer: can the store promise this order, when, and which rider would take it."""
 
     feasible: bool
-    promise_at_s: int | None = None  # the promise to give: the ETA plus the buffer, to the minute
+    promise_at_s: int | None = None  # the promise to give: the ETA (at `confidence`) plus the buffer, to the minute
     eta_s: int | None = None  # when the drop-off would start in the quoted plan
+    # The drop-off's start as a range (10%, 50%, 90% quantiles of the rides and services ahead).
+    eta_range_s: tuple[int, int, int] | None = None
+    # The chance the order is at the door by the promise (before the buffer): None promises the ETA itself.
+    confidence: float | None = None
+    at_confidence_s: int | None = None  # the drop-off's quantile at `confidence`: the promise before buffer and rounding
+
+    @property
+    def promise_basis_s(self) -> int | None:
+        """What the promise is built on: the quantile at the confidence asked, else the ETA."""
+        return self.eta_s if self.at_confidence_s is None else self.at_confidence_s
     rider_id: str | None = None
     reason: str | None = None  # a plan reason code when not feasible
     detail: str | None = None
@@ -71,8 +82,13 @@ def quote_order(
     dropoff_service_s: int = 60,
     max_promise_s: int = DEFAULT_MAX_PROMISE_S,
     buffer_s: int = 0,
+    confidence: float | None = None,
 ) -> Quote:
     """Quote a new order for `store_id` at `problem.plan_time` (times in seconds from it).
+
+    With `confidence` (0.5 to 0.99) the promise is the time the order is at the door by with
+    that chance (the quantile of its drop-off's start over the rides and services ahead, see
+    `dispatch.eta`), plus `buffer_s`; without it, the planned ETA plus `buffer_s`.
 
     `problem` is the store's state now: its open and carried orders and its riders. The quote
     is refused with `outside_service_area`, `unknown_store`, `exceeds_capacity`,
@@ -115,7 +131,7 @@ def quote_order(
         cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
         if cost[0] < best[0]:
             best = (float(cost[0]), st, int(kind[0]), int(where[0]))
-    platform = _third_party_fallback(probe, new, buffer_s, max_promise_s, started)
+    platform = _third_party_fallback(probe, new, buffer_s, max_promise_s, started, confidence)
     if best[1] is None and platform is not None:
         return platform
     if best[1] is None:
@@ -133,37 +149,68 @@ def quote_order(
     st.refresh(latest)
     routes = [s.stops() for s in built.route_states(inst)]
     eta = _planned_starts(inst, routes)[k_new]
-    promise = int(math.ceil((eta + buffer_s) / 60.0) * 60)
     rider_id = problem.riders[st.r].id
-    if promise > max_promise_s and platform is not None:
-        return platform
-    if promise > max_promise_s:
-        detail = (
-            f"the earliest delivery is {problem.at(eta):%H:%M} (rider {rider_id}), "
-            f"beyond the {max_promise_s // 60}-minute promise window"
-        )
-        return Quote.refused("cannot_be_on_time", detail, started)
     n_planned = sum(1 for rt in routes for s in rt if s[0] == DROP)
     reasons = {**explain_all_left_out(inst, list(built.left), n_planned), **impossible}
     for k in list(built.left) + list(impossible):
         reason, detail = reasons[k]
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
+    plan = build_plan(inst, routes, unassigned, 0, None, "quote")
+    low, mid, high, at_confidence = _eta_quantiles(probe, plan, rider_id, eta, confidence)
+    promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
+    if promise > max_promise_s and platform is not None:
+        return platform
+    if promise > max_promise_s:
+        what = "earliest delivery" if confidence is None else f"delivery at {confidence:.0%} confidence"
+        detail = (
+            f"the {what} is {problem.at(at_confidence):%H:%M} (rider {rider_id}), "
+            f"beyond the {max_promise_s // 60}-minute promise window"
+        )
+        return Quote.refused("cannot_be_on_time", detail, started)
     elapsed_ms = (time.perf_counter() - started) * 1000
-    plan = build_plan(inst, routes, unassigned, int(elapsed_ms), None, "quote")
-    return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan)
+    plan = replace(plan, metrics=replace(plan.metrics, solve_ms=int(elapsed_ms)))
+    return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan,
+                 eta_range_s=(low, mid, high), confidence=confidence,
+                 at_confidence_s=at_confidence if confidence is not None else None)
 
 
-def _third_party_fallback(probe: Problem, new: Order, buffer_s: int, max_promise_s: int, started: float) -> Quote | None:
+def _eta_quantiles(probe: Problem, plan: Plan, rider_id: str, eta: int, confidence: float | None) -> tuple[int, int, int, int]:
+    """p10, p50, p90 of the new order's drop-off start on its route, and its quantile at
+    `confidence` (the ETA itself without one)."""
+    route = next(r for r in plan.routes if r.rider_id == rider_id)
+    index = next(i for i, s in enumerate(route.stops) if s.order_id == QUOTE_ORDER_ID)
+    qs = QUANTILES + ((confidence,) if confidence is not None else ())
+    found = stop_quantiles_s(probe, probe.rider_index[rider_id], route.stops, index, qs)
+    if found is None:  # cannot happen for a plan built from the problem; the ETA alone then
+        return eta, eta, eta, eta
+    low, mid, high = (int(x) for x in found[:3])
+    return low, mid, high, int(found[3]) if confidence is not None else eta
+
+
+def _third_party_fallback(
+    probe: Problem, new: Order, buffer_s: int, max_promise_s: int, started: float, confidence: float | None = None
+) -> Quote | None:
     """The quote with the store's third-party couriers, when it has them and they deliver
     within the promise window (used when no own rider can)."""
-    trip = eligible_trip(probe, new, LegMeter(probe.options.travel))
+    meter = LegMeter(probe.options.travel)
+    trip = eligible_trip(probe, new, meter)
     if trip is None:
         return None
-    promise = int(math.ceil((trip.dropoff_s + buffer_s) / 60.0) * 60)
+    store = probe.store(new.store_id)
+    depart = trip.pickup_s + store.pickup_service_s
+    ride = meter.travel_s(store.location, new.dropoff, store.third_party.speed_mps, depart)
+    qs = QUANTILES + ((confidence,) if confidence is not None else ())
+    found = leg_quantiles_s(probe.options.travel, depart, ride, qs, probe.options.seed)
+    if new.deliver_after_s is not None:  # a scheduled order's drop-off waits for its time, whatever the ride
+        found = np.maximum(found, new.deliver_after_s)
+    at_confidence = int(found[3]) if confidence is not None else trip.dropoff_s
+    promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
     if promise > max_promise_s:
         return None
     elapsed_ms = (time.perf_counter() - started) * 1000
-    return Quote(True, promise_at_s=promise, eta_s=trip.dropoff_s, quote_ms=elapsed_ms, third_party=True, fee=trip.fee)
+    return Quote(True, promise_at_s=promise, eta_s=trip.dropoff_s, quote_ms=elapsed_ms, third_party=True, fee=trip.fee,
+                 eta_range_s=tuple(int(x) for x in found[:3]), confidence=confidence,
+                 at_confidence_s=at_confidence if confidence is not None else None)
 
 
 def quote_document(problem: Problem, quote: Quote) -> dict:
@@ -175,6 +222,11 @@ def quote_document(problem: Problem, quote: Quote) -> dict:
             eta=problem.at(quote.eta_s).isoformat(timespec="seconds"),
             rider_id=quote.rider_id,
         )
+        if quote.eta_range_s is not None:
+            doc.update({name: problem.at(s).isoformat(timespec="seconds")
+                        for name, s in zip(("eta_p10", "eta_p50", "eta_p90"), quote.eta_range_s)})
+        if quote.confidence is not None:
+            doc["confidence"] = quote.confidence
         if quote.third_party:
             doc.update(third_party=True, fee=quote.fee)
     else:

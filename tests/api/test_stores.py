@@ -147,6 +147,18 @@ def test_quote_gives_a_promise_and_a_rider_without_storing_anything(client):
     assert len(client.get("/v1/stores/S1/orders", headers=ORDER_SYSTEM).json()) == 2
 
 
+def test_quote_at_a_confidence_says_which_it_used(client):
+    """A quote asked at confidence 0.9 answers with that confidence and an ETA range (the service
+    plans without uncertainty, so the range is the ETA and the promise is the ETA's minute)."""
+    seed_store(client, orders=("O1",))
+    body = {"dropoff": order("Q", 800, 200)["dropoff"], "at": at(0), "confidence": 0.9}
+    answer = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
+    assert answer["feasible"] is True and answer["confidence"] == 0.9
+    assert answer["eta_p10"] == answer["eta_p50"] == answer["eta_p90"] == answer["eta"] <= answer["promise_at"]
+    body["confidence"] = 0.3
+    assert client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).status_code == 422
+
+
 def test_quote_outside_the_area_says_why(client):
     """A drop-off beyond the store's area is a `feasible: false` answer with its reason."""
     seed_store(client, orders=())

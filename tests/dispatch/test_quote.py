@@ -62,3 +62,21 @@ def test_refusals_say_why():
     assert not late.feasible and late.reason == "cannot_be_on_time" and "promise window" in late.detail
     unknown = quote_order(problem, "S9", _loc(0, 1000))
     assert not unknown.feasible and unknown.reason == "unknown_store"
+
+
+def test_a_quote_at_a_confidence_promises_its_quantile():
+    """Under uncertainty a quote at 0.9 promises the 90% quantile of the drop-off's start (the
+    range's p90, to the minute), later than one at 0.5; without uncertainty it promises the ETA."""
+    uncertain = {"model": "haversine", "detour_factor": 1.0, "uncertainty": {"ride_cv": 0.3, "service_cv": 0.2}}
+    problem = problem_from_document(document(travel=uncertain))
+    high = quote_order(problem, "S1", _loc(0, 2500), confidence=0.9)
+    mid = quote_order(problem, "S1", _loc(0, 2500), confidence=0.5)
+    low, p50, p90 = high.eta_range_s
+    assert low < p50 < p90 and high.confidence == 0.9
+    assert high.promise_at_s == -(-p90 // 60) * 60
+    assert mid.promise_at_s < high.promise_at_s
+    plain = quote_order(problem_from_document(document()), "S1", _loc(0, 2500), confidence=0.9)
+    assert plain.eta_range_s == (plain.eta_s,) * 3 and plain.promise_at_s == -(-plain.eta_s // 60) * 60
+    from dispatch.live import quote_document
+    doc = quote_document(problem, high)
+    assert doc["confidence"] == 0.9 and doc["eta_p10"] <= doc["eta_p50"] <= doc["eta_p90"]
