@@ -457,6 +457,9 @@ def simulate(
     fleet_sweep: Annotated[bool, typer.Option("--fleet-sweep", help="Find the smallest fleet that keeps --target on time")] = False,
     target: Annotated[float, typer.Option(min=0.0, max=1.0, help="On-time rate the fleet sweep must keep")] = 0.95,
     seed: Annotated[int, typer.Option(help="Seed of the search")] = 0,
+    noise: Annotated[bool, typer.Option("--noise", help="Rides and services really last lognormal draws around the plan's (options.travel.uncertainty, else ride CV 0.25, service CV 0.2)")] = False,
+    noise_seed: Annotated[int, typer.Option(help="Seed of the noise (the same seed, the same day)")] = 0,
+    quote_confidence: Annotated[Optional[float], typer.Option(min=0.5, max=0.99, help="Quote every order as it is placed at this confidence; the quote becomes its promise")] = None,
     out: Annotated[Optional[Path], typer.Option(help="The result JSON (the shape printed on stdout); a .md summary and a .png timeline go beside it")] = None,
 ) -> None:
     """Simulate a day: orders appear over time, riders follow the dispatcher's plans; print the KPIs.
@@ -485,7 +488,8 @@ def simulate(
     if hold_margin is not None:
         overrides["hold_margin_s"] = hold_margin if hold_margin >= 0 else None
     overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval,
-                     zones=zones, third_party=third_party)
+                     zones=zones, third_party=third_party, noise=noise, noise_seed=noise_seed,
+                     quote_confidence=quote_confidence, promise_from_quote=quote_confidence is not None)
     results, sweeps = [], []
     with _progress() as bar:
         for name in policies:

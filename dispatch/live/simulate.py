@@ -15,19 +15,30 @@ and ride back to their store when they have nothing left to do. Three policies:
   (one order per trip): what a store does by hand.
 - `batch`: every `interval_s`, the orders that arrived since the last wave are solved once;
   what was assigned stays assigned.
+
+Riders ride through the scenario's speed profile (each leg at its departure). With `noise`, each
+ride and each service really lasts a lognormal draw around the planned seconds (mean the planned
+seconds, the CVs of `options.travel.uncertainty`, else `DEFAULT_NOISE`), seeded by `noise_seed`
+and keyed by rider and stop, so the same day gives the same luck whatever the re-plans do; the
+dispatcher sees what has happened (where riders really are, when stops really started) and plans
+the rest at the planned durations. Noise off, and no profile, is the simulator as it was: riders
+ride the plans' times.
 """
 
 from __future__ import annotations
 
 import math
 import time
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from dispatch.documents import problem_from_document
-from dispatch.model import DEFAULT_REASSIGN_COST, Location, Options, Order, Problem, Rider, Store
+from dispatch.eta import lognormal_factors
+from dispatch.live.quote import quote_order
+from dispatch.model import DEFAULT_REASSIGN_COST, Location, Options, Order, Problem, Rider, Store, Uncertainty
 from dispatch.plan import Plan
 from dispatch.solver import solve
 from dispatch.travel import LegMeter
@@ -35,6 +46,9 @@ from dispatch.travel import LegMeter
 POLICIES = ("rolling", "greedy", "batch")
 DEFAULT_INTERVAL_S = {"rolling": 60, "greedy": 15, "batch": 600}
 REFRESH_S = 300  # rolling: re-plan at least this often while orders are waiting
+# The noise of a scenario without `options.travel.uncertainty`: CVs of the order of what delivery
+# platforms report for urban rides and door times (a 20-minute ride off by 5 minutes either way).
+DEFAULT_NOISE = {"ride_cv": 0.25, "service_cv": 0.2}
 
 
 @dataclass(slots=True)
@@ -48,6 +62,7 @@ class SimStop:
     depart_s: int
     order_ids: tuple[str, ...] = ()
     store_id: str | None = None
+    leg_s: int | None = None  # the ride into it as really ridden (None: the plan's, the travel model's)
 
 
 @dataclass(slots=True)
@@ -75,6 +90,11 @@ class OrderState:
     delivered_s: int | None = None  # when the drop-off started
     reason: str | None = None  # why it is still waiting, from the last plan
     third_party: bool = False  # handed to the store's third-party couriers (times are theirs)
+    # ETA ranges (seconds from the day's epoch): (planned at, p10, p50, p90) of the first plan
+    # that gave it a rider, and of the last one before its pickup was committed.
+    eta_first: tuple[int, int, int, int] | None = None
+    eta_last: tuple[int, int, int, int] | None = None
+    quoted_s: int | None = None  # the promise quoted when it was placed (`quote_confidence`)
 
 
 @dataclass
@@ -128,6 +148,14 @@ class SimOptions:
     # Riders keep to their zones (where the scenario gives them); False: free dispatch, to see
     # what zoning costs.
     zones: bool = True
+    # Rides and services really last lognormal draws around the planned seconds (module docstring).
+    noise: bool = False
+    noise_seed: int = 0
+    # Quote every order when it is placed at this confidence (dispatch.live.quote); with
+    # `promise_from_quote` the quote is its promise, else the scenario's promise stays.
+    quote_confidence: float | None = None
+    promise_from_quote: bool = False
+    quote_max_promise_s: int = 4 * 3600  # quotes longer than this are refused (the scenario's promise stays)
 
 
 def is_shared_fleet(scenario: dict) -> bool:
@@ -172,6 +200,11 @@ class DaySimulator:
         self.problem = problem_from_document(scenario)
         p = self.problem
         self.meter = LegMeter(p.options.travel)
+        self.world = self._world_uncertainty(p, options) if options.noise else None
+        # The world differs from the plans' clock: stops are timed by riding them.
+        self.realistic = self.world is not None or p.options.travel.speed_profile is not None
+        self._luck: dict[tuple[str, str, str], float] = {}
+        self._quoted: set[str] = set()
         self.interval_s = options.interval_s or DEFAULT_INTERVAL_S[options.policy]
         stores = {s.id: s for s in p.stores}
         chosen: list[Rider] = []
@@ -198,8 +231,66 @@ class DaySimulator:
 
     # ----- the world -----------------------------------------------------------------
 
-    def _travel(self, rider: Rider, a: Location, b: Location) -> int:
-        return self.meter.travel_s(a, b, rider.speed_mps)
+    @staticmethod
+    def _world_uncertainty(p: Problem, options: SimOptions) -> Uncertainty | None:
+        """The noise of the world: the scenario's uncertainty, else DEFAULT_NOISE (None: none)."""
+        given = p.options.travel.uncertainty
+        if given is None:
+            given = Uncertainty((DEFAULT_NOISE["ride_cv"],), DEFAULT_NOISE["service_cv"], 86_400, 0)
+        return None if given.is_certain else given
+
+    def _travel(self, rider: Rider, a: Location, b: Location, depart_s: int | None = None) -> int:
+        """The travel model's seconds of a leg (through the speed profile, leaving at `depart_s`)."""
+        return self.meter.travel_s(a, b, rider.speed_mps, depart_s)
+
+    def _z(self, rider_id: str, what: str, key: str) -> float:
+        """A standard normal for one ride or service, fixed by the seed, the rider and the stop."""
+        k = (rider_id, what, key)
+        if k not in self._luck:
+            words = [self.options.noise_seed, zlib.crc32(rider_id.encode()), zlib.crc32(f"{what}:{key}".encode())]
+            self._luck[k] = float(np.random.default_rng(words).standard_normal())
+        return self._luck[k]
+
+    def _ride_s(self, rider: Rider, a: Location, b: Location, depart_s: int, key: str) -> int:
+        """The seconds a ride really takes: the travel model's, times the rider's luck on it."""
+        planned = self._travel(rider, a, b, depart_s)
+        if self.world is None:
+            return planned
+        cv = float(self.world.ride_cv_at(depart_s))
+        return int(round(planned * float(lognormal_factors(cv, self._z(rider.id, "ride", key)))))
+
+    def _planned_service_s(self, stop: SimStop) -> int:
+        """A stop's planned service seconds (a return has none)."""
+        if stop.kind == "pickup":
+            return self.problem.store(stop.store_id).pickup_service_s
+        if stop.kind == "dropoff":
+            return self.orders[stop.order_ids[0]].order.dropoff_service_s
+        return 0
+
+    def _service_s(self, rider: Rider, stop: SimStop) -> int:
+        """The seconds a stop's service really takes."""
+        planned = self._planned_service_s(stop)
+        if self.world is None or planned == 0:
+            return planned
+        factor = float(lognormal_factors(self.world.service_cv, self._z(rider.id, "service", _key(stop))))
+        return int(round(planned * factor))
+
+    def _not_before(self, stop: SimStop) -> int:
+        """When a stop may start at the earliest: a pickup when its orders are ready, a scheduled drop-off at its time."""
+        if stop.kind == "pickup":
+            return max(self.orders[oid].order.ready_at_s for oid in stop.order_ids)
+        after = self.orders[stop.order_ids[0]].order.deliver_after_s if stop.kind == "dropoff" else None
+        return -(2**62) if after is None else after
+
+    def _realize(self, rs: RiderState, stops: list[SimStop], at: Location, clock: int) -> None:
+        """Time stops as the world rides them from `at` at `clock`: legs through the profile
+        at their departure, with the rider's luck when there is noise; waits as the rules."""
+        for stop in stops:
+            leg = self._ride_s(rs.rider, at, stop.location, clock, _key(stop))
+            stop.leg_s, stop.arrive_s = leg, clock + leg
+            stop.start_s = max(stop.arrive_s, self._not_before(stop))
+            stop.depart_s = stop.start_s + self._service_s(rs.rider, stop)
+            at, clock = stop.location, stop.depart_s
 
     def _advance(self, t: int) -> None:
         """Carry out every stop that is finished by `t`; send idle riders back to their store."""
@@ -224,8 +315,13 @@ class DaySimulator:
                 continue
             target = rs.home if rs.home is not None else self._reposition_target(rs)
             if target is not None and rs.position != target.location:
-                back = rs.at_s + self._travel(rs.rider, rs.position, target.location)
-                rs.stops.append(SimStop("return", target.location, back, back, back, store_id=target.id))
+                leg = (
+                    self._ride_s(rs.rider, rs.position, target.location, rs.at_s, f"return:{len(rs.done)}")
+                    if self.realistic else self._travel(rs.rider, rs.position, target.location)
+                )
+                back = rs.at_s + leg
+                rs.stops.append(SimStop("return", target.location, back, back, back, store_id=target.id,
+                                        leg_s=leg if self.realistic else None))
             else:
                 rs.idle_at = rs.position
 
@@ -233,7 +329,7 @@ class DaySimulator:
         """Where an idle shared courier waits for work: the nearest store, when repositioning."""
         if not self.options.reposition:
             return None
-        return min(self.problem.stores, key=lambda s: self._travel(rs.rider, rs.position, s.location))
+        return min(self.problem.stores, key=lambda s: self._travel(rs.rider, rs.position, s.location, rs.at_s))
 
     def _committed(self, rs: RiderState, t: int, everything: bool) -> list[SimStop]:
         """The stops a re-plan must keep: the one the rider is riding to, and everything up to a
@@ -261,9 +357,25 @@ class DaySimulator:
 
     def _replan(self, t: int, orders_to_plan: list[str], everything_committed: bool) -> None:
         """Solve the open orders with the riders projected to the end of their commitments."""
-        p = self.problem
+        problem, kept, todo, starts = self._project(t, orders_to_plan, everything_committed)
+        if not todo and not any(r.carrying for r in problem.riders):
+            for rs in self.riders.values():
+                if rs.rider.id in kept:
+                    rs.stops = kept[rs.rider.id]
+            return
+        started = time.perf_counter()
+        plan = solve(problem)
+        self.replan_ms.append((time.perf_counter() - started) * 1000)
+        self._follow(plan, t, kept, set(todo), starts)
+
+    def _project(
+        self, t: int, orders_to_plan: list[str], everything_committed: bool
+    ) -> tuple[Problem, dict[str, list[SimStop]], list[str], dict[str, tuple[Location, int]]]:
+        """The problem a re-plan at `t` solves, each rider's committed stops, the orders to plan,
+        and where and when each rider really is free to follow it."""
         projected: list[Rider] = []
         kept: dict[str, list[SimStop]] = {}
+        starts: dict[str, tuple[Location, int]] = {}
         carried_ids: set[str] = set()
         following: list[tuple[str, tuple]] = []  # the warm start: each rider's stops after its commitments
         for rs in self.riders.values():
@@ -281,16 +393,20 @@ class DaySimulator:
                 elif stop.kind == "dropoff":
                     carrying.discard(stop.order_ids[0])
             if committed:
-                where, free = committed[-1].location, committed[-1].depart_s
+                where, real = committed[-1].location, committed[-1].depart_s
+                free = self._reported_free(rs, committed, t)
             elif rs.stops and rs.stops[0].kind == "return":
                 where, free = rs.stops[0].location, rs.stops[0].arrive_s  # riding back to a store
+                real = free
             else:
                 where, free = rs.position, max(rs.at_s, t)
+                real = free
             free = max(free, t, rs.rider.available_at_s)
             shift_end = rs.rider.shift_end_s
             if not carrying and shift_end is not None and free >= shift_end:
                 continue
             kept[rs.rider.id] = committed
+            starts[rs.rider.id] = (where, max(real, t, rs.rider.available_at_s))
             carried_ids |= carrying
             projected.append(
                 replace(
@@ -304,32 +420,38 @@ class DaySimulator:
         in_committed = {oid for stops in kept.values() for s in stops for oid in s.order_ids}
         todo = [oid for oid in orders_to_plan if oid not in in_committed and oid not in carried_ids]
         order_ids = sorted(carried_ids) + todo
-        if not todo and not carried_ids:
-            for rs in self.riders.values():
-                if rs.rider.id in kept:
-                    rs.stops = kept[rs.rider.id]
-            return
-        orders = []
-        for oid in order_ids:
-            o = self.orders[oid].order
-            assigned = self.orders[oid].rider_id if oid in todo else None
-            orders.append(
-                replace(
-                    o,
-                    created_at_s=o.created_at_s - t,
-                    ready_at_s=o.ready_at_s - t,
-                    promised_at_s=o.promised_at_s - t,
-                    deliver_after_s=None if o.deliver_after_s is None else o.deliver_after_s - t,
-                    deadline_s=None if o.deadline_s is None else o.deadline_s - t,
-                    assigned_rider_id=assigned,
-                )
-            )
-        opts = p.options
-        options = Options(
+        orders = [self._order_at(oid, t, self.orders[oid].rider_id if oid in todo else None) for oid in order_ids]
+        problem = Problem(
+            plan_time=self.problem.at(t),
+            stores=self.stores,
+            riders=tuple(projected),
+            orders=tuple(orders),
+            options=self._replan_options(t),
+            initial_routes=tuple(following) if self.options.warm_start else (),
+        )
+        return problem, kept, todo, starts
+
+    def _order_at(self, oid: str, t: int, assigned: str | None) -> Order:
+        """An order with its times from a plan epoch `t` seconds into the day."""
+        o = self.orders[oid].order
+        return replace(
+            o,
+            created_at_s=o.created_at_s - t,
+            ready_at_s=o.ready_at_s - t,
+            promised_at_s=o.promised_at_s - t,
+            deliver_after_s=None if o.deliver_after_s is None else o.deliver_after_s - t,
+            deadline_s=None if o.deadline_s is None else o.deadline_s - t,
+            assigned_rider_id=assigned,
+        )
+
+    def _replan_options(self, t: int) -> Options:
+        """The re-plans' options at `t`: the dispatcher's weights, the travel rebased to `t`."""
+        opts = self.problem.options
+        return Options(
             time_limit_s=self.options.budget_s,
             lateness=opts.lateness,
             return_to_store=self.options.return_to_store,
-            travel=opts.travel,
+            travel=opts.travel.rebased(t),  # the profile's periods keep to the local day
             seed=self.options.seed,
             max_iterations=self.options.max_iterations,
             travel_cost_per_s=self.options.travel_cost_per_s,
@@ -342,21 +464,32 @@ class DaySimulator:
             late_fixed_cost=self.options.late_fixed_cost,
             rider_cost_per_hour=opts.rider_cost_per_hour,
         )
-        problem = Problem(
-            plan_time=p.at(t),
-            stores=self.stores,
-            riders=tuple(projected),
-            orders=tuple(orders),
-            options=options,
-            initial_routes=tuple(following) if self.options.warm_start else (),
-        )
-        started = time.perf_counter()
-        plan = solve(problem)
-        self.replan_ms.append((time.perf_counter() - started) * 1000)
-        self._follow(plan, t, kept, set(todo))
 
-    def _follow(self, plan: Plan, t: int, kept: dict[str, list[SimStop]], todo: set[str]) -> None:
-        """Give every rider its committed stops followed by its stops in the new plan."""
+    def _reported_free(self, rs: RiderState, committed: list[SimStop], t: int) -> int:
+        """When a rider will be free after its committed stops, as the dispatcher can know it:
+        without noise the plan's times; with noise, from where the rider really is now (riders
+        report it), riding and serving the rest at the planned durations (its luck is unknown)."""
+        if self.world is None:
+            return committed[-1].depart_s
+        at, clock = rs.position, max(rs.at_s, t)
+        for j, stop in enumerate(committed):
+            if j == 0 and stop.arrive_s <= t:
+                arrive = stop.arrive_s  # already there: a fact
+            elif j == 0 and t >= self._leaves_s(rs, stop):
+                arrive = t + self._travel(rs.rider, self._position(rs, t), stop.location, t)  # on its way
+            else:
+                clock = max(clock, self._leaves_s(rs, stop)) if j == 0 else clock
+                arrive = clock + self._travel(rs.rider, at, stop.location, clock)
+            start = stop.start_s if j == 0 and stop.start_s <= t else max(arrive, self._not_before(stop))
+            clock = max(start + self._planned_service_s(stop), t)
+            at = stop.location
+        return clock
+
+    def _follow(
+        self, plan: Plan, t: int, kept: dict[str, list[SimStop]], todo: set[str], starts: dict[str, tuple[Location, int]]
+    ) -> None:
+        """Give every rider its committed stops followed by its stops in the new plan (timed as
+        the world rides them when it differs from the plan's clock)."""
         new_rider: dict[str, str] = {}
         for rs in self.riders.values():
             if rs.rider.id in kept:
@@ -376,6 +509,10 @@ class DaySimulator:
                 )
                 if s.kind == "dropoff" and s.order_id in todo:
                     new_rider[s.order_id] = route.rider_id
+                    self._predicted(s, t)
+            if self.realistic:
+                where, clock = starts[route.rider_id]
+                self._realize(rs, rs.stops[len(kept.get(route.rider_id, [])):], where, clock)
             if not kept.get(route.rider_id):
                 if self.options.just_in_time:
                     self._leave_just_in_time(rs)
@@ -385,6 +522,8 @@ class DaySimulator:
                 state = self.orders[trip.order_id]
                 state.third_party = True
                 state.picked_s, state.delivered_s = trip.pickup_s + t, trip.dropoff_s + t
+                if self.world is not None:
+                    state.delivered_s = self._third_party_drop_s(state.order, state.picked_s)
                 self.fees += trip.fee
         for oid in todo:
             state = self.orders[oid]
@@ -397,6 +536,24 @@ class DaySimulator:
                 self.orders[u.order_id].reason = u.reason
         self.last_plan_at = t
         self.changed = False
+
+    def _predicted(self, stop, t: int) -> None:
+        """Record a planned drop-off's ETA range (the first one, and the latest)."""
+        if stop.eta_p50_s is None or self.problem.options.travel.uncertainty is None:
+            return  # without uncertainty the range is the plan's time: nothing to calibrate
+        state = self.orders[stop.order_id]
+        state.eta_last = (t, stop.eta_p10_s + t, stop.eta_p50_s + t, stop.eta_p90_s + t)
+        if state.eta_first is None:
+            state.eta_first = state.eta_last
+
+    def _third_party_drop_s(self, order: Order, pickup_s: int) -> int:
+        """When a third-party courier's drop-off really starts: its ride with its luck."""
+        store = self.problem.store(order.store_id)
+        depart = pickup_s + store.pickup_service_s
+        ride = self.meter.travel_s(store.location, order.dropoff, store.third_party.speed_mps, depart)
+        cv = float(self.world.ride_cv_at(depart))
+        arrive = depart + int(round(ride * float(lognormal_factors(cv, self._z("third_party", "ride", order.id)))))
+        return arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
 
     def _hold_slack(self, rs: RiderState) -> int:
         """Seconds a rider waiting at its first pickup could leave later, keeping the margin on
@@ -441,7 +598,7 @@ class DaySimulator:
                 if t < rs.rider.available_at_s:
                     continue
                 where = rs.position if not rs.stops else self._position(rs, t)
-                arrive = t + self._travel(rs.rider, where, store.location)
+                arrive = t + self._travel(rs.rider, where, store.location, t)
                 if not self._may_pick_up(rs.rider, t, max(arrive, o.ready_at_s)):
                     continue
                 if best is None or arrive < best[0]:
@@ -454,12 +611,14 @@ class DaySimulator:
                 rs.position, rs.at_s, rs.stops = where, t, []
             start = max(arrive, o.ready_at_s)
             depart = start + store.pickup_service_s
-            at_door = depart + self._travel(rs.rider, store.location, o.dropoff)
+            at_door = depart + self._travel(rs.rider, store.location, o.dropoff, depart)
             begin = at_door if o.deliver_after_s is None else max(at_door, o.deliver_after_s)
             rs.stops = [
                 SimStop("pickup", store.location, arrive, start, depart, (o.id,), store.id),
                 SimStop("dropoff", o.dropoff, at_door, begin, begin + o.dropoff_service_s, (o.id,)),
             ]
+            if self.realistic:
+                self._realize(rs, rs.stops, where, t)
             state.rider_id = rs.rider.id
 
     @staticmethod
@@ -473,7 +632,9 @@ class DaySimulator:
 
     def _leaves_s(self, rs: RiderState, stop: SimStop) -> int:
         """When a rider leaves where it is for its first stop (it may wait there first)."""
-        return max(rs.at_s, stop.arrive_s - self._travel(rs.rider, rs.position, stop.location))
+        if stop.leg_s is not None:  # as really ridden
+            return max(rs.at_s, stop.arrive_s - stop.leg_s)
+        return max(rs.at_s, stop.arrive_s - self._travel(rs.rider, rs.position, stop.location, rs.at_s))
 
     def _leave_just_in_time(self, rs: RiderState) -> None:
         """A rider whose first stop is a pickup it would wait at stays where it is and leaves so as
@@ -495,6 +656,25 @@ class DaySimulator:
         )
 
     # ----- the day ---------------------------------------------------------------------
+
+    def _quote(self, oid: str, t: int) -> None:
+        """Quote an order as it is placed, on the state of the day now (`quote_confidence`); with
+        `promise_from_quote` the quote becomes its promise (a refused quote keeps the scenario's)."""
+        self._quoted.add(oid)
+        state = self.orders[oid]
+        o = state.order
+        others = [x for x in self._open_orders(t) if x != oid]
+        problem = self._project(t, others, everything_committed=self.options.policy == "batch")[0]
+        answer = quote_order(
+            problem, o.store_id, o.dropoff, items=o.items, ready_at_s=max(0, o.ready_at_s - t),
+            dropoff_service_s=o.dropoff_service_s, max_promise_s=self.options.quote_max_promise_s,
+            confidence=self.options.quote_confidence,
+        )
+        if not answer.feasible:
+            return
+        state.quoted_s = t + answer.promise_at_s
+        if self.options.promise_from_quote:
+            state.order = replace(o, promised_at_s=state.quoted_s)
 
     def _open_orders(self, t: int) -> list[str]:
         """Orders revealed and not picked up yet, but those whose deadline has passed (given up)."""
@@ -521,6 +701,9 @@ class DaySimulator:
                     self.revealed.add(o.id)
                     self.pending_wave.add(o.id)
                     self.changed = True
+            if self.options.quote_confidence is not None:
+                for oid in sorted(self.revealed - self._quoted):
+                    self._quote(oid, t)
             if policy == "greedy":
                 self._greedy(t)
             elif policy == "rolling":
@@ -604,6 +787,7 @@ class DaySimulator:
             "replan_ms_p95": round(_percentile(self.replan_ms, 95), 1),
             "interval_s": self.interval_s,
             "budget_s": self.options.budget_s,
+            **self._noise_metrics(states),
         }
         outcomes = [
             {
@@ -618,10 +802,41 @@ class DaySimulator:
                 "late_s": None if s.delivered_s is None else max(0, s.delivered_s - s.order.promised_at_s),
                 "reason": None if s.delivered_s is not None else (s.reason or "not_planned_by_end_of_day"),
                 "third_party": s.third_party,
+                **self._eta_outcome(s),
             }
             for s in states
         ]
         return SimResult(self.options.policy, metrics, self.timeline, outcomes, self.replan_ms)
+
+
+    def _noise_metrics(self, states: list[OrderState]) -> dict:
+        """The noise a day ran with, and how the quotes fared (nothing when neither was on)."""
+        out: dict = {}
+        if self.options.noise:
+            out.update(noise=True, noise_seed=self.options.noise_seed)
+        quoted = [s for s in states if s.quoted_s is not None]
+        if self.options.quote_confidence is not None:
+            kept = [s for s in quoted if s.delivered_s is not None and s.delivered_s <= s.quoted_s]
+            out.update(
+                quote_confidence=self.options.quote_confidence,
+                quoted=len(quoted),
+                quote_kept_rate=round(len(kept) / len(quoted), 4) if quoted else None,
+                quoted_promise_mean_min=(
+                    round(float(np.mean([s.quoted_s - s.order.created_at_s for s in quoted])) / 60, 2) if quoted else None
+                ),
+            )
+        return out
+
+    def _eta_outcome(self, s: OrderState) -> dict:
+        """An order's ETA ranges and quote, in the outcomes (nothing when the plans gave none)."""
+        p = self.problem
+        out: dict = {}
+        for name, pred in (("eta_first", s.eta_first), ("eta_last", s.eta_last)):
+            if pred is not None:
+                out[name] = {key: p.at(v).isoformat(timespec="seconds") for key, v in zip(("planned_at", "p10", "p50", "p90"), pred)}
+        if s.quoted_s is not None:
+            out["quoted_promise_at"] = p.at(s.quoted_s).isoformat(timespec="seconds")
+        return out
 
 
 def simulate(scenario: dict, options: SimOptions, progress: Callable[[int, int], None] | None = None) -> SimResult:
@@ -662,3 +877,10 @@ def fleet_sweep(
             lo = mid
     return {"policy": options.policy, "target": target, "riders": hi, "tried": dict(sorted(tried.items())),
             "third_party": dict(sorted(spend.items()))}
+
+
+def _key(stop: SimStop) -> str:
+    """What names a stop for its luck: its kind and orders (a return: where it goes)."""
+    if stop.kind == "return":
+        return f"return:{stop.store_id}:{stop.arrive_s}"
+    return f"{stop.kind}:{','.join(stop.order_ids)}"

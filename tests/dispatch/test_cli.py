@@ -162,6 +162,21 @@ def test_simulate_writes_one_shape_whatever_the_flags(tmp_path):
     assert shapes[2]["fleet_sweep"][0]["policy"] == "greedy" and "riders" in shapes[2]["fleet_sweep"][0]
 
 
+def test_simulate_with_noise_is_reproducible_by_its_seed(tmp_path):
+    """`simulate --noise --noise-seed N`: the KPIs say the noise, and the same seed gives the same day."""
+    from tests.dispatch.test_mdrp import write_day
+
+    scenario = tmp_path / "day.json"
+    runner.invoke(app, ["import-mdrp", str(write_day(tmp_path / "mdrp")), "--out", str(scenario)])
+    runs = []
+    for _ in range(2):
+        result = runner.invoke(app, ["simulate", str(scenario), "--policy", "greedy", "--noise", "--noise-seed", "4"])
+        assert result.exit_code == 0, result.output
+        runs.append(json.loads(result.stdout)["policies"]["greedy"])
+    assert runs[0]["noise"] is True and runs[0]["noise_seed"] == 4
+    assert runs[0]["click_to_door_mean_s"] == runs[1]["click_to_door_mean_s"]
+
+
 def test_render_draws_any_plan_with_numbered_stops_a_scale_and_distinct_colours(tmp_path):
     """`render PROBLEM PLAN --out`: a PNG for a plan made elsewhere; the map's stops carry their
     number and ETA, a scale bar in metres is drawn, and 20 riders get 20 colours far from each
