@@ -32,6 +32,7 @@ from rich.table import Table
 from benchmarks.research.best_known import search_best_known
 from benchmarks.byo import run_byo
 from benchmarks.common import LOCAL_RESULTS, RESULTS, results_folder, write_result
+from benchmarks.eta import run_eta
 from benchmarks.live import run_live
 from benchmarks.realdays import available_days, run_realdays, select_days
 from benchmarks.realdays import data_dir as realdays_dir
@@ -106,6 +107,8 @@ def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
         n += (10 if plan is FULL_PLAN else 5) + (20 if plan is FULL_PLAN else 6) + 3 + 3
     if "realdays" in suites:
         n += len(plan["realdays"]["days_list"]) * len(plan["realdays"]["policies"].split(","))
+    if "eta" in suites:
+        n += 2 * (3 if plan is FULL_PLAN else 1)  # two runs of each day
     return n
 
 
@@ -134,7 +137,7 @@ def written_message(out: Path, suites: list[str], report: Path) -> str:
 @app.command()
 def run(
     full: Annotated[bool, typer.Option("--full", help="every size, seed, budget and instance")] = False,
-    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live, realdays")] = "scaling,peers,solomon,live,realdays",
+    suites: Annotated[str, typer.Option(help="comma separated: scaling, peers, solomon, live, realdays, eta")] = "scaling,peers,solomon,live,realdays",
     peers: Annotated[str, typer.Option(help="peers to run, comma separated (empty: none)")] = "pyvrp,vroom",
     out: Annotated[Optional[Path], typer.Option(help="folder for the result files and REPORT.md [default: benchmarks/results/local, or benchmarks/results with --publish]")] = None,
     publish: Annotated[bool, typer.Option("--publish", help="write the tracked results in benchmarks/results (make bench PUBLISH=1)")] = False,
@@ -187,6 +190,8 @@ def run(
             write_result("solomon", {"command": command, **run_solomon(names, _floats(p["budgets"]), peer_list, progress)}, out)
         if "live" in chosen:
             write_result("live", {"command": command, **run_live(full, progress)}, out)
+        if "eta" in chosen:
+            write_result("eta", {"command": command, **run_eta(full, progress)}, out)
         if "realdays" in chosen:
             p = plan["realdays"]
             # Resumable: each finished day is in the file at once, and a rerun skips it.

@@ -18,7 +18,7 @@ SOLVER_NAMES = {"ours": "ours", "pyvrp": "PyVRP", "vroom": "VROOM"}
 def load_results(folder: Path = RESULTS) -> dict[str, dict]:
     """Suite name -> its result document, for every result file present."""
     out = {}
-    for name in ("scaling", "peers", "solomon", "live", "byo", "spread", "realdays"):
+    for name in ("scaling", "peers", "solomon", "live", "byo", "spread", "realdays", "eta"):
         path = folder / f"{name}.json"
         if path.exists():
             out[name] = json.loads(path.read_text())
@@ -353,6 +353,11 @@ def write_report(results: dict[str, dict], folder: Path = RESULTS) -> Path:
         from benchmarks.realdays import report_section
 
         parts += report_section(realdays, folder)
+    eta = results.get("eta")
+    if eta:
+        from benchmarks.eta import report_section as eta_section
+
+        parts += eta_section(eta, folder)
     path = folder / "REPORT.md"
     path.write_text("\n".join(parts))
     return path
