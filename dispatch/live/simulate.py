@@ -95,6 +95,8 @@ class OrderState:
     eta_first: tuple[int, int, int, int] | None = None
     eta_last: tuple[int, int, int, int] | None = None
     quoted_s: int | None = None  # the promise quoted when it was placed (`quote_confidence`)
+    # Re-plans aim this much before its promise (a quoted promise's p90 - p50: the margin for luck).
+    margin_s: int = 0
 
 
 @dataclass
@@ -155,6 +157,10 @@ class SimOptions:
     # `promise_from_quote` the quote is its promise, else the scenario's promise stays.
     quote_confidence: float | None = None
     promise_from_quote: bool = False
+    # With promises from quotes, re-plans aim each order at its quote's median and keep the rest of
+    # the promise (p90 - p50 at 0.9) for the luck of the rides: planning to the promise itself
+    # spends that margin on batching and leaves a drop-off planned at its promise a coin flip.
+    plan_to_quoted_median: bool = True
     quote_max_promise_s: int = 4 * 3600  # quotes longer than this are refused (the scenario's promise stays)
 
 
@@ -438,7 +444,7 @@ class DaySimulator:
             o,
             created_at_s=o.created_at_s - t,
             ready_at_s=o.ready_at_s - t,
-            promised_at_s=o.promised_at_s - t,
+            promised_at_s=max(o.created_at_s, o.promised_at_s - self.orders[oid].margin_s) - t,
             deliver_after_s=None if o.deliver_after_s is None else o.deliver_after_s - t,
             deadline_s=None if o.deadline_s is None else o.deadline_s - t,
             assigned_rider_id=assigned,
@@ -675,6 +681,8 @@ class DaySimulator:
         state.quoted_s = t + answer.promise_at_s
         if self.options.promise_from_quote:
             state.order = replace(o, promised_at_s=state.quoted_s)
+            if self.options.plan_to_quoted_median and answer.eta_range_s is not None:
+                state.margin_s = max(0, answer.promise_at_s - answer.eta_range_s[1])
 
     def _open_orders(self, t: int) -> list[str]:
         """Orders revealed and not picked up yet, but those whose deadline has passed (given up)."""
