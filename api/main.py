@@ -27,6 +27,7 @@ from api.routes import (
 from api.routes.streams import StreamGate
 from api.settings import Settings
 from api.solving import SolverPool
+from api.staffing_jobs import StaffingJobs
 from api.webhooks import RetryPolicy, WebhookWorker
 from dispatch.solver import warm_up
 
@@ -107,6 +108,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         limiter.total_tokens = max(limiter.total_tokens, cfg.max_requests + _BACKGROUND_CONNECTIONS)
         app.state.solver, app.state.redispatcher = _engine(cfg, app.state.sessions, app.state.reads, app.state.metrics, cfg.event_rules())
         app.state.state_reader = StateReader(app.state.reads, app.state.solver, utc_now)
+        app.state.staffing = StaffingJobs(cfg.solver_pool, cfg.staffing_queue, cfg.retry_after_s, cfg.staffing_time_limit_s,
+                                          cfg.solve_margin_s, keep_s=cfg.staffing_keep_s)
         # Quotes run in the request's thread: load the compiled insertion here once.
         await run_in_threadpool(warm_up)
         ticker = asyncio.create_task(_every_tick(app.state.redispatcher, cfg.redispatch_tick_s)) if cfg.redispatch_tick_s > 0 else None
@@ -120,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             app.state.redispatcher.close()
             app.state.publisher.close()
             app.state.webhooks.close(wait_s=cfg.webhook_timeout_s + 5)
+            app.state.staffing.close()
             app.state.solver.close(wait_s=cfg.max_time_limit_s + cfg.solve_margin_s)
             if cfg.broker_url:
                 app.state.solver.coordination.close()

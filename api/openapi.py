@@ -23,7 +23,7 @@ _WHEN = {
     "retry after Retry-After seconds",
     504: "the solve did not come back within its time limit and margin (DISPATCH_SOLVE_MARGIN_S)",
 }
-_RETRY_AFTER = {
+RETRY_AFTER = {
     "Retry-After": {"description": "seconds to wait before retrying", "required": True, "schema": {"type": "integer"}}
 }
 
@@ -34,7 +34,7 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     for status in statuses:
         entry: dict[str, Any] = {"model": ErrorBody, "description": _WHEN[status]}
         if status in (429, 503):
-            entry["headers"] = _RETRY_AFTER
+            entry["headers"] = RETRY_AFTER
         out[status] = entry
     return out
 

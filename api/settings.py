@@ -101,6 +101,15 @@ class Settings(BaseSettings):
     # workload's scale gets this many simulations of the history.
     staffing_replan_iterations: int = Field(default=100, ge=1, le=100_000)
     staffing_simulations: int = Field(default=4, ge=1, le=20)
+    # A staffing job runs in the background (it simulates whole days): a request waits this long
+    # for it, then answers 202 and the caller asks again; a job is cut off past its limit; its
+    # answer is kept for repeated asks; at most 1 + staffing_queue run at once.
+    staffing_wait_s: float = Field(default=10.0, ge=0, le=60)
+    staffing_time_limit_s: float = Field(default=600.0, gt=0, le=24 * 3600)
+    staffing_keep_s: float = Field(default=600.0, ge=0, le=7 * 24 * 3600)
+    staffing_queue: int = Field(default=1, ge=0, le=100)
+    # Histories with more orders are refused (422 naming `days`): a job's time grows with them.
+    staffing_max_orders: int = Field(default=20_000, ge=1, le=10**7)
     # What a rider-hour costs in the money of third-party fees, for solves and quotes that do not
     # say (options.rider_cost_per_hour); stores with a third_party need one or the other.
     rider_cost_per_hour: float | None = Field(default=None, gt=0, le=1e6)

@@ -3,23 +3,26 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
-from typing import Annotated, Any
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from api import history, repository
 from api.auth import OrderSystem
 from api.db import read_transaction
 from api.deps import AppSettings, PathId, ReadDb, utc_now
-from api.errors import NotFound
+from api.errors import NotFound, SolveTimeout
 from api.json_body import StrictJsonRoute
 from api.local_time import localize, store_zone
-from api.openapi import errors
+from api.openapi import RETRY_AFTER, errors
+from api.staffing_jobs import StaffingJobs, job_key
 from dispatch.errors import InvalidProblem
 from dispatch.grid import aggregate, grid_geojson, parse_hours
 from dispatch.live.simulate import live_options
-from dispatch.live.staffing import StaffingOptions, staff
+from dispatch.live.staffing import StaffingOptions
 from dispatch.schema import StoreDoc
 
 router = APIRouter(prefix="/v1/stores", tags=["operations"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
@@ -35,6 +38,19 @@ GRID_EXAMPLE = {"type": "FeatureCollection", "features": [
                     "store_ids": ["S1"], **_FIGURES, "hours": {"9": _FIGURES}}},
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4737, 31.2304]}, "properties": {"kind": "store", "store_id": "S1"}},
 ]}
+class StaffingRunning(BaseModel):
+    """A staffing job still running: ask the same URL again after Retry-After."""
+
+    status: Literal["running"]
+    job: str
+    started_at: datetime
+    running_s: float
+    retry_after_s: int
+    time_limit_s: float
+
+
+STAFFING_RUNNING_EXAMPLE = {"status": "running", "job": "5f0c2a9e41d7b3c8", "started_at": "2026-11-23T02:00:00+00:00",
+                            "running_s": 10.2, "retry_after_s": 2, "time_limit_s": 600.0}
 STAFFING_EXAMPLE = {
     "store_id": "S1",
     "options": {"target": 0.95, "slot_s": 1800, "min_shift_s": 7200, "max_shift_s": 28800},
@@ -77,8 +93,13 @@ def store_grid(
 
 
 @router.get("/{store_id}/staffing", summary="Riders needed per slot and the shifts covering them",
-            responses={**_example("demand, needs and schedule per slot; the riders", STAFFING_EXAMPLE), **errors(404)})
+            responses={**_example("demand, needs and schedule per slot; the riders", STAFFING_EXAMPLE),
+                       202: {"model": StaffingRunning, "headers": RETRY_AFTER,
+                             "description": "the staffing is being computed: ask the same URL again after Retry-After",
+                             "content": {"application/json": {"example": STAFFING_RUNNING_EXAMPLE}}},
+                       **errors(404, 504)})
 def store_staffing(
+    request: Request,
     store_id: PathId,
     _caller: OrderSystem,
     db: ReadDb,
@@ -88,10 +109,11 @@ def store_staffing(
     min_shift_h: Annotated[float, Query(gt=0, le=24)] = 2.0,
     max_shift_h: Annotated[float, Query(gt=0, le=24)] = 8.0,
     days: Days = 7,
-) -> dict[str, Any]:
+) -> Any:
     """From the store's orders of the last `days`: demand per slot, the riders each slot needs
     for `target` on time (by simulating the rolling dispatcher over those days), and shifts
-    covering them with the fewest rider-hours, as contract rider documents."""
+    covering them with the fewest rider-hours, as contract rider documents. It runs as a
+    background job: the answer is 202 with Retry-After until it is there."""
     options = StaffingOptions(
         target=target, slot_s=slot_min * 60, min_shift_s=int(round(min_shift_h * 3600)),
         max_shift_s=int(round(max_shift_h * 3600)), bisection_steps=settings.staffing_simulations,
@@ -106,10 +128,24 @@ def store_staffing(
         rows = repository.store_history(db, store_id, utc_now() - timedelta(days=days))
         riders = repository.store_riders(db, store_id)
         scenarios = history.day_scenarios(store, rows, riders)
+        zone = store_zone(repository.get_store(db, store_id), settings.time_zone)
     if not scenarios:
         raise NotFound(f"store {store_id!r} has no orders in the last {days} days to staff for")
+    orders = sum(len(s["orders"]) for s in scenarios)
+    if orders > settings.staffing_max_orders:
+        raise InvalidProblem.one("days", f"the last {days} days hold {orders} orders, more than the "
+                                 f"{settings.staffing_max_orders} a staffing may simulate: ask for fewer days")
     # The work limit binds, not the clock (a busy machine gives the same answer); it bounds the time.
     sim = replace(live_options(scenarios[0]), max_iterations=settings.staffing_replan_iterations, budget_s=STAFFING_CLOCK_S)
-    result = staff(scenarios, replace(options, sim=sim))
-    zone = store_zone(repository.get_store(db, store_id), settings.time_zone)
-    return localize({"store_id": store_id, **result.to_document()}, zone)  # the store's times in its zone
+    options = replace(options, sim=sim)
+    jobs: StaffingJobs = request.app.state.staffing
+    job = jobs.start(job_key(store_id, scenarios, options), scenarios, options)
+    if not job.wait(settings.staffing_wait_s):
+        return JSONResponse(jobs.describe(job), status_code=202,
+                            headers={"Retry-After": str(jobs.retry_after_s), "Location": str(request.url)})
+    try:
+        result = job.result()
+    except SolveTimeout:
+        raise SolveTimeout(f"staffing {orders} orders of {len(scenarios)} days did not finish within "
+                           f"{jobs.time_limit_s:g} s; ask for fewer days") from None
+    return localize({"store_id": store_id, **result}, zone)  # the store's times in its zone

@@ -103,3 +103,56 @@ def test_a_dispatch_sends_out_what_no_rider_can_take_and_the_order_says_so(setti
         view = c.get("/v1/orders/O1", headers=ORDER_SYSTEM).json()["plan"]
         assert view["third_party"] is True and view["rider_id"] is None
         assert view["dropoff_eta"][:19] == sent[0]["dropoff_at"][:19]
+
+
+def _staffing_client(settings_for, **overrides):
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    return TestClient(create_app(settings_for(**overrides)))
+
+
+def test_staffing_answers_202_while_it_runs_and_the_result_when_asked_again(settings_for):
+    """With no wait, the first ask starts the job and answers 202 with Retry-After and the URL to
+    ask again; asking again (the same question) gives the job's answer, the same each time."""
+    import time
+
+    with _staffing_client(settings_for, staffing_wait_s=0) as client:
+        seed_store(client, orders=("O1", "O2"))
+        params = {"target": 0.9, "min_shift_h": 1, "max_shift_h": 3}
+        first = client.get("/v1/stores/S1/staffing", params=params, headers=ORDER_SYSTEM)
+        assert first.status_code == 202, first.text
+        assert first.json()["status"] == "running" and int(first.headers["Retry-After"]) >= 1
+        assert first.headers["Location"].endswith("/v1/stores/S1/staffing?target=0.9&min_shift_h=1&max_shift_h=3")
+        for _ in range(600):
+            answer = client.get("/v1/stores/S1/staffing", params=params, headers=ORDER_SYSTEM)
+            if answer.status_code != 202:
+                break
+            time.sleep(0.1)
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["summary"]["orders"] == 2
+        again = client.get("/v1/stores/S1/staffing", params=params, headers=ORDER_SYSTEM)
+        assert again.status_code == 200 and again.json() == answer.json()
+
+
+def test_a_staffing_past_its_limit_is_a_504_naming_days(settings_for, monkeypatch):
+    """A job that runs past its limit (here: one that sleeps) is cut off: the caller gets a 504
+    saying to ask for fewer days."""
+    import time
+
+    import api.staffing_jobs
+
+    monkeypatch.setattr(api.staffing_jobs, "staff_document", lambda *_: time.sleep(3))
+    with _staffing_client(settings_for, staffing_time_limit_s=0.2, solve_margin_s=0.1, staffing_queue=0) as client:
+        seed_store(client, orders=("O1", "O2"))
+        r = client.get("/v1/stores/S1/staffing", headers=ORDER_SYSTEM)
+        assert r.status_code == 504, r.text
+        assert "fewer days" in r.json()["detail"]
+
+
+def test_a_history_too_big_to_staff_is_a_422_naming_days(settings_for):
+    with _staffing_client(settings_for, staffing_max_orders=1) as client:
+        seed_store(client, orders=("O1", "O2"))
+        r = client.get("/v1/stores/S1/staffing", headers=ORDER_SYSTEM)
+        assert r.status_code == 422 and "days" in r.text and "fewer days" in r.text
