@@ -108,7 +108,7 @@ def _steps(plan: dict, suites: list[str], peers: list[str]) -> int:
     if "realdays" in suites:
         n += len(plan["realdays"]["days_list"]) * len(plan["realdays"]["policies"].split(","))
     if "eta" in suites:
-        n += 3 * (3 if plan is FULL_PLAN else 1)  # three runs of each day
+        n += 3 * (6 if plan is FULL_PLAN else 3)  # three runs of each day
     return n
 
 

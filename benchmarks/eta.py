@@ -42,8 +42,8 @@ CONFIDENCE = 0.9
 BANDS_KM = ((0.0, 1.0), (1.0, 2.0), (2.0, 3.0))
 TARGETS = {"inside_p10_p90": (0.80, 0.05), "before_p90": (0.90, 0.03), "quote_kept": (0.90, 0.03)}
 PROMISES_KEPT_TARGET = 0.95
-QUICK = {"seeds": [1], "riders": 12, "hours": (10.0, 22.0)}
-FULL = {"seeds": [1, 2, 3], "riders": 12, "hours": (10.0, 22.0)}
+QUICK = {"seeds": [1, 2, 3], "riders": 12, "hours": (10.0, 22.0)}
+FULL = {"seeds": [1, 2, 3, 4, 5, 6], "riders": 12, "hours": (10.0, 22.0)}
 
 
 def eta_day(seed: int, riders: int, hours: tuple[float, float], base_orders_per_hour: float = 14.0) -> dict:

@@ -391,6 +391,16 @@ def route_totals(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
         yield Violation("duration_mismatch", f"route duration_s {route.duration_s}, the rules give {duration}", rid)
 
 
+def _unknown(v: PickupVisit | DropoffVisit) -> bool:
+    """Whether a visit names an unknown store or order (nothing of it was recomputed)."""
+    return v.store is None if isinstance(v, PickupVisit) else v.order is None
+
+
+def _start_s(v: PickupVisit | DropoffVisit) -> int:
+    """When a recomputed stop starts: a pickup when its orders are ready, a drop-off on arrival or deliver_after."""
+    return v.ready_s if isinstance(v, PickupVisit) else v.start_s
+
+
 # A stated ETA range may come from other draws than ours: its quantiles may differ from the
 # recomputed ones by this share of the recomputed p10-p90 range (5 Monte-Carlo standard errors
 # at dispatch.eta.DRAWS), on top of the whole-second tolerance.
@@ -403,7 +413,11 @@ def eta_ranges_as_drawn(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
     stated = [(i, s) for i, s in enumerate(w.route.stops) if s.eta_p50_s is not None or s.eta_p10_s is not None or s.eta_p90_s is not None]
     if not stated:
         return
-    ranges = route_eta_ranges(ctx.problem, w.rider, w.route.stops)
+    unc = ctx.problem.options.travel.uncertainty
+    if unc is None or unc.is_certain:  # every quantile is the stop's start, as the walk has it
+        ranges = [None if _unknown(v) else (_start_s(v),) * 3 for v in w.visits]
+    else:
+        ranges = route_eta_ranges(ctx.problem, w.rider, w.route.stops)
     for i, stop in stated:
         what = f"drop-off of {stop.order_id}" if stop.kind == "dropoff" else f"pickup at {stop.store_id}"
         given = (stop.eta_p10_s, stop.eta_p50_s, stop.eta_p90_s)
@@ -411,7 +425,7 @@ def eta_ranges_as_drawn(ctx: Context, w: RouteWalk) -> Iterator[Violation]:
             yield Violation("eta_range_order", f"{what}: eta_p10 <= eta_p50 <= eta_p90 must hold (all three given)",
                             w.rider.id, stop.order_id)
             continue
-        if ranges is None:
+        if ranges is None or ranges[i] is None:
             continue  # an unknown store or order: reported by its own rule
         p10, p50, p90 = (int(x) for x in ranges[i])
         slack = TIME_TOLERANCE_S + ETA_RANGE_TOLERANCE * (p90 - p10)
