@@ -24,6 +24,7 @@ from dispatch.solver import first_plan, split_by_area
 from dispatch.solver.carried import sequence_carried
 from dispatch.solver.plan_builder import build_plan
 from dispatch.solver.reasons import explain_all_left_out, screen
+from dispatch.solver.warm import warm_routes
 from dispatch.solver.routes import DROP, schedule_route
 from dispatch.third_party import eligible_trip
 from dispatch.travel import LegMeter
@@ -83,12 +84,16 @@ def quote_order(
     max_promise_s: int = DEFAULT_MAX_PROMISE_S,
     buffer_s: int = 0,
     confidence: float | None = None,
+    follow_routes: bool = False,
 ) -> Quote:
     """Quote a new order for `store_id` at `problem.plan_time` (times in seconds from it).
 
     With `confidence` (0.5 to 0.99) the promise is the time the order is at the door by with
     that chance (the quantile of its drop-off's start over the rides and services ahead, see
     `dispatch.eta`), plus `buffer_s`; without it, the planned ETA plus `buffer_s`.
+    With `follow_routes` the current orders stay on the routes being followed
+    (`problem.initial_routes`, completed) where they can, rather than in a fresh first plan:
+    the quote then describes what the riders will do.
 
     `problem` is the store's state now: its open and carried orders and its riders. The quote
     is refused with `outside_service_area`, `unknown_store`, `exceeds_capacity`,
@@ -117,7 +122,7 @@ def quote_order(
     k_new = next(k for k, o in enumerate(inst.orders) if o.id == QUOTE_ORDER_ID)
     others = [k for k in range(inst.n_orders) if k != k_new]
     impossible = screen(inst, others)
-    built = first_plan(inst, [k for k in others if k not in impossible], float("inf"), problem.options.seed)
+    built = _current_plan(inst, [k for k in others if k not in impossible], problem.options.seed, follow_routes)
 
     # Nobody planned may get later than their promise or than they already are.
     latest = inst.promised_s.astype(np.int64).copy()
@@ -172,6 +177,17 @@ def quote_order(
     return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan,
                  eta_range_s=(low, mid, high), confidence=confidence,
                  at_confidence_s=at_confidence if confidence is not None else None)
+
+
+def _current_plan(inst, candidates: list[int], seed: int, follow_routes: bool):
+    """The store's current orders planned: a fresh first plan, or (`follow_routes`) the routes
+    being followed, completed, when they can be read and kept."""
+    if follow_routes:
+        warm = warm_routes(inst, candidates)
+        resumed = None if warm is None else first_plan(inst, candidates, float("inf"), seed, warm)
+        if resumed is not None:
+            return resumed
+    return first_plan(inst, candidates, float("inf"), seed)
 
 
 def _eta_quantiles(probe: Problem, plan: Plan, rider_id: str, eta: int, confidence: float | None) -> tuple[int, int, int, int]:

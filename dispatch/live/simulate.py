@@ -674,7 +674,7 @@ class DaySimulator:
         answer = quote_order(
             problem, o.store_id, o.dropoff, items=o.items, ready_at_s=max(0, o.ready_at_s - t),
             dropoff_service_s=o.dropoff_service_s, max_promise_s=self.options.quote_max_promise_s,
-            confidence=self.options.quote_confidence,
+            confidence=self.options.quote_confidence, follow_routes=self.options.warm_start,
         )
         if not answer.feasible:
             return

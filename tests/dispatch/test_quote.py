@@ -80,3 +80,17 @@ def test_a_quote_at_a_confidence_promises_its_quantile():
     from dispatch.live import quote_document
     doc = quote_document(problem, high)
     assert doc["confidence"] == 0.9 and doc["eta_p10"] <= doc["eta_p50"] <= doc["eta_p90"]
+
+
+def test_a_quote_can_follow_the_routes_being_followed():
+    """With follow_routes, the current orders stay on the routes being followed (here O1 on R2,
+    where a fresh first plan puts it on R1, as good) and the new order goes around them."""
+    routes = [{"rider_id": "R2", "stops": [{"kind": "pickup", "order_ids": ["O1"]}, {"kind": "dropoff", "order_id": "O1"}]}]
+    doc = document(riders=[rider("R1"), rider("R2")], orders=[order("O1", 1500, 0)], initial_routes=routes)
+    problem = problem_from_document(doc)
+    fresh = quote_order(problem, "S1", _loc(-1500, 0))
+    followed = quote_order(problem, "S1", _loc(-1500, 0), follow_routes=True)
+    def carrier(quote) -> str:
+        return next(r.rider_id for r in quote.plan.routes for s in r.stops if s.order_id == "O1")
+
+    assert carrier(fresh) == "R1" and carrier(followed) == "R2" and followed.rider_id == "R1"
