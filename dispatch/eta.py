@@ -21,6 +21,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from dispatch.model import Location, Problem, Rider, SpeedProfile, TravelOptions, Uncertainty
+from dispatch.plan import Plan, PlannedStop
 from dispatch.travel import LegMeter
 
 # Draws per route: the standard error of p10 / p90 is then about 2% of the p10-p90 range
@@ -109,7 +110,7 @@ def draw_starts(
     return out
 
 
-def eta_stops(problem: Problem, stops: Sequence) -> list[EtaStop] | None:
+def eta_stops(problem: Problem, stops: Sequence[PlannedStop]) -> list[EtaStop] | None:
     """The stops of a planned route (`PlannedStop`s) as the draws need them; None when a stop
     names a store or order the problem does not have (the validator reports those)."""
     out: list[EtaStop] = []
@@ -137,7 +138,9 @@ def quantiles_s(starts: np.ndarray, qs: Sequence[float] = QUANTILES) -> np.ndarr
     return np.rint(np.quantile(starts, qs, axis=1, method="linear").T).astype(np.int64)
 
 
-def route_eta_ranges(problem: Problem, rider: Rider, stops: Sequence, seed: int | None = None) -> np.ndarray | None:
+def route_eta_ranges(
+    problem: Problem, rider: Rider, stops: Sequence[PlannedStop], seed: int | None = None
+) -> np.ndarray | None:
     """(p10, p50, p90) of each stop's start, shape (stops, 3), for a planned route; None when a
     stop is unknown to the problem."""
     known = eta_stops(problem, stops)
@@ -147,7 +150,7 @@ def route_eta_ranges(problem: Problem, rider: Rider, stops: Sequence, seed: int 
     return quantiles_s(draw_starts(problem.options.travel, rider, known, seed))
 
 
-def _stop_start_s(problem: Problem, stop) -> int:
+def _stop_start_s(problem: Problem, stop: PlannedStop) -> int:
     """A planned stop's start: its departure less its service time."""
     if stop.kind == "pickup":
         store = problem.store(stop.store_id or "")
@@ -156,7 +159,7 @@ def _stop_start_s(problem: Problem, stop) -> int:
     return stop.depart_s - (order.dropoff_service_s if order is not None else 0)
 
 
-def with_eta_ranges(problem: Problem, plan):
+def with_eta_ranges(problem: Problem, plan: Plan) -> Plan:
     """The plan with every stop's ETA range: the Monte Carlo's quantiles under uncertainty,
     else p10 = p50 = p90 = the stop's planned start (no draws needed)."""
     unc = problem.options.travel.uncertainty
@@ -173,7 +176,9 @@ def with_eta_ranges(problem: Problem, plan):
     return replace(plan, routes=tuple(routes))
 
 
-def stop_quantiles_s(problem: Problem, rider: Rider, stops: Sequence, index: int, qs: Sequence[float]) -> np.ndarray | None:
+def stop_quantiles_s(
+    problem: Problem, rider: Rider, stops: Sequence[PlannedStop], index: int, qs: Sequence[float]
+) -> np.ndarray | None:
     """Whole-second quantiles `qs` of one stop's start on a planned route (a quote's promise at
     a chosen confidence); None when a stop is unknown to the problem."""
     known = eta_stops(problem, stops)
