@@ -192,3 +192,28 @@ def test_deliveries_from_csv_needs_offsets():
     with pytest.raises(InvalidProblem) as bad:
         deliveries_from_csv(text)
     assert bad.value.field == "csv line 2.picked_up_at"
+
+
+def test_cli_reads_the_services_order_views_with_the_store_given(tmp_path):
+    """A JSON array of order views (as `GET /v1/stores/{id}/orders` answers) fits with --store;
+    without it the CLI exits 2 naming what is missing; open orders count as not delivered."""
+    t = datetime(2026, 11, 23, 10, 0, tzinfo=TZ)
+    views = []
+    for k in range(8):
+        door = {"lat": STORE.lat + (1500 + 100 * k) / 111_195, "lon": STORE.lon}
+        base = great_circle_m(STORE, Location(door["lat"], door["lon"])) * DETOUR / SPEED_MPS
+        picked = t + timedelta(minutes=20 * k)
+        views.append({"order": {"id": f"V{k}", "store_id": "S1", "dropoff": door}, "status": "delivered", "rider_id": "R1",
+                      "picked_up_at": picked.isoformat(), "delivered_at": (picked + timedelta(seconds=round(base / 0.9))).isoformat()})
+    views.append({"order": {"id": "OPEN", "store_id": "S1", "dropoff": views[0]["order"]["dropoff"]}, "status": "open",
+                  "rider_id": None, "picked_up_at": None, "delivered_at": None})
+    history = tmp_path / "orders.json"
+    history.write_text(json.dumps(views))
+    args = ["fit-speeds", str(history), "--period", "1h", "--speed-mps", "4.5", "--min-rides", "1"]
+    result = CliRunner().invoke(app, [*args, "--store", f"{STORE.lat},{STORE.lon}"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert doc["rides"] == 8 and doc["skipped"]["not_delivered"] == 1
+    assert all(abs(p["factor"] - 0.9) <= 0.002 for p in doc["periods"] if p["source"] == "fitted")
+    missing = CliRunner().invoke(app, args)
+    assert missing.exit_code == 2 and "store" in missing.stderr
