@@ -689,9 +689,12 @@ def _store_location(text: str | None):
 
 def print_speed_fit(fit, console: Console = err_console) -> None:
     """The fitted factors per period with their rides and errors, as a table."""
-    table = Table(title=f"Speed profile: base {fit.speed_mps or 0:.2f} m/s ({fit.speed_source}), "
-                        f"{fit.rides} rides, MAE {fit.mae_s or 0:.0f} s")
-    for col in ("from", "factor", "±95%", "source", "rides", "ride share", "MAE s", "rel. error"):
+    if not fit.rides:
+        console.print(f"[yellow]no rides to fit ({fit.skipped}): the profile is flat (every factor 1)[/yellow]")
+        return
+    table = Table(title=f"Speed profile: base {fit.speed_mps:.2f} m/s ({fit.speed_source}), "
+                        f"{fit.rides} rides, MAE {fit.mae_s:.0f} s")
+    for col in ("from", "factor", "±95%", "source", "rides", "share", "MAE s", "rel. err"):
         table.add_column(col, justify="right")
     for p in fit.periods:
         d = p.to_document()
