@@ -1,13 +1,15 @@
-"""A store's recent history as the core reads it: outcomes for the grid, day scenarios for staffing."""
+"""A store's recent history as the core reads it: outcomes for the grid, day scenarios for staffing,
+deliveries for fitting speeds."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, tzinfo
 
 from api import repository
 from api.tables import OrderRow, RiderRow
 from dispatch.grid import Outcome
-from dispatch.model import DEFAULT_PROMISE_S
+from dispatch.live.rides import Delivery
+from dispatch.model import DEFAULT_PROMISE_S, Location
 from dispatch.schema import OrderDoc, RiderDoc, StoreDoc
 
 # Fields of a stored order that belong to a dispatch, not to the history a schedule is made for.
@@ -52,3 +54,20 @@ def day_scenarios(store: StoreDoc, rows: list[OrderRow], riders: list[RiderRow])
         rider = {**template, "id": "template", "available_at": orders[0]["created_at"], "shift_end": orders[0]["created_at"]}
         scenarios.append({"plan_time": orders[0]["created_at"], "stores": [store_doc], "riders": [rider], "orders": orders})
     return scenarios
+
+
+def deliveries(store: StoreDoc, rows: list[OrderRow], zone: tzinfo) -> tuple[list[Delivery], int]:
+    """The delivered orders among `rows` (times on the store's clock, `zone`), and how many were not
+    delivered: what a speed profile is fitted to."""
+    at = Location(store.location.lat, store.location.lon)
+    out, undelivered = [], 0
+    for row in rows:
+        if row.status != "delivered" or row.picked_up_at is None or row.delivered_at is None:
+            undelivered += 1
+            continue
+        doc = repository.read_document(OrderDoc, row.document)
+        out.append(Delivery(
+            row.id, at, Location(doc.dropoff.lat, doc.dropoff.lon), row.picked_up_at.astimezone(zone),
+            row.delivered_at.astimezone(zone), row.rider_id, doc.dropoff_service_s,
+        ))
+    return out, undelivered

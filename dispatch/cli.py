@@ -677,5 +677,81 @@ def grid(
     err_console.print(f"{len(cells)} cells, {counted} orders" + (f"; heat map {png}" if png else ""))
 
 
+def _store_location(text: str | None):
+    """'LAT,LON' as a Location (None stays None); exit 2 naming --store otherwise."""
+    from dispatch.model import Location
+
+    if text is None:
+        return None
+    try:
+        lat, lon = (float(part) for part in text.split(","))
+    except ValueError:
+        err_console.print(f"[red]--store must be LAT,LON (31.2304,121.4737), not {text!r}[/red]")
+        raise typer.Exit(2) from None
+    return Location(lat, lon)
+
+
+def print_speed_fit(fit, console: Console = err_console) -> None:
+    """The fitted factors per period with their rides and errors, as a table."""
+    if not fit.rides:
+        console.print(f"[yellow]no rides to fit ({fit.skipped}): the profile is flat (every factor 1)[/yellow]")
+        return
+    table = Table(title=f"Speed profile: base {fit.speed_mps:.2f} m/s ({fit.speed_source}), "
+                        f"{fit.rides} rides, MAE {fit.mae_s:.0f} s")
+    for col in ("from", "factor", "±95%", "source", "rides", "share", "MAE s", "rel. err"):
+        table.add_column(col, justify="right")
+    for p in fit.periods:
+        d = p.to_document()
+        ci = "" if p.factor_se is None else f"{1.96 * p.factor_se:.3f}"
+        mae = "" if p.mae_s is None else f"{p.mae_s:.0f}"
+        rel = "" if p.mean_relative_error is None else f"{p.mean_relative_error:.1%}"
+        table.add_row(d["start"], f"{p.factor:.3f}", ci, p.source, str(p.rides), f"{p.ride_share:.1f}", mae, rel)
+    console.print(table)
+    filled = [p for p in fit.periods if p.source == "neighbours"]
+    if filled:
+        console.print(f"{len(filled)} period(s) had too few rides (< {fit.options.min_rides:g} by time): "
+                      "their factors are interpolated between the nearest fitted periods")
+
+
+@app.command("fit-speeds")
+def fit_speeds_command(
+    history: Annotated[list[Path], typer.Argument(metavar="HISTORY...", help="CSV files of delivered orders, or JSON arrays of the service's order views (docs/CONTRACT.md)")],
+    period: Annotated[str, typer.Option(help="Period length, dividing the day (30m, 1h, ...)")] = "30m",
+    speed_mps: Annotated[Optional[float], typer.Option(help="Base speed the factors multiply (default: the median of the rides' speeds)")] = None,
+    detour: Annotated[float, typer.Option(help="Road metres per great-circle metre (the problem's detour_factor)")] = 1.3,
+    min_rides: Annotated[float, typer.Option(help="Rides (counted by time) a period needs for its own factor")] = 5.0,
+    store: Annotated[Optional[str], typer.Option(help="The store's LAT,LON (order views do not carry it)")] = None,
+    out: Annotated[Optional[Path], typer.Option(help="Also write the result JSON here")] = None,
+) -> None:
+    """Fit a speed profile (options.travel.speed_profile) to delivered orders' pickup and delivery
+    times: factors per period of the local day, with each period's rides and errors."""
+    from dispatch.live.fit_speeds import FitOptions, fit_speeds
+    from dispatch.live.rides import read_history, rides_from_deliveries
+
+    options = FitOptions(period_s=_duration_s(period, "--period"), speed_mps=speed_mps, detour_factor=detour, min_rides=min_rides)
+    location = _store_location(store)
+    deliveries, undelivered = [], 0
+    try:
+        options.check()
+        for path in history:
+            found, missing = read_history(path.read_text(), path.suffix.lower() == ".csv", location)
+            deliveries += found
+            undelivered += missing
+    except OSError as exc:
+        err_console.print(f"[red]cannot read {exc.filename}: {exc.strerror}[/red]")
+        raise typer.Exit(2) from None
+    except InvalidProblem as exc:
+        for err in exc.errors:
+            err_console.print(f"[red]{err}[/red]")
+        raise typer.Exit(2) from None
+    fit = fit_speeds(rides_from_deliveries(deliveries, undelivered), options)
+    print_speed_fit(fit)
+    text = json.dumps(fit.to_document(), indent=2)
+    sys.stdout.write(text + "\n")
+    if out is not None:
+        out.write_text(text + "\n")
+        err_console.print(f"wrote {out}: paste its speed_profile into options.travel.speed_profile")
+
+
 if __name__ == "__main__":
     app()

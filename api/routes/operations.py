@@ -1,4 +1,4 @@
-"""Running the store network: the delivery grid of a store and its staffing by the slot."""
+"""Running the store network: the delivery grid of a store, its staffing by the slot, its speeds by the period."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
@@ -16,11 +17,13 @@ from api.db import read_transaction
 from api.deps import AppSettings, PathId, ReadDb, utc_now
 from api.errors import NotFound, SolveTimeout
 from api.json_body import StrictJsonRoute
-from api.local_time import localize, store_zone
+from api.local_time import localize, store_zone, store_zone_name
 from api.openapi import RETRY_AFTER, errors
 from api.staffing_jobs import StaffingJobs, job_key
 from dispatch.errors import InvalidProblem
 from dispatch.grid import aggregate, grid_geojson, parse_hours
+from dispatch.live.fit_speeds import FitOptions, fit_speeds
+from dispatch.live.rides import rides_from_deliveries
 from dispatch.live.simulate import live_options
 from dispatch.live.staffing import StaffingOptions
 from dispatch.schema import StoreDoc
@@ -61,6 +64,20 @@ STAFFING_EXAMPLE = {
                "riders_scheduled": 3, "on_time_rate": 0.98}],
     "riders": [{"id": "S1-staff-001", "store_id": "S1", "location": {"lat": 31.2304, "lon": 121.4737},
                 "available_at": "2026-11-23T10:00:00+08:00", "shift_end": "2026-11-23T14:00:00+08:00", "speed_mps": 4.5}],
+}
+_PERIOD = {"rides": 41, "ride_share": 33.6, "factor_se": 0.012, "mae_s": 38.5, "mean_relative_error": 0.061}
+SPEED_PROFILE_EXAMPLE = {
+    "store_id": "S1", "days": 14, "time_zone": "Asia/Shanghai",
+    "speed_profile": {"period_min": 360, "factors": [1.0, 0.72, 0.98, 0.61]},
+    "speed_mps": 4.31, "speed_source": "median", "detour_factor": 1.3, "rides": 208,
+    "skipped": {"not_delivered": 12, "too_short": 1, "implausible_speed": 0}, "mae_s": 41.2, "mean_relative_error": 0.066,
+    "periods": [
+        {"period": 0, "start": "00:00", "factor": 1.0, "source": "neighbours", "rides": 0, "ride_share": 0.0,
+         "factor_se": None, "mae_s": None, "mean_relative_error": None},
+        {"period": 1, "start": "06:00", "factor": 0.72, "source": "fitted", **_PERIOD},
+        {"period": 2, "start": "12:00", "factor": 0.98, "source": "fitted", **_PERIOD},
+        {"period": 3, "start": "18:00", "factor": 0.61, "source": "fitted", **_PERIOD},
+    ],
 }
 
 
@@ -149,3 +166,39 @@ def store_staffing(
         raise SolveTimeout(f"staffing {orders} orders of {len(scenarios)} days did not finish within "
                            f"{jobs.time_limit_s:g} s; ask for fewer days") from None
     return localize({"store_id": store_id, **result}, zone)  # the store's times in its zone
+
+
+@router.get("/{store_id}/speed-profile", summary="A speed profile fitted to the store's delivered orders",
+            responses={**_example("the profile to paste into options.travel.speed_profile, its base speed, and the fit's "
+                                  "errors overall and per period", SPEED_PROFILE_EXAMPLE), **errors(404)})
+def store_speed_profile(
+    store_id: PathId,
+    _caller: OrderSystem,
+    db: ReadDb,
+    settings: AppSettings,
+    days: Days = 14,
+    period_min: Annotated[int, Query(ge=1, le=1440, description="a period's minutes; must divide 1440 (a day)")] = 30,
+    speed_mps: Annotated[float | None, Query(ge=0.5, le=50, description="the base speed the factors multiply, m/s "
+                                             "(default: the median of the rides' speeds)")] = None,
+    detour_factor: Annotated[float, Query(ge=1, le=5, description="road metres per great-circle metre, as in options.travel")] = 1.3,
+    min_rides: Annotated[float, Query(gt=0, le=1e6, description="rides (counted by their time in it) a period needs for "
+                                      "a factor of its own; others take their neighbours'")] = 5.0,
+) -> dict[str, Any]:
+    """From the store's orders delivered in the last `days`: each ride (pickup to door, or door to
+    door within a trip) timed on the store's clock, and the speed factor per period of the local
+    day that best times them under the travel model (rides crossing periods count by their time in
+    each). A store with no delivered orders answers a flat profile with `rides: 0`."""
+    options = FitOptions(period_s=period_min * 60, speed_mps=speed_mps, detour_factor=detour_factor, min_rides=min_rides)
+    try:
+        options.check()
+    except InvalidProblem as exc:  # a query parameter: named where FastAPI names its own
+        raise RequestValidationError([{"loc": ("query", exc.field), "msg": exc.reason, "type": "value_error"}]) from None
+    with read_transaction(db):
+        row = repository.get_store(db, store_id)
+        store = repository.read_document(StoreDoc, row.document)
+        zone = store_zone(row, settings.time_zone)
+        rows = repository.store_history(db, store_id, utc_now() - timedelta(days=days))
+        deliveries, undelivered = history.deliveries(store, rows, zone)
+        zone_name = store_zone_name(row, settings.time_zone)
+    fit = fit_speeds(rides_from_deliveries(deliveries, undelivered), options)
+    return {"store_id": store_id, "days": days, "time_zone": zone_name, **fit.to_document()}

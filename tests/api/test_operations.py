@@ -156,3 +156,47 @@ def test_a_history_too_big_to_staff_is_a_422_naming_days(settings_for):
         seed_store(client, orders=("O1", "O2"))
         r = client.get("/v1/stores/S1/staffing", headers=ORDER_SYSTEM)
         assert r.status_code == 422 and "days" in r.text and "fewer days" in r.text
+
+
+def test_speed_profile_from_the_store_history(client):
+    """Six orders ridden one at a time at 0.8 x 4.5 m/s (road = 1.3 x great circle) between 10:05
+    and 13:15 local time, one more not delivered: with the base speed given, every hour with
+    rides is fitted at 0.8 (to the rounding of the event times), the others take their
+    neighbours', the undelivered order is counted, and the periods are the store's local hours."""
+    seed_store(client, orders=())
+    for k in range(6):
+        north = 1200 + 300 * k
+        assert client.post("/v1/stores/S1/orders", json=order(f"F{k}", north, 0), headers=ORDER_SYSTEM).status_code == 201
+        picked = 5 + 35 * k
+        ride_min = north * 1.3 / (4.5 * 0.8) / 60
+        _deliver(client, f"F{k}", picked, picked + ride_min)
+    client.post("/v1/stores/S1/orders", json=order("F9", 900, 0), headers=ORDER_SYSTEM)
+    params = {"period_min": 60, "speed_mps": 4.5, "detour_factor": 1.3, "min_rides": 1}
+    r = client.get("/v1/stores/S1/speed-profile", params=params, headers=ORDER_SYSTEM)
+    assert r.status_code == 200, r.text
+    doc = r.json()
+    assert doc["store_id"] == "S1" and doc["time_zone"] == "+08:00" and doc["days"] == 14
+    assert doc["rides"] == 6 and doc["skipped"]["not_delivered"] == 1 and doc["speed_source"] == "given"
+    assert doc["speed_profile"]["period_min"] == 60 and len(doc["speed_profile"]["factors"]) == 24
+    fitted = [p for p in doc["periods"] if p["source"] == "fitted"]
+    assert [p["start"] for p in fitted] == ["10:00", "11:00", "12:00", "13:00"]
+    assert all(abs(p["factor"] - 0.8) <= 0.002 and p["mae_s"] < 2 for p in fitted)
+    assert doc["periods"][3]["source"] == "neighbours" and abs(doc["periods"][3]["factor"] - 0.8) <= 0.002
+
+
+def test_speed_profile_of_an_empty_history_and_bad_parameters(client):
+    """A store without delivered orders answers a flat profile with rides 0 (not an error); a
+    period that does not divide the day, or a speed out of range, is a 422 naming the query
+    parameter; an unknown store a 404."""
+    client.put("/v1/stores/S2", json={"id": "S2", "location": {"lat": STORE_LAT, "lon": STORE_LON}}, headers=ORDER_SYSTEM)
+    empty = client.get("/v1/stores/S2/speed-profile", headers=ORDER_SYSTEM)
+    assert empty.status_code == 200, empty.text
+    doc = empty.json()
+    assert doc["rides"] == 0 and doc["speed_profile"] == {"period_min": 30, "factors": [1.0] * 48}
+    assert doc["mae_s"] is None and doc["speed_source"] == "none"
+    for params, field in (({"period_min": 7}, "period_min"), ({"speed_mps": 100}, "speed_mps"), ({"days": 0}, "days")):
+        bad = client.get("/v1/stores/S2/speed-profile", params=params, headers=ORDER_SYSTEM)
+        assert bad.status_code == 422, bad.text
+        assert bad.json()["detail"][0]["loc"] == ["query", field]
+    assert client.get("/v1/stores/NOPE/speed-profile", headers=ORDER_SYSTEM).status_code == 404
+    assert client.get("/v1/stores/S2/speed-profile", headers=RIDER1).status_code == 403
