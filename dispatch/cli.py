@@ -246,6 +246,7 @@ def quote(
     service_s: Annotated[int, typer.Option(min=0, max=3600, help="Drop-off service seconds")] = 60,
     max_promise_min: Annotated[int, typer.Option(min=1, max=24 * 60, help="Longest promise the store gives, minutes")] = 60,
     buffer_s: Annotated[int, typer.Option(min=0, max=3600, help="Safety margin added to the ETA, seconds")] = 0,
+    confidence: Annotated[Optional[float], typer.Option(min=0.5, max=0.99, help="Promise the time the order is at the door by with this chance (options.travel.uncertainty)")] = None,
 ) -> None:
     """Before an order is placed: the earliest promise, and the rider, without making anyone late.
 
@@ -266,7 +267,7 @@ def quote(
     _warm_up()
     answer = quote_order(
         problem, store, Location(lat=lat, lon=lon), items=items, ready_at_s=int(ready_in_min * 60),
-        dropoff_service_s=service_s, max_promise_s=max_promise_min * 60, buffer_s=buffer_s,
+        dropoff_service_s=service_s, max_promise_s=max_promise_min * 60, buffer_s=buffer_s, confidence=confidence,
     )
     sys.stdout.write(json.dumps(quote_document(problem, answer), indent=2) + "\n")
 

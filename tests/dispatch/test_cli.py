@@ -72,6 +72,22 @@ def test_quote_answers_with_a_promise_or_a_reason(tmp_path):
     assert json.loads(far.stdout)["reason"] == "outside_service_area"
 
 
+def test_quote_at_a_confidence_under_uncertainty(tmp_path):
+    """`quote --confidence 0.9` on a problem with uncertainty promises later than at 0.5 and says
+    the confidence it used, with the drop-off's range."""
+    problem = tmp_path / "problem.json"
+    runner.invoke(app, ["generate", "--orders", "10", "--riders", "3", "--seed", "2", "--out", str(problem)])
+    doc = json.loads(problem.read_text())
+    doc["options"]["travel"]["uncertainty"] = {"ride_cv": 0.3, "service_cv": 0.2}
+    problem.write_text(json.dumps(doc))
+    store = doc["stores"][0]["location"]
+    base = ["quote", str(problem), "--store", "S1", "--lat", str(store["lat"] + 0.015), "--lon", str(store["lon"])]
+    answers = [json.loads(runner.invoke(app, base + ["--confidence", c]).stdout) for c in ("0.5", "0.9")]
+    assert [a["confidence"] for a in answers] == [0.5, 0.9]
+    assert answers[0]["promise_at"] < answers[1]["promise_at"] and answers[1]["eta_p10"] < answers[1]["eta_p90"]
+    assert runner.invoke(app, base + ["--confidence", "1.5"]).exit_code == 2
+
+
 def test_quote_refuses_what_the_service_refuses(tmp_path):
     """Negative items, ready or service times and a zero promise window exit 2 naming the option,
     as the service's 422s do; nothing is printed on stdout."""
