@@ -2,6 +2,7 @@
 
     python -m benchmarks run            # quick: a few minutes on 2 cores (make bench)
     python -m benchmarks run --full     # everything (make bench-full)
+    python -m benchmarks run --suites eta  # ETA ranges and quotes: calibration on noisy days
     python -m benchmarks byo problem.json [--budgets 0.1,1]
     python -m benchmarks report         # REPORT.md again from the result files
     python -m benchmarks resilience     # the HTTP service under load and faults, on SQLite and PostgreSQL
