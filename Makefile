@@ -18,9 +18,10 @@ $(VENV)/.bench: $(VENV)/.base
 demo: $(VENV)/.base
 	$(BIN)/o2o-dispatch demo --out out
 
+# Two test processes by default (DISPATCH_TEST_WORKERS=0 runs them in this one).
 test: $(VENV)/.base
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $${DISPATCH_TEST_WORKERS:-2}
 
 # A deeper Schemathesis run than `make test`'s: more examples per operation, role and mode.
 fuzz: $(VENV)/.base

@@ -112,6 +112,8 @@ def test_a_failed_replan_writes_an_error_line_saying_why(client):
     """A stored policy that today's rules refuse fails its re-plan: one ERROR line with the reason."""
     seed_store(client, riders=("R1",), orders=("O1",))
     client.put("/v1/stores/S1/redispatch", json={"on_new_order": True, "options": FAST}, headers=ORDER_SYSTEM)
+    # The policy's own re-plan first (on a busy machine it could otherwise run after the change below).
+    assert client.app.state.redispatcher.wait_idle(60)
     with client.app.state.sessions() as db, db.begin():
         db.execute(update(StoreRow).values(redispatch={"on_new_order": True, "options": {"time_limit_s": -1}}))
     stream, handler = _json_lines("api")
