@@ -20,6 +20,7 @@ from numba import njit
 from dispatch.instance import NO_LIMIT, Instance
 from dispatch.solver.lns import SearchResult
 from dispatch.solver.routes import DROP, PICKUP, Stop
+from dispatch.travel import profile_leg_s
 
 BIG = NO_LIMIT
 # The acceptance threshold, in average cost per order, at the start of a search; it falls to
@@ -79,6 +80,27 @@ def _tt(tt, dist, spd, c, a, b):
     return np.int64(np.rint(dist[a, b] / spd[c]))
 
 
+# The validator's own rule compiled: solver and judge compute the same seconds.
+_profile_leg = njit(**LEAF)(profile_leg_s)
+# How the kernels time a leg (`_leg`): static seconds, or through a speed profile from base
+# seconds of metres / speed (haversine) or of the stored duration matrix.
+STATIC, PROFILE_METRES, PROFILE_MATRIX = 0, 1, 2
+
+
+@njit(**LEAF)
+def _leg(tt, dist, spd, c, a, b, t, td):
+    """Seconds from point a to b for travel class c leaving at t: `_tt`, or ridden through the
+    speed profile `td` = (mode, factors, period_s, midnight_s)."""
+    mode, factors, period_s, midnight_s = td
+    if mode == STATIC:
+        return _tt(tt, dist, spd, c, a, b)
+    if mode == PROFILE_MATRIX:
+        base = np.float64(tt[c, a, b])
+    else:
+        base = dist[a, b] / spd[c]
+    return np.int64(_profile_leg(t, base, factors, period_s, midnight_s))
+
+
 @njit(**LEAF)
 def _time_cost(k, start, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w):
     """What order k's drop-off starting at `start` costs: the customer's clock and lateness
@@ -119,7 +141,7 @@ def _refresh(r, routes, prob, cache):
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -145,7 +167,8 @@ def _refresh(r, routes, prob, cache):
             has_pick = True
             cur_p = i
             p_pt = v
-            a = t + _tt(tt, dist, spd, c, at, p_pt)
+            leg = _leg(tt, dist, spd, c, at, p_pt, t, td)
+            a = t + leg
             ready = a
             load = 0
             cnt = 0
@@ -172,13 +195,14 @@ def _refresh(r, routes, prob, cache):
             if s0 > lat[r, i]:
                 ok = False
             pk[r, i] = i
-            travel += _tt(tt, dist, spd, c, at, p_pt)
+            travel += leg
             t = d0
             at = p_pt
         else:
             k = v
             p_pt = S + R + k
-            a = t + _tt(tt, dist, spd, c, at, p_pt)
+            leg = _leg(tt, dist, spd, c, at, p_pt, t, td)
+            a = t + leg
             s0 = a if a >= o_earliest[k] else o_earliest[k]  # a scheduled order waits
             pt[r, i] = p_pt
             arr[r, i] = a
@@ -199,7 +223,7 @@ def _refresh(r, routes, prob, cache):
                 moved += 1
             if cur_p > 0 and s0 - dep[r, cur_p] > o_maxride[k]:
                 ok = False
-            travel += _tt(tt, dist, spd, c, at, p_pt)
+            travel += leg
             t = dep[r, i]
             at = p_pt
     end_t = t
@@ -208,10 +232,11 @@ def _refresh(r, routes, prob, cache):
     if ret and L > 0:
         last = val[r, L - 1]
         back = home[r] if home[r] >= 0 else o_store[last]
-        travel += _tt(tt, dist, spd, c, at, back)
-        end_t = t + _tt(tt, dist, spd, c, at, back)
+        leg = _leg(tt, dist, spd, c, at, back, t, td)
+        travel += leg
+        end_t = t + leg
         pt[r, e] = back
-        old_leg[r, e] = _tt(tt, dist, spd, c, at, back)
+        old_leg[r, e] = leg
     arr[r, e] = end_t
     st[r, e] = end_t
     dep[r, e] = end_t
@@ -232,18 +257,18 @@ def _refresh(r, routes, prob, cache):
             if i < L and kind[r, i] == DROPK and pk[r, i + 1] == pk[r, i] and rs[r, i + 1] < rs[r, i]:
                 rs[r, i] = rs[r, i + 1]
     for i in range(1, L + 1):
-        old_leg[r, i] = _tt(tt, dist, spd, c, pt[r, i - 1], pt[r, i])
+        old_leg[r, i] = arr[r, i] - dep[r, i - 1]  # the leg as ridden (from its departure)
     route_cost[r] = travel * travel_cost + late_sum * late_cost + time_sum + moved * reassign_cost
     return ok
 
 
 @njit(**LEAF)
-def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old_leg):
+def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old_leg, td):
     """Riding on from a new drop-off to stop i (or the end): added cost and the push at i."""
     if i == e:
-        leg = _tt(tt, dist, spd, c, op, end_pt) if ret else 0
+        leg = _leg(tt, dist, spd, c, op, end_pt, done_at, td) if ret else 0
     else:
-        leg = _tt(tt, dist, spd, c, op, pt[r, i])
+        leg = _leg(tt, dist, spd, c, op, pt[r, i], done_at, td)
     return leg - old_leg[r, i], done_at + leg - arr[r, i]
 
 
@@ -254,7 +279,7 @@ def _evaluate(k, r, routes, prob, cache):
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -274,19 +299,19 @@ def _evaluate(k, r, routes, prob, cache):
         if i < e and kind[r, i - 1] != PICK:
             continue
         prev = i - 1
-        to_store = _tt(tt, dist, spd, c, pt[r, prev], s)
+        to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
         sp = dep[r, prev] + to_store
         if o_ready[k] > sp:
             sp = o_ready[k]
         if gig[r] and sp > shift_end[r]:
             continue
-        ride = _tt(tt, dist, spd, c, s, op)
+        ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
         so = sp + ps[s] + ride
         if so < o_earliest[k]:
             so = o_earliest[k]
         if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
             continue
-        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
+        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg, td)
         if push > fts[r, i]:
             continue
         cost = (to_store + ride + leg_cost) * travel_cost + moved
@@ -324,19 +349,20 @@ def _evaluate(k, r, routes, prob, cache):
             if long_wave and i - 1 > p and i <= q:
                 if not near[k, val[r, i - 2]] and not near[k, val[r, i - 1]]:
                     continue
-            so = dep[r, i - 1] + delta0 + _tt(tt, dist, spd, c, pt[r, i - 1], op)
+            to_drop = _leg(tt, dist, spd, c, pt[r, i - 1], op, dep[r, i - 1] + delta0, td)
+            so = dep[r, i - 1] + delta0 + to_drop
             if so < o_earliest[k]:
                 so = o_earliest[k]
             if so > o_latest[k]:
                 continue
             if so - (dep[r, p] + delta0) > o_maxride[k]:
                 continue
-            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
+            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg, td)
             if push > fts[r, i]:
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = (_tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost) * travel_cost + moved
+            cost = (to_drop + leg_cost) * travel_cost + moved
             cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
             if price_push:
                 # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.
@@ -925,7 +951,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -1096,6 +1122,8 @@ def _build_tables(inst: Instance) -> _Tables:
     on_the_fly = not by_matrix and len(speeds) > CompiledRuinRecreate.MAX_STORED_CLASSES
     if on_the_fly or not speeds:
         tt = np.zeros((0, 1, 1), dtype=np.int64)
+    elif by_matrix and inst.speed_profile is not None:  # the durations, ridden through the profile
+        tt = np.ascontiguousarray(np.stack([inst.base_s_of_rider[r] for r in first_rider]).astype(np.int64))
     else:
         tt = np.ascontiguousarray(np.stack([inst.travel_s_of_rider[r] for r in first_rider]))
     dist = np.ascontiguousarray(inst.travel.distance_m, dtype=np.float64)
@@ -1136,8 +1164,17 @@ def _build_tables(inst: Instance) -> _Tables:
         bool(opts.prices_time), inst.shift_end_pickups.astype(np.bool_),
         # Rider zones: an order goes only to riders whose zone holds its door (n x R).
         np.ascontiguousarray(inst.zone_ok, dtype=np.bool_).reshape(max(n, 0), R),
+        _timing(inst, by_matrix),
     )
     return _Tables(drop_cost, prob, group)
+
+
+def _timing(inst: Instance, by_matrix: bool) -> tuple:
+    """How the kernels time legs (`_leg`): (mode, factors, period_s, midnight_s)."""
+    p = inst.speed_profile
+    if p is None:
+        return (STATIC, np.ones(1, dtype=np.float64), 1, 0)
+    return (PROFILE_MATRIX if by_matrix else PROFILE_METRES, p.factor_array, int(p.period_s), int(p.midnight_s))
 
 
 def stop_list(inst: Instance, kinds: np.ndarray, vals: np.ndarray) -> list[Stop]:
