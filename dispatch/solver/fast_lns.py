@@ -273,6 +273,198 @@ def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old
 
 
 @njit(**LEAF)
+def _wave_ready(r, j, kind, val, length, o_ready):
+    """When the orders collected by pickup j of route r are all ready."""
+    ready = -BIG
+    m = j + 1
+    while m <= length[r] and kind[r, m - 1] == DROPK:
+        if o_ready[val[r, m - 1]] > ready:
+            ready = o_ready[val[r, m - 1]]
+        m += 1
+    return ready
+
+
+@njit(**LEAF)
+def _walk(r, j0, j1, from_pt, t, wave_dep, routes, prob, cache):
+    """Stops j0..j1-1 of route r re-timed when the rider leaves `from_pt` at t for stop j0 (after
+    a change before it), each leg ridden from its new departure (a speed profile's exact push).
+
+    `wave_dep` is the new departure from the pickup of stop j0's wave. Returns whether every
+    rule holds, the new departure from the last stop walked (t when none), the change in travel
+    seconds and in what the drop-off times cost. Stops once a wait absorbs the push: the rest of
+    the route is then as it was.
+    """
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    c = rclass[r]
+    d_travel = 0
+    d_time = 0.0
+    at = from_pt
+    for j in range(j0, j1):
+        leg = _leg(tt, dist, spd, c, at, pt[r, j], t, td)
+        d_travel += leg - old_leg[r, j]
+        a = t + leg
+        v = val[r, j - 1]
+        if kind[r, j - 1] == PICK:
+            ready = _wave_ready(r, j, kind, val, length, o_ready)
+            s0 = a if a >= ready else ready
+            if s0 > lat[r, j]:
+                return False, t, d_travel, d_time
+            t = s0 + ps[v]
+            wave_dep = t
+        else:
+            s0 = a if a >= o_earliest[v] else o_earliest[v]
+            if s0 > lat[r, j]:
+                return False, t, d_travel, d_time
+            if pk[r, j] > 0 and s0 - wave_dep > o_maxride[v]:
+                return False, t, d_travel, d_time
+            d_time += (_time_cost(v, s0, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+                       - _time_cost(v, st[r, j], o_created, o_promised, ctd_w, late_w, fixed_w, steep_after,
+                                    steep_w))
+            t = s0 + o_service[v]
+        at = pt[r, j]
+        if t == dep[r, j]:  # the push is absorbed: the rest rides as before
+            return True, dep[r, j1 - 1], d_travel, d_time
+    return True, t, d_travel, d_time
+
+
+@njit(**LEAF)
+def _to_end(r, e, at, t, end_pt, routes, prob, cache):
+    """Riding from `at` (left at t) to route r's end: whether the end keeps the shift end, and
+    the change in travel seconds."""
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    leg = _leg(tt, dist, spd, rclass[r], at, end_pt, t, td) if ret else 0
+    return t + leg <= lat[r, e], leg - old_leg[r, e]
+
+
+@njit(**LEAF)
+def _tail_exact(r, i, e, from_pt, t, wave_dep, end_pt, routes, prob, cache):
+    """The stops from i to the end re-timed exactly after the rider leaves `from_pt` at t: whether
+    every rule holds, the change in travel seconds and in what the drop-off times cost."""
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    if i == e:
+        ok, d_travel = _to_end(r, e, from_pt, t, end_pt, routes, prob, cache)
+        return ok, d_travel, 0.0
+    ok, t_last, d_travel, d_time = _walk(r, i, e, from_pt, t, wave_dep, routes, prob, cache)
+    if not ok:
+        return False, d_travel, d_time
+    if t_last != dep[r, e - 1]:  # pushed to the last stop: the end moves too
+        ok, d_end = _to_end(r, e, pt[r, e - 1], t_last, pt[r, e], routes, prob, cache)
+        d_travel += d_end
+    return ok, d_travel, d_time
+
+
+@njit(**LEAF)
+def _evaluate_timed(k, r, routes, prob, cache):
+    """`_evaluate` under a speed profile: a push does not travel down the route unchanged (legs
+    take longer in slower periods), so every insertion re-times the route after it exactly."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    c = rclass[r]
+    e = end_idx[r]
+    L = length[r]
+    s = o_store[k]
+    op = S + R + k
+    end_pt = home[r] if home[r] >= 0 else s
+    best = np.inf
+    bkind = -1
+    bpos = -1
+    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r) or not zone_ok[k, r]:
+        return best, bkind, bpos
+    if arr[r, e] > lat[r, e]:  # only carried orders may end a route past its shift end
+        return best, bkind, bpos
+    moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
+    # a new wave before stop i (a pickup) or at the end
+    for i in range(1, e + 1):
+        if i < e and kind[r, i - 1] != PICK:
+            continue
+        prev = i - 1
+        to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
+        sp = dep[r, prev] + to_store
+        if o_ready[k] > sp:
+            sp = o_ready[k]
+        if gig[r] and sp > shift_end[r]:
+            continue
+        ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
+        so = sp + ps[s] + ride
+        if so < o_earliest[k]:
+            so = o_earliest[k]
+        if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
+            continue
+        ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], -BIG, end_pt, routes, prob, cache)
+        if not ok:
+            continue
+        cost = (to_store + ride + d_travel) * travel_cost + moved
+        cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+        if price_push:
+            cost += d_time
+        if cost < best:
+            best = cost
+            bkind = 1
+            bpos = i
+    # join a wave of the same store
+    for p in range(1, L + 1):
+        if kind[r, p - 1] != PICK or pt[r, p] != s:
+            continue
+        if load_at[r, p] + o_items[k] > cap[r] or cnt_at[r, p] + 1 > maxo[r]:
+            continue
+        q = p
+        while q + 1 <= L and kind[r, q] == DROPK:
+            q += 1
+        long_wave = q - p > GRANULAR_FROM
+        delta0 = o_ready[k] - st[r, p]
+        if delta0 < 0:
+            delta0 = 0
+        if delta0 > lat[r, p] - st[r, p]:  # a later pickup must keep a shift end that bounds pickups
+            continue
+        wave_dep = dep[r, p] + delta0
+        for i in range(p + 1, q + 2):
+            if long_wave and i - 1 > p and i <= q:
+                if not near[k, val[r, i - 2]] and not near[k, val[r, i - 1]]:
+                    continue
+            # The wave's drop-offs before i wait for the later pickup (re-timed when it is later).
+            d_prev = dep[r, i - 1] + delta0 if i - 1 == p else dep[r, i - 1]
+            d_travel0 = 0
+            d_time0 = 0.0
+            if delta0 > 0 and i - 1 > p:
+                ok, d_prev, d_travel0, d_time0 = _walk(r, p + 1, i, pt[r, p], wave_dep, wave_dep, routes, prob,
+                                                        cache)
+                if not ok:
+                    break  # a later position pushes these stops the same way
+            to_drop = _leg(tt, dist, spd, c, pt[r, i - 1], op, d_prev, td)
+            so = d_prev + to_drop
+            if so < o_earliest[k]:
+                so = o_earliest[k]
+            if so > o_latest[k] or so - wave_dep > o_maxride[k]:
+                continue
+            ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], wave_dep, end_pt, routes, prob,
+                                               cache)
+            if not ok:
+                continue
+            cost = (to_drop + d_travel0 + d_travel) * travel_cost + moved
+            cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+            if price_push:
+                cost += d_time0 + d_time
+            if cost < best:
+                best = cost
+                bkind = 0
+                bpos = i
+    return best, bkind, bpos
+
+
+@njit(**LEAF)
 def _evaluate(k, r, routes, prob, cache):
     """Cheapest insertion of order k into route r: (cost, kind, position) or (inf, -1, -1)."""
     kind, val, length = routes
@@ -280,6 +472,8 @@ def _evaluate(k, r, routes, prob, cache):
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
      o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    if td[0] != STATIC:
+        return _evaluate_timed(k, r, routes, prob, cache)
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
