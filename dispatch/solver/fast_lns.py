@@ -363,9 +363,9 @@ def _tail_exact(r, i, e, from_pt, t, wave_dep, end_pt, routes, prob, cache):
 
 
 @njit(**LEAF)
-def _evaluate_timed(k, r, routes, prob, cache):
-    """`_evaluate` under a speed profile: a push does not travel down the route unchanged (legs
-    take longer in slower periods), so every insertion re-times the route after it exactly."""
+def _timed_new_wave(k, r, moved, routes, prob, cache):
+    """Under a speed profile, the cheapest new wave for order k in route r (before a pickup or at
+    the end), the route after it re-timed exactly: (cost, position) or (inf, -1)."""
     kind, val, length = routes
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
@@ -374,19 +374,11 @@ def _evaluate_timed(k, r, routes, prob, cache):
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
-    L = length[r]
     s = o_store[k]
     op = S + R + k
     end_pt = home[r] if home[r] >= 0 else s
     best = np.inf
-    bkind = -1
     bpos = -1
-    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r) or not zone_ok[k, r]:
-        return best, bkind, bpos
-    if arr[r, e] > lat[r, e]:  # only carried orders may end a route past its shift end
-        return best, bkind, bpos
-    moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
-    # a new wave before stop i (a pickup) or at the end
     for i in range(1, e + 1):
         if i < e and kind[r, i - 1] != PICK:
             continue
@@ -412,55 +404,97 @@ def _evaluate_timed(k, r, routes, prob, cache):
             cost += d_time
         if cost < best:
             best = cost
-            bkind = 1
             bpos = i
-    # join a wave of the same store
-    for p in range(1, L + 1):
-        if kind[r, p - 1] != PICK or pt[r, p] != s:
+    return best, bpos
+
+
+@njit(**LEAF)
+def _timed_join(k, r, p, moved, routes, prob, cache):
+    """Under a speed profile, the cheapest place for order k in the wave of route r whose pickup
+    is stop p, the wave's earlier drop-offs (when the pickup waits for k) and the stops after it
+    re-timed exactly: (cost, position) or (inf, -1)."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    c = rclass[r]
+    e = end_idx[r]
+    L = length[r]
+    op = S + R + k
+    end_pt = home[r] if home[r] >= 0 else o_store[k]
+    best = np.inf
+    bpos = -1
+    q = p
+    while q + 1 <= L and kind[r, q] == DROPK:
+        q += 1
+    long_wave = q - p > GRANULAR_FROM
+    delta0 = o_ready[k] - st[r, p]
+    if delta0 < 0:
+        delta0 = 0
+    if delta0 > lat[r, p] - st[r, p]:  # a later pickup must keep a shift end that bounds pickups
+        return best, bpos
+    wave_dep = dep[r, p] + delta0
+    for i in range(p + 1, q + 2):
+        if long_wave and i - 1 > p and i <= q:
+            if not near[k, val[r, i - 2]] and not near[k, val[r, i - 1]]:
+                continue
+        # The wave's drop-offs before i wait for the later pickup (re-timed when it is later).
+        d_prev = dep[r, i - 1] + delta0 if i - 1 == p else dep[r, i - 1]
+        d_travel0 = 0
+        d_time0 = 0.0
+        if delta0 > 0 and i - 1 > p:
+            ok, d_prev, d_travel0, d_time0 = _walk(r, p + 1, i, pt[r, p], wave_dep, wave_dep, routes, prob, cache)
+            if not ok:
+                break  # a later position pushes these stops the same way
+        to_drop = _leg(tt, dist, spd, c, pt[r, i - 1], op, d_prev, td)
+        so = d_prev + to_drop
+        if so < o_earliest[k]:
+            so = o_earliest[k]
+        if so > o_latest[k] or so - wave_dep > o_maxride[k]:
+            continue
+        ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], wave_dep, end_pt, routes, prob, cache)
+        if not ok:
+            continue
+        cost = (to_drop + d_travel0 + d_travel) * travel_cost + moved
+        cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+        if price_push:
+            cost += d_time0 + d_time
+        if cost < best:
+            best = cost
+            bpos = i
+    return best, bpos
+
+
+@njit(**LEAF)
+def _evaluate_timed(k, r, routes, prob, cache):
+    """`_evaluate` under a speed profile: a push does not travel down the route unchanged (legs
+    take longer in slower periods), so every insertion re-times the route after it exactly."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    e = end_idx[r]
+    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r) or not zone_ok[k, r]:
+        return np.inf, -1, -1
+    if arr[r, e] > lat[r, e]:  # only carried orders may end a route past its shift end
+        return np.inf, -1, -1
+    moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
+    best, bpos = _timed_new_wave(k, r, moved, routes, prob, cache)
+    bkind = 1 if bpos >= 0 else -1
+    for p in range(1, length[r] + 1):
+        if kind[r, p - 1] != PICK or pt[r, p] != o_store[k]:
             continue
         if load_at[r, p] + o_items[k] > cap[r] or cnt_at[r, p] + 1 > maxo[r]:
             continue
-        q = p
-        while q + 1 <= L and kind[r, q] == DROPK:
-            q += 1
-        long_wave = q - p > GRANULAR_FROM
-        delta0 = o_ready[k] - st[r, p]
-        if delta0 < 0:
-            delta0 = 0
-        if delta0 > lat[r, p] - st[r, p]:  # a later pickup must keep a shift end that bounds pickups
-            continue
-        wave_dep = dep[r, p] + delta0
-        for i in range(p + 1, q + 2):
-            if long_wave and i - 1 > p and i <= q:
-                if not near[k, val[r, i - 2]] and not near[k, val[r, i - 1]]:
-                    continue
-            # The wave's drop-offs before i wait for the later pickup (re-timed when it is later).
-            d_prev = dep[r, i - 1] + delta0 if i - 1 == p else dep[r, i - 1]
-            d_travel0 = 0
-            d_time0 = 0.0
-            if delta0 > 0 and i - 1 > p:
-                ok, d_prev, d_travel0, d_time0 = _walk(r, p + 1, i, pt[r, p], wave_dep, wave_dep, routes, prob,
-                                                        cache)
-                if not ok:
-                    break  # a later position pushes these stops the same way
-            to_drop = _leg(tt, dist, spd, c, pt[r, i - 1], op, d_prev, td)
-            so = d_prev + to_drop
-            if so < o_earliest[k]:
-                so = o_earliest[k]
-            if so > o_latest[k] or so - wave_dep > o_maxride[k]:
-                continue
-            ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], wave_dep, end_pt, routes, prob,
-                                               cache)
-            if not ok:
-                continue
-            cost = (to_drop + d_travel0 + d_travel) * travel_cost + moved
-            cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
-            if price_push:
-                cost += d_time0 + d_time
-            if cost < best:
-                best = cost
-                bkind = 0
-                bpos = i
+        cost, i = _timed_join(k, r, p, moved, routes, prob, cache)
+        if cost < best:
+            best = cost
+            bkind = 0
+            bpos = i
     return best, bkind, bpos
 
 
