@@ -59,7 +59,7 @@ class Instance:
     # Under a speed profile (None: none): each rider's (points x points) base seconds at factor 1
     # as floats, what a leg is ridden from; `travel_s_of_rider` then holds an estimate only.
     speed_profile: SpeedProfile | None = None
-    base_s_of_rider: tuple[np.ndarray, ...] = ()
+    base_s_of_rider: tuple[np.ndarray | BaseSeconds, ...] = ()
 
     @property
     def n_orders(self) -> int:
@@ -144,9 +144,14 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         seconds_at = {v: np.asarray(travel.travel_s(v)) if eager else travel.travel_s(v) for v in speeds}
         base_at: dict[float, np.ndarray] = {}
     else:
-        base_at = {v: _base_s(travel, v) for v in speeds}
+        base_at = _base_seconds(travel, speeds, eager)
         factor = estimate_factor(profile, [o.promised_at_s for o in routed])
-        seconds_at = {v: np.rint(base / factor).astype(np.int64) for v, base in base_at.items()}
+        if opts.travel.model == "matrix":
+            estimate = np.rint(np.asarray(travel.travel_s(1.0)) / factor).astype(np.int64)
+            seconds_at = {v: estimate for v in speeds}
+        else:  # seconds at speed x factor, built as the static ones are (whole or as read)
+            seconds_at = {v: np.asarray(travel.travel_s(v * factor)) if eager else travel.travel_s(v * factor)
+                          for v in speeds}
     latest = max(
         [0]
         + [o.promised_at_s for o in routed]
@@ -209,11 +214,25 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
     )
 
 
-def _base_s(travel: TravelModel, speed_mps: float) -> np.ndarray:
-    """Base seconds (at factor 1) between every pair of points: metres / speed, or the matrix's."""
+class BaseSeconds:
+    """Base seconds at one speed (metres / speed, unrounded), computed where read: with many
+    speeds over many points whole matrices would cost what `SpeedSeconds` avoids."""
+
+    def __init__(self, distance_m: np.ndarray, speed_mps: float):
+        self.distance_m = distance_m
+        self.speed_mps = float(speed_mps)
+
+    def __getitem__(self, key):
+        return self.distance_m[key] / self.speed_mps
+
+
+def _base_seconds(travel: TravelModel, speeds: set[float], eager: bool) -> dict[float, np.ndarray | BaseSeconds]:
+    """Base seconds (at factor 1) per speed: metres / speed, or the matrix's durations (one
+    matrix for every speed)."""
     if travel.options.model == "matrix":
-        return np.asarray(travel.travel_s(speed_mps), dtype=np.float64)
-    return travel.distance_m / float(speed_mps)
+        durations = np.asarray(travel.travel_s(1.0), dtype=np.float64)
+        return {v: durations for v in speeds}
+    return {v: travel.distance_m / v if eager else BaseSeconds(travel.distance_m, v) for v in speeds}
 
 
 def estimate_factor(profile: SpeedProfile, promised_s: list[int]) -> float:

@@ -192,3 +192,36 @@ def test_the_python_search_and_ortools_under_a_profile_give_clean_plans(monkeypa
     plan = solve(problem)
     assert validate_plan(problem, plan.to_document()) == []
     assert "lns" in plan.metrics.engine
+
+
+def test_a_duration_matrix_ridden_through_a_profile_gives_clean_plans():
+    """With the caller's duration matrix (every rider's times) under a steep profile, the compiled
+    search's plan passes the validator."""
+    doc = _with_profile(generate_problem(40, 5, 2, lateness="soft", on_road=1), STEEP, 15)
+    points = ([s["location"] for s in doc["stores"]] + [r["location"] for r in doc["riders"]]
+              + [o["dropoff"] for o in doc["orders"]])
+    lat = np.radians([p["lat"] for p in points])
+    lon = np.radians([p["lon"] for p in points])
+    metres = 6_371_008.8 * np.hypot((lat[:, None] - lat[None, :]),
+                                    (lon[:, None] - lon[None, :]) * np.cos(lat.mean()))
+    doc["options"]["travel"] = {"model": "matrix", "locations": points,
+                                "durations_s": np.rint(1.4 * metres / 4.2).tolist(),
+                                "speed_profile": {"period_min": 15, "factors": STEEP}}
+    doc["options"].update(time_limit_s=30.0, max_iterations=300, seed=1)
+    problem = problem_from_document(doc)
+    plan = solve(problem)
+    assert validate_plan(problem, plan.to_document()) == []
+    assert "lns" in plan.metrics.engine
+
+
+def test_many_speeds_under_a_profile_build_no_matrix():
+    """Sixty riders at their own speeds under a profile: indexing and screening read base and
+    estimated seconds where needed, building no whole matrix (as without a profile)."""
+    from dispatch.instance import BaseSeconds
+    from dispatch.solver.reasons import screen
+
+    problem = problem_from_document(_with_profile(generate_problem(200, 60, seed=2), STEEP, 15))
+    inst = build_instance(problem, split_by_area(problem)[0])
+    screen(inst, list(range(inst.n_orders)))
+    assert all(isinstance(base, BaseSeconds) for base in inst.base_s_of_rider)
+    assert all(getattr(tt, "matrix", 0) is None for tt in inst.travel_s_of_rider)
