@@ -20,9 +20,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dispatch.model import Location, Problem, Rider, SpeedProfile, TravelOptions, Uncertainty
+from dispatch.model import Location, Problem, Rider, TravelOptions, Uncertainty
 from dispatch.plan import Plan, PlannedStop
-from dispatch.travel import LegMeter
+from dispatch.travel import LegMeter, profile_legs_s
 
 # Draws per route: the standard error of p10 / p90 is then about 2% of the p10-p90 range
 # (sqrt(0.09 / 1000) / density), small against the range itself; a route of 10 stops costs ~1 ms.
@@ -47,36 +47,13 @@ def lognormal_factors(cv: np.ndarray | float, z: np.ndarray) -> np.ndarray:
     return np.exp(np.sqrt(sigma2) * z - sigma2 / 2)
 
 
-def profile_legs_s(depart_s: np.ndarray, base_s: float, profile: SpeedProfile) -> np.ndarray:
-    """`dispatch.travel.profile_leg_s` for many departures at once: the same arithmetic, so a
-    draw without noise is the rule's whole seconds."""
-    t = np.asarray(depart_s, dtype=np.float64).copy()
-    if base_s <= 0.0:
-        return np.zeros_like(t)
-    left = np.full_like(t, float(base_s))
-    active = np.arange(t.size)
-    factors, n = profile.factor_array, len(profile.factors)
-    while active.size:
-        index = np.floor((t[active] - profile.midnight_s) / profile.period_s).astype(np.int64)
-        f = factors[index % n]
-        period_end = (profile.midnight_s + (index + 1) * profile.period_s).astype(np.float64)
-        can = (period_end - t[active]) * f  # base seconds ridden by the period's end
-        done = can >= left[active]
-        finished = active[done]
-        t[finished] += left[finished] / f[done]
-        going = active[~done]
-        left[going] -= can[~done]
-        t[going] = period_end[~done]
-        active = going
-    return np.rint(t - depart_s)
-
-
 def _leg_s(meter: LegMeter, rider: Rider, a: Location, b: Location, depart: np.ndarray) -> np.ndarray:
     """The rule's seconds of a leg for each drawn departure."""
     profile = meter.travel.speed_profile
     if profile is None:
         return np.full(depart.shape, float(meter.travel_s(a, b, rider.speed_mps)))
-    return profile_legs_s(depart, meter.base_s(a, b, rider.speed_mps), profile)
+    base = meter.base_s(a, b, rider.speed_mps)
+    return profile_legs_s(depart, base, profile.factor_array, profile.period_s, profile.midnight_s).astype(np.float64)
 
 
 def draw_starts(

@@ -10,10 +10,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dispatch.model import Order, Problem
+from dispatch.model import Order, Problem, SpeedProfile
 from dispatch.third_party import ThirdPartyTrip, eligible_trip
 from dispatch.zones import zone_contains
-from dispatch.travel import LegMeter, SpeedSeconds, TravelModel
+from dispatch.travel import LegMeter, SpeedSeconds, TravelModel, profile_leg_s, profile_legs_s
 
 NO_LIMIT = np.iinfo(np.int64).max // 4
 
@@ -56,6 +56,10 @@ class Instance:
     drop_cost: np.ndarray
     outsourced: tuple[ThirdPartyTrip | None, ...]  # the trip an order left out takes, or None
     zone_ok: np.ndarray  # (orders x riders) bool: the rider's zone holds the drop-off (or it carries it)
+    # Under a speed profile (None: none): each rider's (points x points) base seconds at factor 1
+    # as floats, what a leg is ridden from; `travel_s_of_rider` then holds an estimate only.
+    speed_profile: SpeedProfile | None = None
+    base_s_of_rider: tuple[np.ndarray | BaseSeconds, ...] = ()
 
     @property
     def n_orders(self) -> int:
@@ -79,6 +83,21 @@ class Instance:
         Such problems are VRPTW-like: routes hold waits, and the search is tuned differently.
         """
         return bool(self.n_orders) and float(np.mean(self.earliest_s > -NO_LIMIT)) > 0.5
+
+    def leg_s(self, r: int, a: int, b: int, depart_s: int) -> int:
+        """Exact whole seconds of rider r's leg from point a to b leaving at `depart_s`."""
+        p = self.speed_profile
+        if p is None:
+            return int(self.travel_s_of_rider[r][a, b])
+        return profile_leg_s(int(depart_s), float(self.base_s_of_rider[r][a, b]), p.factor_array, p.period_s,
+                             p.midnight_s)
+
+    def legs_s(self, r: int, a, b, depart_s) -> np.ndarray:
+        """`leg_s` for arrays of legs (a, b and departures broadcast together)."""
+        p = self.speed_profile
+        if p is None:
+            return np.asarray(self.travel_s_of_rider[r][a, b], dtype=np.int64)
+        return profile_legs_s(depart_s, self.base_s_of_rider[r][a, b], p.factor_array, p.period_s, p.midnight_s)
 
     def store_point(self, s: int) -> int:
         """Point index of store s."""
@@ -120,7 +139,19 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
     # Whole matrices now when they are cheap to build (then every later read is a plain array
     # read); with many speeds over many points, seconds computed as they are read.
     eager = len(speeds) * len(points) ** 2 <= EAGER_ENTRIES
-    seconds_at = {v: np.asarray(travel.travel_s(v)) if eager else travel.travel_s(v) for v in speeds}
+    profile = opts.travel.speed_profile
+    if profile is None:
+        seconds_at = {v: np.asarray(travel.travel_s(v)) if eager else travel.travel_s(v) for v in speeds}
+        base_at: dict[float, np.ndarray] = {}
+    else:
+        base_at = _base_seconds(travel, speeds, eager)
+        factor = estimate_factor(profile, [o.promised_at_s for o in routed])
+        if opts.travel.model == "matrix":
+            estimate = np.rint(np.asarray(travel.travel_s(1.0)) / factor).astype(np.int64)
+            seconds_at = {v: estimate for v in speeds}
+        else:  # seconds at speed x factor, built as the static ones are (whole or as read)
+            seconds_at = {v: np.asarray(travel.travel_s(v * factor)) if eager else travel.travel_s(v * factor)
+                          for v in speeds}
     latest = max(
         [0]
         + [o.promised_at_s for o in routed]
@@ -178,7 +209,40 @@ def build_instance(problem: Problem, routed: list[Order]) -> Instance:
         carried_of_rider=_carried_of_rider(carried_by, len(problem.riders)),
         **_leaving_out(problem, routed),
         zone_ok=_zone_ok(problem, routed, carried_by),
+        speed_profile=profile,
+        base_s_of_rider=tuple(base_at[float(r.speed_mps)] for r in problem.riders) if profile else (),
     )
+
+
+class BaseSeconds:
+    """Base seconds at one speed (metres / speed, unrounded), computed where read: with many
+    speeds over many points whole matrices would cost what `SpeedSeconds` avoids."""
+
+    def __init__(self, distance_m: np.ndarray, speed_mps: float):
+        self.distance_m = distance_m
+        self.speed_mps = float(speed_mps)
+
+    def __getitem__(self, key):
+        return self.distance_m[key] / self.speed_mps
+
+
+def _base_seconds(travel: TravelModel, speeds: set[float], eager: bool) -> dict[float, np.ndarray | BaseSeconds]:
+    """Base seconds (at factor 1) per speed: metres / speed, or the matrix's durations (one
+    matrix for every speed)."""
+    if travel.options.model == "matrix":
+        durations = np.asarray(travel.travel_s(1.0), dtype=np.float64)
+        return {v: durations for v in speeds}
+    return {v: travel.distance_m / v if eager else BaseSeconds(travel.distance_m, v) for v in speeds}
+
+
+def estimate_factor(profile: SpeedProfile, promised_s: list[int]) -> float:
+    """One factor for static estimates of a profile's legs: the harmonic mean of the factors over
+    the periods from the plan time to the latest promise (time goes as 1 / factor)."""
+    end = max([profile.period_s] + [int(p) for p in promised_s])
+    end = min(end, 86_400)  # the profile repeats daily
+    starts = np.arange(0, end, profile.period_s)
+    factors = np.array([profile.factor_at(t) for t in starts])
+    return float(len(factors) / np.sum(1.0 / factors))
 
 
 def _zone_ok(problem: Problem, routed: list[Order], carried_by: np.ndarray) -> np.ndarray:

@@ -100,6 +100,30 @@ def profile_leg_s(depart_s: int, base_s: float, factors: np.ndarray, period_s: i
     return int(np.rint(t - depart_s))
 
 
+def profile_legs_s(depart_s: np.ndarray, base_s: np.ndarray, factors: np.ndarray, period_s: int,
+                   midnight_s: int) -> np.ndarray:
+    """`profile_leg_s` for many legs at once (same arithmetic, so the same whole seconds)."""
+    depart = np.asarray(depart_s, dtype=np.int64)
+    left = np.array(base_s, dtype=np.float64, copy=True)
+    depart, left = np.broadcast_arrays(depart, left)
+    left = left.copy()
+    t = depart.astype(np.float64)
+    going = left > 0.0
+    n = factors.shape[0]
+    while going.any():
+        index = np.floor((t[going] - midnight_s) / period_s).astype(np.int64)
+        f = factors[index % n]
+        period_end = (midnight_s + (index + 1) * period_s).astype(np.float64)
+        can = (period_end - t[going]) * f
+        done = can >= left[going]
+        tg, lg = t[going], left[going]
+        tg = np.where(done, tg + lg / f, period_end)
+        lg = np.where(done, 0.0, lg - can)
+        t[going], left[going] = tg, lg
+        going[going] = ~done
+    return np.rint(t - depart).astype(np.int64)
+
+
 def leg_seconds(base_s: float, depart_s: int | None, profile: SpeedProfile | None) -> int:
     """A leg's whole seconds: its base seconds rounded, or ridden through the profile."""
     if profile is None:

@@ -129,13 +129,14 @@ def quote_order(
     for k, start in _planned_starts(inst, built.routes).items():
         latest[k] = max(latest[k], start)
     latest[k_new] = NO_LIMIT
-    best = (math.inf, None, 0, 0)
+    options = []
     cand = np.array([k_new], dtype=np.int64)
     for st in built.route_states(inst):
         st.refresh(latest)
         cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
-        if cost[0] < best[0]:
-            best = (float(cost[0]), st, int(kind[0]), int(where[0]))
+        if cost[0] < math.inf:
+            options.append((float(cost[0]), st.r, st, int(kind[0]), int(where[0])))
+    best = _first_kept(inst, built.route_states(inst), sorted(options, key=lambda o: o[:2]), k_new, latest)
     platform = _third_party_fallback(probe, new, buffer_s, max_promise_s, started, confidence)
     if best[1] is None and platform is not None:
         return platform
@@ -149,9 +150,7 @@ def quote_order(
         return Quote.refused(
             "no_rider_available", "no rider can take it without making a current order late", started
         )
-    _, st, kind, where = best
-    st.apply(k_new, kind, where)
-    st.refresh(latest)
+    st = best[1]
     routes = [s.stops() for s in built.route_states(inst)]
     eta = _planned_starts(inst, routes)[k_new]
     rider_id = problem.riders[st.r].id
@@ -201,6 +200,49 @@ def _eta_quantiles(probe: Problem, plan: Plan, rider_id: str, eta: int, confiden
         return eta, eta, eta, eta
     low, mid, high = (int(x) for x in found[:3])
     return low, mid, high, int(found[3]) if confidence is not None else eta
+
+
+def _keeps_times(inst, st, latest: np.ndarray) -> bool:
+    """Whether a route, as last refreshed, keeps every rule and starts no drop-off past `latest`."""
+    sched = st.sched
+    return sched.feasible and all(
+        start <= latest[stop[1]] for stop, start in zip(st.stops(), sched.start) if stop[0] == DROP
+    )
+
+
+def _first_kept(inst, states: list, options: list, k_new: int, latest: np.ndarray) -> tuple:
+    """The cheapest insertion that, applied and re-timed exactly, keeps every planned order's time:
+    (cost, route state) with the order in it, or (inf, None).
+
+    The insertion check is exact for static travel; under a speed profile it estimates how a
+    push travels down the route, so each option is re-timed before it is taken (then, if none
+    holds, every position of every route is tried exactly: a quote's routes are short)."""
+    for cost, _, st, kind, where in options:
+        st.apply(k_new, kind, where)
+        st.refresh(latest)
+        if _keeps_times(inst, st, latest):
+            return cost, st
+        st.remove(k_new)
+        st.refresh(latest)
+    if inst.speed_profile is None:
+        return math.inf, None
+    found = (math.inf, None, 0, 0)
+    for st in states:
+        for kind, where in st.options_for(k_new):
+            st.apply(k_new, kind, where)
+            st.refresh(latest)
+            if _keeps_times(inst, st, latest):
+                eta = next(t for stop, t in zip(st.stops(), st.sched.start) if stop[0] == DROP and stop[1] == k_new)
+                if eta < found[0]:
+                    found = (eta, st, kind, where)
+            st.remove(k_new)
+            st.refresh(latest)
+    if found[1] is None:
+        return math.inf, None
+    _, st, kind, where = found
+    st.apply(k_new, kind, where)
+    st.refresh(latest)
+    return float(found[0]), st
 
 
 def _third_party_fallback(

@@ -207,7 +207,8 @@ def _workload(day: _Day, slot_s: int, speed_mps: float) -> dict[int, float]:
         store = p.store(o.store_id)
         if store is None:
             continue
-        ride = meter.travel_s(store.location, o.dropoff, speed_mps)
+        # Leaving once it is ready and picked up: under a speed profile the ride depends on when.
+        ride = meter.travel_s(store.location, o.dropoff, speed_mps, o.ready_at_s + store.pickup_service_s)
         busy = store.pickup_service_s + o.dropoff_service_s + 2 * ride
         start, end = o.ready_at_s, max(o.promised_at_s, o.ready_at_s + 1)
         first, last = day.slot_of(start, slot_s), day.slot_of(end - 1, slot_s)

@@ -25,6 +25,7 @@ EXACT_UP_TO = 7  # 7! = 5 040 sequences: well under a millisecond vectorised
 def _costs(inst: Instance, r: int, sequences: np.ndarray) -> np.ndarray:
     """Cost of delivering each row of `sequences` (order indices) from rider r's start."""
     tt = inst.travel_s_of_rider[r]
+    timed = inst.speed_profile  # under a profile each leg from its departure
     opts = inst.problem.options
     base = inst.n_stores + inst.n_riders
     n_seq = sequences.shape[0]
@@ -34,7 +35,7 @@ def _costs(inst: Instance, r: int, sequences: np.ndarray) -> np.ndarray:
     timing = np.zeros(n_seq, dtype=np.int64)
     for col in range(sequences.shape[1]):
         k = sequences[:, col]
-        leg = tt[at, base + k]
+        leg = tt[at, base + k] if timed is None else inst.legs_s(r, at, base + k, t)
         travel += leg
         start = np.maximum(t + leg, inst.earliest_s[k])
         timing += drop_time_costs(inst, k, start)
@@ -42,7 +43,7 @@ def _costs(inst: Instance, r: int, sequences: np.ndarray) -> np.ndarray:
         at = base + k
     if inst.return_to_store:
         home = int(inst.home_store[r]) if inst.home_store[r] >= 0 else int(inst.order_store[sequences[0, 0]])
-        travel += tt[at, home]
+        travel += tt[at, home] if timed is None else inst.legs_s(r, at, home, t)
     return travel * float(opts.travel_cost_per_s) + timing.astype(float)
 
 

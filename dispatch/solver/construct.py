@@ -124,11 +124,12 @@ class RouteState:
         for j in range(end - 1, 0, -1):
             fts[j] = wait[j] + min(latest[j] - start[j], fts[j + 1])
         old_leg = np.zeros(n_idx, dtype=np.int64)
-        old_leg[1 : m + 1] = self.tt[pt[: m], pt[1 : m + 1]]
+        timed = inst.speed_profile is not None  # a leg is what riding it took, from its departure
+        old_leg[1 : m + 1] = arr[1 : m + 1] - dep[:m] if timed else self.tt[pt[: m], pt[1 : m + 1]]
         if inst.return_to_store and m > 0:
             last = stops[-1][1] if stops[-1][0] == DROP else stops[-1][2][-1]
             pt[end] = inst.store_point(inst.end_store(r, last))
-            old_leg[end] = self.tt[pt[m], pt[end]]
+            old_leg[end] = sched.end_s - dep[m] if timed else self.tt[pt[m], pt[end]]
         self.pt, self.arr, self.start, self.dep = pt, arr, start, dep
         self.latest, self.rs, self.fts, self.old_leg = latest, rs, fts, old_leg
         self.trip_of, self.pickup_of, self.is_pickup, self.end = trip_of, pickup_of, is_pickup, end
@@ -140,15 +141,22 @@ class RouteState:
         self.latest_used = latest_of
         return sched.feasible
 
+    def _legs(self, a, b, depart):
+        """Legs from a to b leaving at `depart` (arrays): exact under a speed profile too."""
+        if self.inst.speed_profile is None:
+            return self.tt[a, b]
+        return self.inst.legs_s(self.r, a, b, depart)
+
     def _tail(self, i: int, op: np.ndarray, dep_o: np.ndarray, end_pt: np.ndarray):
-        """Cost of the leg after the new drop-off, and whether the push it causes fits."""
+        """Cost of the leg after the new drop-off, and whether the push it causes fits (under a
+        speed profile the push is exact at stop i and estimated beyond: `refresh` decides)."""
         if i == self.end:
             if self.inst.return_to_store:
-                leg = self.tt[op, end_pt]
+                leg = self._legs(op, end_pt, dep_o)
             else:
                 leg = np.zeros_like(op)
         else:
-            leg = self.tt[op, self.pt[i]]
+            leg = self._legs(op, self.pt[i], dep_o)
         push = dep_o + leg - self.arr[i]
         return leg - self.old_leg[i], push, push <= self.fts[i]
 
@@ -234,9 +242,9 @@ class RouteState:
             if i < self.end and not self.is_pickup[i]:
                 continue  # a drop-off: not a trip boundary
             prev_pt, prev_dep = self.pt[i - 1], self.dep[i - 1]
-            to_store = tt[prev_pt, sp]
+            to_store = self._legs(prev_pt, sp, prev_dep)
             start_p = np.maximum(prev_dep + to_store, ready)
-            ride = tt[sp, op]
+            ride = self._legs(sp, op, start_p + ps)
             start_o = np.maximum(start_p + ps + ride, earliest)
             leg_cost, push, fits = self._tail(i, op, start_o + svc, end_pt)
             ok = fits & (start_o <= cand_latest) & (start_o - (start_p + ps) <= max_ride) & fits_alone
@@ -263,7 +271,8 @@ class RouteState:
                 if i - 1 > p:
                     pre_slack = min(pre_slack, int(self.latest[i - 1] - self.start[i - 1]))
                 prev_pt = self.pt[i - 1]
-                start_o = np.maximum(self.dep[i - 1] + delta0 + tt[prev_pt, op], earliest)
+                to_drop = self._legs(prev_pt, op, self.dep[i - 1] + delta0)
+                start_o = np.maximum(self.dep[i - 1] + delta0 + to_drop, earliest)
                 leg_cost, push, fits = self._tail(i, op, start_o + svc, end_pt)
                 ok = ok_base & fits & (delta0 <= pre_slack) & (start_o <= cand_latest)
                 ok &= start_o - (self.dep[p] + delta0) <= max_ride
@@ -273,7 +282,7 @@ class RouteState:
                 if opts.prices_time:
                     # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.
                     pushed = self._push_cost(p + 1, i, delta0) + self._push_cost(i, self.end, push)
-                consider((tt[prev_pt, op] + leg_cost) * travel_cost, ok, start_o, JOIN, i, pushed)
+                consider((to_drop + leg_cost) * travel_cost, ok, start_o, JOIN, i, pushed)
         return best, kind, where
 
     def _pickup_index(self, t: int) -> int:

@@ -20,6 +20,7 @@ from numba import njit
 from dispatch.instance import NO_LIMIT, Instance
 from dispatch.solver.lns import SearchResult
 from dispatch.solver.routes import DROP, PICKUP, Stop
+from dispatch.travel import profile_leg_s
 
 BIG = NO_LIMIT
 # The acceptance threshold, in average cost per order, at the start of a search; it falls to
@@ -79,6 +80,27 @@ def _tt(tt, dist, spd, c, a, b):
     return np.int64(np.rint(dist[a, b] / spd[c]))
 
 
+# The validator's own rule compiled: solver and judge compute the same seconds.
+_profile_leg = njit(**LEAF)(profile_leg_s)
+# How the kernels time a leg (`_leg`): static seconds, or through a speed profile from base
+# seconds of metres / speed (haversine) or of the stored duration matrix.
+STATIC, PROFILE_METRES, PROFILE_MATRIX = 0, 1, 2
+
+
+@njit(**LEAF)
+def _leg(tt, dist, spd, c, a, b, t, td):
+    """Seconds from point a to b for travel class c leaving at t: `_tt`, or ridden through the
+    speed profile `td` = (mode, factors, period_s, midnight_s)."""
+    mode, factors, period_s, midnight_s = td
+    if mode == STATIC:
+        return _tt(tt, dist, spd, c, a, b)
+    if mode == PROFILE_MATRIX:
+        base = np.float64(tt[c, a, b])
+    else:
+        base = dist[a, b] / spd[c]
+    return np.int64(_profile_leg(t, base, factors, period_s, midnight_s))
+
+
 @njit(**LEAF)
 def _time_cost(k, start, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w):
     """What order k's drop-off starting at `start` costs: the customer's clock and lateness
@@ -119,7 +141,7 @@ def _refresh(r, routes, prob, cache):
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     L = length[r]
@@ -145,7 +167,8 @@ def _refresh(r, routes, prob, cache):
             has_pick = True
             cur_p = i
             p_pt = v
-            a = t + _tt(tt, dist, spd, c, at, p_pt)
+            leg = _leg(tt, dist, spd, c, at, p_pt, t, td)
+            a = t + leg
             ready = a
             load = 0
             cnt = 0
@@ -172,13 +195,14 @@ def _refresh(r, routes, prob, cache):
             if s0 > lat[r, i]:
                 ok = False
             pk[r, i] = i
-            travel += _tt(tt, dist, spd, c, at, p_pt)
+            travel += leg
             t = d0
             at = p_pt
         else:
             k = v
             p_pt = S + R + k
-            a = t + _tt(tt, dist, spd, c, at, p_pt)
+            leg = _leg(tt, dist, spd, c, at, p_pt, t, td)
+            a = t + leg
             s0 = a if a >= o_earliest[k] else o_earliest[k]  # a scheduled order waits
             pt[r, i] = p_pt
             arr[r, i] = a
@@ -199,7 +223,7 @@ def _refresh(r, routes, prob, cache):
                 moved += 1
             if cur_p > 0 and s0 - dep[r, cur_p] > o_maxride[k]:
                 ok = False
-            travel += _tt(tt, dist, spd, c, at, p_pt)
+            travel += leg
             t = dep[r, i]
             at = p_pt
     end_t = t
@@ -208,10 +232,11 @@ def _refresh(r, routes, prob, cache):
     if ret and L > 0:
         last = val[r, L - 1]
         back = home[r] if home[r] >= 0 else o_store[last]
-        travel += _tt(tt, dist, spd, c, at, back)
-        end_t = t + _tt(tt, dist, spd, c, at, back)
+        leg = _leg(tt, dist, spd, c, at, back, t, td)
+        travel += leg
+        end_t = t + leg
         pt[r, e] = back
-        old_leg[r, e] = _tt(tt, dist, spd, c, at, back)
+        old_leg[r, e] = leg
     arr[r, e] = end_t
     st[r, e] = end_t
     dep[r, e] = end_t
@@ -232,19 +257,245 @@ def _refresh(r, routes, prob, cache):
             if i < L and kind[r, i] == DROPK and pk[r, i + 1] == pk[r, i] and rs[r, i + 1] < rs[r, i]:
                 rs[r, i] = rs[r, i + 1]
     for i in range(1, L + 1):
-        old_leg[r, i] = _tt(tt, dist, spd, c, pt[r, i - 1], pt[r, i])
+        old_leg[r, i] = arr[r, i] - dep[r, i - 1]  # the leg as ridden (from its departure)
     route_cost[r] = travel * travel_cost + late_sum * late_cost + time_sum + moved * reassign_cost
     return ok
 
 
 @njit(**LEAF)
-def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old_leg):
+def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old_leg, td):
     """Riding on from a new drop-off to stop i (or the end): added cost and the push at i."""
     if i == e:
-        leg = _tt(tt, dist, spd, c, op, end_pt) if ret else 0
+        leg = _leg(tt, dist, spd, c, op, end_pt, done_at, td) if ret else 0
     else:
-        leg = _tt(tt, dist, spd, c, op, pt[r, i])
+        leg = _leg(tt, dist, spd, c, op, pt[r, i], done_at, td)
     return leg - old_leg[r, i], done_at + leg - arr[r, i]
+
+
+@njit(**LEAF)
+def _wave_ready(r, j, kind, val, length, o_ready):
+    """When the orders collected by pickup j of route r are all ready."""
+    ready = -BIG
+    m = j + 1
+    while m <= length[r] and kind[r, m - 1] == DROPK:
+        if o_ready[val[r, m - 1]] > ready:
+            ready = o_ready[val[r, m - 1]]
+        m += 1
+    return ready
+
+
+@njit(**LEAF)
+def _walk(r, j0, j1, from_pt, t, wave_dep, routes, prob, cache):
+    """Stops j0..j1-1 of route r re-timed when the rider leaves `from_pt` at t for stop j0 (after
+    a change before it), each leg ridden from its new departure (a speed profile's exact push).
+
+    `wave_dep` is the new departure from the pickup of stop j0's wave. Returns whether every
+    rule holds, the new departure from the last stop walked (t when none), the change in travel
+    seconds and in what the drop-off times cost. Stops once a wait absorbs the push: the rest of
+    the route is then as it was.
+    """
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    c = rclass[r]
+    d_travel = 0
+    d_time = 0.0
+    at = from_pt
+    for j in range(j0, j1):
+        leg = _leg(tt, dist, spd, c, at, pt[r, j], t, td)
+        d_travel += leg - old_leg[r, j]
+        a = t + leg
+        v = val[r, j - 1]
+        if kind[r, j - 1] == PICK:
+            ready = _wave_ready(r, j, kind, val, length, o_ready)
+            s0 = a if a >= ready else ready
+            if s0 > lat[r, j]:
+                return False, t, d_travel, d_time
+            t = s0 + ps[v]
+            wave_dep = t
+        else:
+            s0 = a if a >= o_earliest[v] else o_earliest[v]
+            if s0 > lat[r, j]:
+                return False, t, d_travel, d_time
+            if pk[r, j] > 0 and s0 - wave_dep > o_maxride[v]:
+                return False, t, d_travel, d_time
+            d_time += (_time_cost(v, s0, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+                       - _time_cost(v, st[r, j], o_created, o_promised, ctd_w, late_w, fixed_w, steep_after,
+                                    steep_w))
+            t = s0 + o_service[v]
+        at = pt[r, j]
+        if t == dep[r, j]:  # the push is absorbed: the rest rides as before
+            return True, dep[r, j1 - 1], d_travel, d_time
+    return True, t, d_travel, d_time
+
+
+@njit(**LEAF)
+def _to_end(r, e, at, t, end_pt, routes, prob, cache):
+    """Riding from `at` (left at t) to route r's end: whether the end keeps the shift end, and
+    the change in travel seconds."""
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    leg = _leg(tt, dist, spd, rclass[r], at, end_pt, t, td) if ret else 0
+    return t + leg <= lat[r, e], leg - old_leg[r, e]
+
+
+@njit(**LEAF)
+def _tail_exact(r, i, e, from_pt, t, wave_dep, end_pt, routes, prob, cache):
+    """The stops from i to the end re-timed exactly after the rider leaves `from_pt` at t: whether
+    every rule holds, the change in travel seconds and in what the drop-off times cost."""
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    if i == e:
+        ok, d_travel = _to_end(r, e, from_pt, t, end_pt, routes, prob, cache)
+        return ok, d_travel, 0.0
+    ok, t_last, d_travel, d_time = _walk(r, i, e, from_pt, t, wave_dep, routes, prob, cache)
+    if not ok:
+        return False, d_travel, d_time
+    if t_last != dep[r, e - 1]:  # pushed to the last stop: the end moves too
+        ok, d_end = _to_end(r, e, pt[r, e - 1], t_last, pt[r, e], routes, prob, cache)
+        d_travel += d_end
+    return ok, d_travel, d_time
+
+
+@njit(**LEAF)
+def _timed_new_wave(k, r, moved, routes, prob, cache):
+    """Under a speed profile, the cheapest new wave for order k in route r (before a pickup or at
+    the end), the route after it re-timed exactly: (cost, position) or (inf, -1)."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    c = rclass[r]
+    e = end_idx[r]
+    s = o_store[k]
+    op = S + R + k
+    end_pt = home[r] if home[r] >= 0 else s
+    best = np.inf
+    bpos = -1
+    for i in range(1, e + 1):
+        if i < e and kind[r, i - 1] != PICK:
+            continue
+        prev = i - 1
+        to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
+        sp = dep[r, prev] + to_store
+        if o_ready[k] > sp:
+            sp = o_ready[k]
+        if gig[r] and sp > shift_end[r]:
+            continue
+        ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
+        so = sp + ps[s] + ride
+        if so < o_earliest[k]:
+            so = o_earliest[k]
+        if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
+            continue
+        ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], -BIG, end_pt, routes, prob, cache)
+        if not ok:
+            continue
+        cost = (to_store + ride + d_travel) * travel_cost + moved
+        cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+        if price_push:
+            cost += d_time
+        if cost < best:
+            best = cost
+            bpos = i
+    return best, bpos
+
+
+@njit(**LEAF)
+def _timed_join(k, r, p, moved, routes, prob, cache):
+    """Under a speed profile, the cheapest place for order k in the wave of route r whose pickup
+    is stop p, the wave's earlier drop-offs (when the pickup waits for k) and the stops after it
+    re-timed exactly: (cost, position) or (inf, -1)."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    c = rclass[r]
+    e = end_idx[r]
+    L = length[r]
+    op = S + R + k
+    end_pt = home[r] if home[r] >= 0 else o_store[k]
+    best = np.inf
+    bpos = -1
+    q = p
+    while q + 1 <= L and kind[r, q] == DROPK:
+        q += 1
+    long_wave = q - p > GRANULAR_FROM
+    delta0 = o_ready[k] - st[r, p]
+    if delta0 < 0:
+        delta0 = 0
+    if delta0 > lat[r, p] - st[r, p]:  # a later pickup must keep a shift end that bounds pickups
+        return best, bpos
+    wave_dep = dep[r, p] + delta0
+    for i in range(p + 1, q + 2):
+        if long_wave and i - 1 > p and i <= q:
+            if not near[k, val[r, i - 2]] and not near[k, val[r, i - 1]]:
+                continue
+        # The wave's drop-offs before i wait for the later pickup (re-timed when it is later).
+        d_prev = dep[r, i - 1] + delta0 if i - 1 == p else dep[r, i - 1]
+        d_travel0 = 0
+        d_time0 = 0.0
+        if delta0 > 0 and i - 1 > p:
+            ok, d_prev, d_travel0, d_time0 = _walk(r, p + 1, i, pt[r, p], wave_dep, wave_dep, routes, prob, cache)
+            if not ok:
+                break  # a later position pushes these stops the same way
+        to_drop = _leg(tt, dist, spd, c, pt[r, i - 1], op, d_prev, td)
+        so = d_prev + to_drop
+        if so < o_earliest[k]:
+            so = o_earliest[k]
+        if so > o_latest[k] or so - wave_dep > o_maxride[k]:
+            continue
+        ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], wave_dep, end_pt, routes, prob, cache)
+        if not ok:
+            continue
+        cost = (to_drop + d_travel0 + d_travel) * travel_cost + moved
+        cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
+        if price_push:
+            cost += d_time0 + d_time
+        if cost < best:
+            best = cost
+            bpos = i
+    return best, bpos
+
+
+@njit(**LEAF)
+def _evaluate_timed(k, r, routes, prob, cache):
+    """`_evaluate` under a speed profile: a push does not travel down the route unchanged (legs
+    take longer in slower periods), so every insertion re-times the route after it exactly."""
+    kind, val, length = routes
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
+    e = end_idx[r]
+    if o_items[k] > cap[r] or (o_locked[k] >= 0 and o_locked[k] != r) or not zone_ok[k, r]:
+        return np.inf, -1, -1
+    if arr[r, e] > lat[r, e]:  # only carried orders may end a route past its shift end
+        return np.inf, -1, -1
+    moved = reassign_cost if o_assigned[k] >= 0 and o_assigned[k] != r else 0.0
+    best, bpos = _timed_new_wave(k, r, moved, routes, prob, cache)
+    bkind = 1 if bpos >= 0 else -1
+    for p in range(1, length[r] + 1):
+        if kind[r, p - 1] != PICK or pt[r, p] != o_store[k]:
+            continue
+        if load_at[r, p] + o_items[k] > cap[r] or cnt_at[r, p] + 1 > maxo[r]:
+            continue
+        cost, i = _timed_join(k, r, p, moved, routes, prob, cache)
+        if cost < best:
+            best = cost
+            bkind = 0
+            bpos = i
+    return best, bkind, bpos
 
 
 @njit(**LEAF)
@@ -254,7 +505,9 @@ def _evaluate(k, r, routes, prob, cache):
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    if td[0] != STATIC:
+        return _evaluate_timed(k, r, routes, prob, cache)
     pt, arr, st, dep, lat, fts, rs, pk, load_at, cnt_at, old_leg, route_cost, end_idx = cache
     c = rclass[r]
     e = end_idx[r]
@@ -274,19 +527,19 @@ def _evaluate(k, r, routes, prob, cache):
         if i < e and kind[r, i - 1] != PICK:
             continue
         prev = i - 1
-        to_store = _tt(tt, dist, spd, c, pt[r, prev], s)
+        to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
         sp = dep[r, prev] + to_store
         if o_ready[k] > sp:
             sp = o_ready[k]
         if gig[r] and sp > shift_end[r]:
             continue
-        ride = _tt(tt, dist, spd, c, s, op)
+        ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
         so = sp + ps[s] + ride
         if so < o_earliest[k]:
             so = o_earliest[k]
         if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
             continue
-        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
+        leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg, td)
         if push > fts[r, i]:
             continue
         cost = (to_store + ride + leg_cost) * travel_cost + moved
@@ -324,19 +577,20 @@ def _evaluate(k, r, routes, prob, cache):
             if long_wave and i - 1 > p and i <= q:
                 if not near[k, val[r, i - 2]] and not near[k, val[r, i - 1]]:
                     continue
-            so = dep[r, i - 1] + delta0 + _tt(tt, dist, spd, c, pt[r, i - 1], op)
+            to_drop = _leg(tt, dist, spd, c, pt[r, i - 1], op, dep[r, i - 1] + delta0, td)
+            so = dep[r, i - 1] + delta0 + to_drop
             if so < o_earliest[k]:
                 so = o_earliest[k]
             if so > o_latest[k]:
                 continue
             if so - (dep[r, p] + delta0) > o_maxride[k]:
                 continue
-            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg)
+            leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg, td)
             if push > fts[r, i]:
                 continue
             if i <= q and push - delta0 > rs[r, i]:
                 continue
-            cost = (_tt(tt, dist, spd, c, pt[r, i - 1], op) + leg_cost) * travel_cost + moved
+            cost = (to_drop + leg_cost) * travel_cost + moved
             cost += _time_cost(k, so, o_created, o_promised, ctd_w, late_w, fixed_w, steep_after, steep_w)
             if price_push:
                 # The wave's earlier drop-offs wait for the later pickup; the later stops are pushed.
@@ -925,7 +1179,7 @@ def _search(n_iter, progress0, progress1, threshold0, string_share, ruin_max, on
     (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
      o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
      travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
-     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok) = prob
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
     route_cost = cache[11]
     np.random.seed(seed)
     n = o_store.shape[0]
@@ -1096,6 +1350,8 @@ def _build_tables(inst: Instance) -> _Tables:
     on_the_fly = not by_matrix and len(speeds) > CompiledRuinRecreate.MAX_STORED_CLASSES
     if on_the_fly or not speeds:
         tt = np.zeros((0, 1, 1), dtype=np.int64)
+    elif by_matrix and inst.speed_profile is not None:  # the durations, ridden through the profile
+        tt = np.ascontiguousarray(np.stack([inst.base_s_of_rider[r] for r in first_rider]).astype(np.int64))
     else:
         tt = np.ascontiguousarray(np.stack([inst.travel_s_of_rider[r] for r in first_rider]))
     dist = np.ascontiguousarray(inst.travel.distance_m, dtype=np.float64)
@@ -1136,8 +1392,17 @@ def _build_tables(inst: Instance) -> _Tables:
         bool(opts.prices_time), inst.shift_end_pickups.astype(np.bool_),
         # Rider zones: an order goes only to riders whose zone holds its door (n x R).
         np.ascontiguousarray(inst.zone_ok, dtype=np.bool_).reshape(max(n, 0), R),
+        _timing(inst, by_matrix),
     )
     return _Tables(drop_cost, prob, group)
+
+
+def _timing(inst: Instance, by_matrix: bool) -> tuple:
+    """How the kernels time legs (`_leg`): (mode, factors, period_s, midnight_s)."""
+    p = inst.speed_profile
+    if p is None:
+        return (STATIC, np.ones(1, dtype=np.float64), 1, 0)
+    return (PROFILE_MATRIX if by_matrix else PROFILE_METRES, p.factor_array, int(p.period_s), int(p.midnight_s))
 
 
 def stop_list(inst: Instance, kinds: np.ndarray, vals: np.ndarray) -> list[Stop]:

@@ -24,16 +24,16 @@ def _solo_trip(inst: Instance, orders: np.ndarray) -> dict[str, np.ndarray]:
     ride = np.zeros((R, n), dtype=np.int64)
     pickup = np.zeros((R, n), dtype=np.int64)
     for r in range(R):
-        tt = inst.travel_s_of_rider[r]
-        at_store = inst.available_s[r] + tt[inst.rider_point(r), store]
+        avail = int(inst.available_s[r])
+        at_store = avail + inst.legs_s(r, inst.rider_point(r), store, avail)
         pickup[r] = np.maximum(at_store, inst.ready_s[orders])
         depart = pickup[r] + inst.pickup_service_s[store]
-        ride[r] = tt[store, op]
+        ride[r] = inst.legs_s(r, store, op, depart)
         start_o[r] = np.maximum(depart + ride[r], inst.earliest_s[orders])  # scheduled orders wait
         end[r] = start_o[r] + inst.service_s[orders]
         if inst.return_to_store:
             back = np.full(n, inst.home_store[r]) if inst.home_store[r] >= 0 else store
-            end[r] += tt[op, back]
+            end[r] += inst.legs_s(r, op, back, end[r])
     # What a shift end bounds: the route's end, or (gig couriers) the pickup.
     bounded = np.where(inst.shift_end_pickups[:, None], pickup, end)
     return {"start_o": start_o, "end": end, "ride": ride, "bounded": bounded}

@@ -57,6 +57,7 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
         sched.end_s = int(inst.available_s[r])
         return sched
     tt = inst.travel_s_of_rider[r]
+    timed = inst.speed_profile  # under a profile every leg is ridden from its departure
     t = int(inst.available_s[r])
     at = inst.rider_point(r)
     carried = inst.carried_of_rider[r]
@@ -71,7 +72,8 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
         if stop[0] == PICKUP:
             s, ks = stop[1], stop[2]
             point = inst.store_point(s)
-            arrive = t + int(tt[at, point])
+            leg = int(tt[at, point]) if timed is None else inst.leg_s(r, at, point, t)
+            arrive = t + leg
             ready = max(int(inst.ready_s[k]) for k in ks)
             start = max(arrive, ready)
             depart = start + int(inst.pickup_service_s[s])
@@ -92,7 +94,8 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
         else:
             k = stop[1]
             point = inst.order_point(k)
-            arrive = t + int(tt[at, point])
+            leg = int(tt[at, point]) if timed is None else inst.leg_s(r, at, point, t)
+            arrive = t + leg
             start = max(arrive, int(inst.earliest_s[k]))
             depart = start + int(inst.service_s[k])
             if k not in on_board:
@@ -113,7 +116,7 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
             sched.time_cost += int(drop_time_costs(inst, k, start))
             if k in picked_at and start - picked_at[k] > int(inst.max_ride_s[k]):
                 sched.violation = sched.violation or "max_ride"
-        sched.travel_s += int(tt[at, point])
+        sched.travel_s += leg
         sched.arrive.append(arrive)
         sched.start.append(start)
         sched.depart.append(depart)
@@ -124,8 +127,9 @@ def schedule_route(inst: Instance, r: int, stops: list[Stop]) -> RouteSchedule:
     if inst.return_to_store:
         last = stops[-1][1] if stops[-1][0] == DROP else stops[-1][2][-1]
         back = inst.store_point(inst.end_store(r, last))
-        sched.travel_s += int(tt[at, back])
-        end = t + int(tt[at, back])
+        leg = int(tt[at, back]) if timed is None else inst.leg_s(r, at, back, t)
+        sched.travel_s += leg
+        end = t + leg
     sched.end_s = end
     ends_route = not inst.shift_end_pickups[r]
     if ends_route and has_pickup and inst.shift_end_s[r] < NO_LIMIT and end > int(inst.shift_end_s[r]):

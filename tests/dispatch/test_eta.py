@@ -10,7 +10,8 @@ from statistics import NormalDist
 
 from dispatch import problem_from_document, solve
 from dispatch.errors import InvalidProblem
-from dispatch.eta import EtaStop, NO_WAIT, draw_starts, lognormal_factors, profile_legs_s
+from dispatch.eta import EtaStop, NO_WAIT, draw_starts, lognormal_factors
+from dispatch.travel import profile_legs_s
 from dispatch.model import SpeedProfile
 from dispatch.travel import LegMeter, profile_leg_s
 from dispatch.validate import validate_plan
@@ -119,7 +120,7 @@ def test_ranges_ride_through_the_speed_profile():
     departs = np.arange(-2000, 9000, 13)
     for base in (0.0, 41.3, 777.7, 5000.0):
         expected = [profile_leg_s(int(d), base, profile.factor_array, 900, -37_000) for d in departs]
-        assert np.array_equal(profile_legs_s(departs, base, profile), expected)
+        assert np.array_equal(profile_legs_s(departs, base, profile.factor_array, profile.period_s, profile.midnight_s), expected)
 
 
 def test_ride_cv_per_period_and_named_errors():
