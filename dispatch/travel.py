@@ -244,6 +244,16 @@ class LegMeter:
     def __init__(self, travel: TravelOptions):
         self.travel = travel
         self._matrix_points: dict[Location, int] = {}
+        self._metres: dict[tuple[Location, Location], float] = {}
+
+    def _great_circle_m(self, a: Location, b: Location) -> float:
+        """Great-circle metres by the matrix's own arithmetic: the direct formula differs in the
+        last bits, which turned a leg of 6.4999999999 s into 7 s here and 6 in the solver's plan."""
+        key = (a, b)
+        if key not in self._metres:
+            self._metres[key] = float(great_circle_matrix_m(
+                np.array([a.lat]), np.array([a.lon]), np.array([b.lat]), np.array([b.lon]))[0, 0])
+        return self._metres[key]
 
     def _matrix_index(self, p: Location) -> int:
         if p not in self._matrix_points:
@@ -258,8 +268,8 @@ class LegMeter:
             assert m is not None
             if m.distances_m is not None:
                 return float(m.distances_m[self._matrix_index(a), self._matrix_index(b)])
-            return great_circle_m(a, b)
-        return great_circle_m(a, b) * self.travel.detour_factor
+            return self._great_circle_m(a, b)
+        return self._great_circle_m(a, b) * self.travel.detour_factor
 
     def base_s(self, a: Location, b: Location, speed_mps: float) -> float:
         """Seconds from a to b at factor 1: metres / speed, or the matrix's duration."""
