@@ -6,6 +6,7 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+from api.local_time import store_zone
 from api.repository import StoreSnapshot
 from api.schemas import DEFAULT_COMMIT_LEAD_S
 from api.tables import OrderRow, PlanRow
@@ -106,7 +107,8 @@ def dispatch_problem(
     if moved:
         following = without_orders(following, set(moved))
     return {
-        "plan_time": plan_time.isoformat(),
+        # In the store's zone: a speed profile counts its periods from the store's local midnight.
+        "plan_time": plan_time.astimezone(store_zone(snapshot.store, None)).isoformat(),
         "stores": [snapshot.store.document] + [s.document for s in snapshot.other_stores],
         "riders": riders,
         "orders": orders,

@@ -127,3 +127,28 @@ def test_the_staffing_answer_is_in_the_stores_zone(client):
     assert answer.status_code == 200, answer.text
     shifts = [(r.get("available_at"), r.get("shift_end")) for r in answer.json()["riders"]]
     assert shifts and all(t.endswith("+05:30") for pair in shifts for t in pair if t), shifts
+
+
+def test_a_speed_profile_counts_periods_from_the_stores_midnight(client):
+    """A dispatch asked at a UTC time rides the store's local periods: with the store's local hour
+    of the dispatch at half speed (and every other hour at full speed), the ride to the door
+    takes twice as long as without the profile."""
+    client.put("/v1/stores/S1", json=store(time_zone="Asia/Shanghai"), headers=ORDER_SYSTEM)
+    client.put("/v1/riders/R1", json=rider(), headers=ORDER_SYSTEM)
+    client.post("/v1/stores/S1/orders", json=order("O1"), headers=ORDER_SYSTEM)
+    local = datetime.fromisoformat(at(0)).astimezone(timezone(timedelta(hours=8)))
+    factors = [1.0] * 24
+    factors[local.hour] = factors[(local.hour + 1) % 24] = 0.5
+    plan_time = datetime.fromisoformat(at(0)).astimezone(timezone.utc).isoformat()
+
+    def ride_s(travel: dict) -> float:
+        options = {**FAST, "travel": {"model": "haversine", **travel}}
+        plan = client.post("/v1/stores/S1/dispatch", json={"plan_time": plan_time, "options": options}, headers=ORDER_SYSTEM)
+        assert plan.status_code == 200, plan.text
+        stops = plan.json()["routes"][0]["stops"]
+        pickup, drop = stops[0], stops[-1]
+        return (datetime.fromisoformat(drop["arrive_at"]) - datetime.fromisoformat(pickup["depart_at"])).total_seconds()
+
+    plain = ride_s({})
+    peak = ride_s({"speed_profile": {"period_min": 60, "factors": factors}})
+    assert abs(peak - 2 * plain) <= 2, (plain, peak)
