@@ -1,10 +1,11 @@
 """Staffing runs as a background job: it simulates whole days, which can take minutes.
 
-A request starts the job (or finds the one already running for the same history and options),
+A request starts the job (or finds the one already running for the same store and query),
 waits a few seconds for it, and answers the result if it is there, else 202 with Retry-After:
 the caller asks the same URL again. The job runs in its own one-worker pool, so it never holds a
-solver worker, and the pool's backstop ends a job that runs past its limit. Finished jobs are
-kept a while so that every poll of the same question gets the same answer.
+solver worker; in the process pool (the default) a job past its limit is cut off and its worker
+replaced. Finished jobs are kept a while so that every poll of the same question gets the same
+answer; a failure that a retry may not repeat (a worker that died, an error) is told once.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import json
 import threading
 import time
 from collections import OrderedDict
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -29,9 +30,10 @@ def staff_document(scenarios: list[dict], options: StaffingOptions) -> dict:
     return staff(scenarios, options).to_document()
 
 
-def job_key(store_id: str, scenarios: list[dict], options: StaffingOptions) -> str:
-    """The question a job answers: the store, its history and the options, as one digest."""
-    text = json.dumps([store_id, scenarios, repr(options)], sort_keys=True, default=str)
+def job_key(store_id: str, question: dict[str, Any]) -> str:
+    """The question a job answers: the store and the query (not the history: on a live store it
+    changes with every order, and each poll would start another job)."""
+    text = json.dumps([store_id, question], sort_keys=True, default=str)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -41,6 +43,8 @@ class StaffingJob:
 
     key: str
     future: Future
+    orders: int  # the history's orders and days, for what an answer says
+    days: int
     started_at: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
     started_s: float = field(default_factory=time.monotonic)
     finished_s: float | None = None
@@ -64,7 +68,7 @@ class StaffingJob:
 
 
 class StaffingJobs:
-    """The service's staffing jobs: at most `workers + queue` running, finished ones kept `keep_s`."""
+    """The service's staffing jobs: at most `1 + queue` running, finished ones kept `keep_s`."""
 
     def __init__(self, pool_kind: str, queue: int, retry_after_s: int, time_limit_s: float, margin_s: float,
                  keep_s: float = 600.0, max_kept: int = 32):
@@ -75,7 +79,6 @@ class StaffingJobs:
         self._capacity = 1 + queue
         self._pool_kind, self._queue, self._margin_s = pool_kind, queue, margin_s
         self._pool: SolverPool | None = None  # started with the first job: most services never staff
-        self._waiters = ThreadPoolExecutor(self._capacity, thread_name_prefix="staffing")
         self._jobs: OrderedDict[str, StaffingJob] = OrderedDict()
         self._lock = threading.Lock()
 
@@ -85,24 +88,42 @@ class StaffingJobs:
                                     max_wait_s=self._queue * (self.time_limit_s + self._margin_s))
         return self._pool
 
-    def start(self, key: str, scenarios: list[dict], options: StaffingOptions) -> StaffingJob:
-        """The job answering `key`: the one running or kept, else a new one (503 when full)."""
+    def find(self, key: str) -> StaffingJob | None:
+        """The job running or kept for `key`, if any."""
         with self._lock:
             self._forget_old()
-            job = self._jobs.get(key)
-            if job is not None:
-                return job
+            return self._jobs.get(key)
+
+    def start(self, key: str, scenarios: list[dict], options: StaffingOptions) -> StaffingJob:
+        """A new job for `key` (or the one another request started meanwhile); 503 when full."""
+        with self._lock:
+            self._forget_old()
+            if key in self._jobs:
+                return self._jobs[key]
             running = sum(1 for j in self._jobs.values() if not j.future.done())
             if running >= self._capacity:
                 raise ServiceBusy(f"{running} staffing jobs are running; retry shortly",
                                   headers={"Retry-After": str(self.retry_after_s)})
-            pool = self._solver()
-            future = self._waiters.submit(pool.run, staff_document, scenarios, options,
-                                          time_limit_s=self.time_limit_s, kind="staffing")
-            job = StaffingJob(key, future)
-            future.add_done_callback(lambda _: setattr(job, "finished_s", time.monotonic()))
+            job = StaffingJob(key, Future(), orders=sum(len(s["orders"]) for s in scenarios), days=len(scenarios))
             self._jobs[key] = job
-            return job
+        # A daemon thread waits for the worker: a service that stops is not held by a running job.
+        threading.Thread(target=self._run, args=(job, scenarios, options), name="staffing", daemon=True).start()
+        return job
+
+    def _run(self, job: StaffingJob, scenarios: list[dict], options: StaffingOptions) -> None:
+        try:
+            value = self._solver().run(staff_document, scenarios, options, time_limit_s=self.time_limit_s, kind="staffing")
+        except BaseException as exc:  # noqa: BLE001 - every failure is the job's answer
+            job.finished_s = time.monotonic()
+            job.future.set_exception(exc)
+        else:
+            job.finished_s = time.monotonic()
+            job.future.set_result(value)
+
+    def forget(self, key: str) -> None:
+        """Drop a job (one whose failure a later ask should not see again)."""
+        with self._lock:
+            self._jobs.pop(key, None)
 
     def _forget_old(self) -> None:
         """Drop finished jobs kept longer than keep_s, and the oldest finished past max_kept."""
@@ -115,8 +136,7 @@ class StaffingJobs:
             del self._jobs[key]
 
     def close(self, wait_s: float = 5.0) -> None:
-        """Stop the workers; a running job is cut off (its caller may ask again later)."""
-        self._waiters.shutdown(wait=False, cancel_futures=True)
+        """Stop the workers; a running job is cut off (its worker process ends with the service)."""
         if self._pool is not None:
             self._pool.close(wait_s=wait_s)
 

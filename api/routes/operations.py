@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
+from sqlalchemy.orm import Session
 
 from api import history, repository
 from api.auth import OrderSystem
@@ -19,7 +20,8 @@ from api.errors import NotFound, SolveTimeout
 from api.json_body import StrictJsonRoute
 from api.local_time import localize, store_zone, store_zone_name
 from api.openapi import RETRY_AFTER, errors
-from api.staffing_jobs import StaffingJobs, job_key
+from api.settings import Settings
+from api.staffing_jobs import StaffingJob, StaffingJobs, job_key
 from dispatch.errors import InvalidProblem
 from dispatch.grid import aggregate, grid_geojson, parse_hours
 from dispatch.live.fit_speeds import FitOptions, fit_speeds
@@ -41,6 +43,8 @@ GRID_EXAMPLE = {"type": "FeatureCollection", "features": [
                     "store_ids": ["S1"], **_FIGURES, "hours": {"9": _FIGURES}}},
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4737, 31.2304]}, "properties": {"kind": "store", "store_id": "S1"}},
 ]}
+
+
 class StaffingRunning(BaseModel):
     """A staffing job still running: ask the same URL again after Retry-After."""
 
@@ -140,12 +144,36 @@ def store_staffing(
         options.check()
     except ValueError as exc:
         raise InvalidProblem.one("query", str(exc)) from None
+    jobs: StaffingJobs = request.app.state.staffing
+    with read_transaction(db):
+        row = repository.get_store(db, store_id)  # 404 before anything else
+        zone = store_zone(row, settings.time_zone)
+    key = job_key(store_id, {"target": target, "slot_min": slot_min, "min_shift_h": min_shift_h, "max_shift_h": max_shift_h,
+                             "days": days, "iterations": settings.staffing_replan_iterations,
+                             "simulations": settings.staffing_simulations})
+    job = jobs.find(key) or _start_staffing(db, jobs, key, store_id, days, options, settings)
+    if not job.wait(settings.staffing_wait_s):
+        return JSONResponse(jobs.describe(job), status_code=202,
+                            headers={"Retry-After": str(jobs.retry_after_s), "Location": str(request.url)})
+    try:
+        result = job.result()
+    except SolveTimeout:
+        raise SolveTimeout(f"staffing {job.orders} orders of {job.days} days did not finish within "
+                           f"{jobs.time_limit_s:g} s; ask for fewer days") from None
+    except Exception:
+        jobs.forget(key)  # a worker that died, an error: the next ask tries again
+        raise
+    return localize({"store_id": store_id, **result}, zone)  # the store's times in its zone
+
+
+def _start_staffing(db: Session, jobs: StaffingJobs, key: str, store_id: str, days: int, options: StaffingOptions,
+                    settings: Settings) -> StaffingJob:
+    """Read the store's history and start its staffing job (404 without orders, 422 if too many)."""
     with read_transaction(db):
         store = repository.read_document(StoreDoc, repository.get_store(db, store_id).document)
         rows = repository.store_history(db, store_id, utc_now() - timedelta(days=days))
         riders = repository.store_riders(db, store_id)
         scenarios = history.day_scenarios(store, rows, riders)
-        zone = store_zone(repository.get_store(db, store_id), settings.time_zone)
     if not scenarios:
         raise NotFound(f"store {store_id!r} has no orders in the last {days} days to staff for")
     orders = sum(len(s["orders"]) for s in scenarios)
@@ -154,18 +182,7 @@ def store_staffing(
                                  f"{settings.staffing_max_orders} a staffing may simulate: ask for fewer days")
     # The work limit binds, not the clock (a busy machine gives the same answer); it bounds the time.
     sim = replace(live_options(scenarios[0]), max_iterations=settings.staffing_replan_iterations, budget_s=STAFFING_CLOCK_S)
-    options = replace(options, sim=sim)
-    jobs: StaffingJobs = request.app.state.staffing
-    job = jobs.start(job_key(store_id, scenarios, options), scenarios, options)
-    if not job.wait(settings.staffing_wait_s):
-        return JSONResponse(jobs.describe(job), status_code=202,
-                            headers={"Retry-After": str(jobs.retry_after_s), "Location": str(request.url)})
-    try:
-        result = job.result()
-    except SolveTimeout:
-        raise SolveTimeout(f"staffing {orders} orders of {len(scenarios)} days did not finish within "
-                           f"{jobs.time_limit_s:g} s; ask for fewer days") from None
-    return localize({"store_id": store_id, **result}, zone)  # the store's times in its zone
+    return jobs.start(key, scenarios, replace(options, sim=sim))
 
 
 @router.get("/{store_id}/speed-profile", summary="A speed profile fitted to the store's delivered orders",

@@ -132,8 +132,34 @@ def test_staffing_answers_202_while_it_runs_and_the_result_when_asked_again(sett
             time.sleep(0.1)
         assert answer.status_code == 200, answer.text
         assert answer.json()["summary"]["orders"] == 2
+        # A new order does not start another job: the same question gets the same answer.
+        client.post("/v1/stores/S1/orders", json=order("O9", -800, 200), headers=ORDER_SYSTEM)
         again = client.get("/v1/stores/S1/staffing", params=params, headers=ORDER_SYSTEM)
         assert again.status_code == 200 and again.json() == answer.json()
+
+
+def test_a_staffing_whose_worker_failed_tells_it_once_then_runs_again(settings_for, monkeypatch):
+    """A job that fails in a way a retry may not repeat (here: a worker gone) answers its 503 to the
+    ask that finds it; the next ask starts a new job."""
+    import api.staffing_jobs
+    from api.errors import ServiceBusy
+
+    calls = []
+
+    def flaky(scenarios, options):
+        calls.append(1)
+        if len(calls) == 1:
+            raise ServiceBusy("a solver worker died during the solve and was replaced; retry")
+        return api.staffing_jobs.staff(scenarios, options).to_document()
+
+    monkeypatch.setattr(api.staffing_jobs, "staff_document", flaky)
+    with _staffing_client(settings_for) as client:
+        seed_store(client, orders=("O1", "O2"))
+        first = client.get("/v1/stores/S1/staffing", headers=ORDER_SYSTEM)
+        assert first.status_code == 503, first.text
+        second = client.get("/v1/stores/S1/staffing", headers=ORDER_SYSTEM)
+        assert second.status_code == 200, second.text
+        assert len(calls) == 2
 
 
 def test_a_staffing_past_its_limit_is_a_504_naming_days(settings_for, monkeypatch):
