@@ -160,7 +160,7 @@ def retime(depart_s: np.ndarray, base_s: np.ndarray, factors: np.ndarray, period
 def _solve(tau: np.ndarray, base: np.ndarray, ride: np.ndarray, fitted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Factors (fitted periods by weighted least squares, the others from their neighbours) and
     the fitted ones' standard errors, iterated until the weights settle."""
-    overall = float(base.sum() / ride.sum())  # the factor timing all the rides together
+    overall = float(np.clip(base.sum() / ride.sum(), *FACTOR_BOUNDS))  # the factor timing all the rides together
     factors = np.full(tau.shape[1], overall)
     se = np.full(tau.shape[1], np.nan)
     if not fitted.any():

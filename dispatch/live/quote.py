@@ -161,6 +161,7 @@ def quote_order(
         unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
     plan = build_plan(inst, routes, unassigned, 0, None, "quote")
     low, mid, high, at_confidence = _eta_quantiles(probe, plan, rider_id, eta, confidence)
+    at_confidence = max(at_confidence, eta)  # never a promise before the plan's own ETA
     promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
     if promise > max_promise_s and platform is not None:
         return platform
@@ -261,7 +262,7 @@ def _third_party_fallback(
     found = leg_quantiles_s(probe.options.travel, depart, ride, qs, probe.options.seed)
     if new.deliver_after_s is not None:  # a scheduled order's drop-off waits for its time, whatever the ride
         found = np.maximum(found, new.deliver_after_s)
-    at_confidence = int(found[3]) if confidence is not None else trip.dropoff_s
+    at_confidence = max(int(found[3]), trip.dropoff_s) if confidence is not None else trip.dropoff_s
     promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
     if promise > max_promise_s:
         return None
