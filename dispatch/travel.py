@@ -75,6 +75,19 @@ def travel_seconds(distance_m: float, speed_mps: float) -> int:
     return int(round(distance_m / speed_mps))
 
 
+DAY_S = 86_400
+MIN_FACTOR = 0.05  # the smallest factor a profile may hold (SpeedProfileDoc): a day rides at least this x DAY_S
+
+
+def _day_base_s(factors: np.ndarray, period_s: int) -> float:
+    """Base seconds ridden in a whole day, from any time (the profile repeats daily); summed in
+    order, so numba and Python give the same bits."""
+    total = 0.0
+    for i in range(factors.shape[0]):
+        total += factors[i] * period_s
+    return total
+
+
 def profile_leg_s(depart_s: int, base_s: float, factors: np.ndarray, period_s: int, midnight_s: int) -> int:
     """Whole seconds of a leg leaving at `depart_s` whose base seconds (at factor 1) are `base_s`,
     riding at each period's factor and crossing periods as it rides; rounded to nearest.
@@ -87,6 +100,13 @@ def profile_leg_s(depart_s: int, base_s: float, factors: np.ndarray, period_s: i
     n = factors.shape[0]
     t = float(depart_s)
     left = float(base_s)  # base seconds still to ride
+    if left > DAY_S * MIN_FACTOR:  # maybe a day or more: whole days first, so the loop stays within a day
+        day_base = 0.0  # as _day_base_s, written out: numba compiles this function alone
+        for i in range(n):
+            day_base += factors[i] * period_s
+        days = np.floor(left / day_base)
+        left -= days * day_base
+        t += days * DAY_S
     while True:
         index = int(np.floor((t - midnight_s) / period_s))
         f = factors[index % n]
@@ -108,6 +128,12 @@ def profile_legs_s(depart_s: np.ndarray, base_s: np.ndarray, factors: np.ndarray
     depart, left = np.broadcast_arrays(depart, left)
     left = left.copy()
     t = depart.astype(np.float64)
+    long = left > DAY_S * MIN_FACTOR  # as profile_leg_s: whole days first
+    if long.any():
+        day_base = _day_base_s(factors, period_s)
+        days = np.floor(left[long] / day_base)
+        left[long] -= days * day_base
+        t[long] += days * DAY_S
     going = left > 0.0
     n = factors.shape[0]
     while going.any():

@@ -120,3 +120,25 @@ def test_a_factor_out_of_range_is_refused():
 def test_speed_profile_factors_are_an_array():
     profile = SpeedProfile(1800, tuple(PEAK), -36_000)
     assert profile.factor_array.dtype == np.float64 and len(profile.factor_array) == 48
+
+
+def _period_by_period(depart: int, base: float, factors: np.ndarray, period_s: int, midnight_s: int) -> float:
+    """The rule ridden one period at a time, whatever the leg's length (the reference)."""
+    t, left, n = float(depart), base, len(factors)
+    while True:
+        index = int(np.floor((t - midnight_s) / period_s))
+        f, end = factors[index % n], midnight_s + (index + 1) * period_s
+        if (end - t) * f >= left:
+            return t + left / f - depart
+        left -= (end - t) * f
+        t = end
+
+
+def test_legs_of_days_ride_whole_days_at_once_and_agree_with_the_rule():
+    """A leg of days (a far rider, a long matrix leg) rides its whole days at once: the same
+    seconds as period by period, in a few steps however slow the profile."""
+    rng = np.random.default_rng(8)
+    factors = rng.uniform(0.05, 3.0, 1440)
+    for depart, base in zip(rng.integers(-90_000, 200_000, 200), rng.uniform(4_000, 600_000, 200)):
+        expected = _period_by_period(int(depart), float(base), factors, 60, -5_000)
+        assert abs(profile_leg_s(int(depart), float(base), factors, 60, -5_000) - expected) <= 1
