@@ -7,6 +7,7 @@ from datetime import timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
+from pydantic import ValidationError
 
 from api import dispatching, events, examples, repository
 from api.auth import OrderSystem
@@ -204,6 +205,15 @@ def current_plan(store_id: PathId, _caller: OrderSystem, db: ReadDb, settings: A
     return localize(repository.get_plan(db, store.current_plan_id).plan, store_zone(store, settings.time_zone))
 
 
+def _planned_travel(policy: dict) -> Any:
+    """The travel the service plans the store with (its re-dispatch policy's: a speed profile,
+    an uncertainty), or the default travel when the stored policy's options no longer pass."""
+    try:
+        return OptionsDoc.model_validate(policy.get("options", {})).travel
+    except ValidationError:
+        return OptionsDoc().travel
+
+
 @router.post(
     "/{store_id}/quote", response_model=QuotePublic, summary="Quote an order before it is placed", responses=errors(404, 413)
 )
@@ -217,13 +227,16 @@ def quote(
     """The earliest delivery the store can promise now and the rider who would take it, without
     making any current order late; or `feasible: false` with a reason (`outside_service_area`,
     `cannot_be_on_time`, `exceeds_capacity`, `no_rider_available`). A fast insertion into a plan
-    of the store as it is, not a full solve: nothing is stored.
+    of the store as it is, not a full solve: nothing is stored. It rides the travel of the
+    store's re-dispatch policy (its speed profile and uncertainty), so `confidence` takes effect
+    when that policy says how rides vary (`options.travel.uncertainty`).
     """
     at = body.at or utc_now()
     with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
-    problem, _, _ = plannable(dispatch_problem(snapshot, at, service_options(OptionsDoc(), settings), current))
+    options = OptionsDoc(travel=_planned_travel(snapshot.store.redispatch)) if snapshot.store.redispatch else OptionsDoc()
+    problem, _, _ = plannable(dispatch_problem(snapshot, at, service_options(options, settings), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
     answer = quote_order(
         problem,

@@ -148,8 +148,8 @@ def test_quote_gives_a_promise_and_a_rider_without_storing_anything(client):
 
 
 def test_quote_at_a_confidence_says_which_it_used(client):
-    """A quote asked at confidence 0.9 answers with that confidence and an ETA range (the service
-    plans without uncertainty, so the range is the ETA and the promise is the ETA's minute)."""
+    """A quote asked at confidence 0.9 answers with that confidence and an ETA range (a store whose
+    policy says nothing of how rides vary: the range is the ETA and the promise is the ETA's minute)."""
     seed_store(client, orders=("O1",))
     body = {"dropoff": order("Q", 800, 200)["dropoff"], "at": at(0), "confidence": 0.9}
     answer = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
@@ -180,3 +180,17 @@ def test_redispatch_with_a_reassignment_cost_keeps_the_current_assignment(client
     ).json()
     riders_after = {s["order_id"]: r["rider_id"] for r in again["routes"] for s in r["stops"] if s["kind"] == "dropoff"}
     assert riders_after == riders_before and again["metrics"]["reassigned"] == 0
+
+
+def test_a_quote_rides_the_travel_of_the_stores_policy(client):
+    """With a re-dispatch policy saying how rides vary, a quote at 0.9 promises later than its ETA
+    and gives a range; without a policy its range is the ETA."""
+    seed_store(client, riders=("R1",), orders=())
+    body = {"dropoff": order("Q", 800, 200)["dropoff"], "at": at(0), "confidence": 0.9, "promise_rounding": "second"}
+    plain = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
+    assert plain["feasible"] and plain["eta_p10"] == plain["eta_p90"] == plain["eta"]
+    policy = {"on_new_order": False, "options": {"travel": {"model": "haversine", "uncertainty": {"ride_cv": 0.4}}}}
+    assert client.put("/v1/stores/S1/redispatch", json=policy, headers=ORDER_SYSTEM).status_code == 200
+    varied = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
+    assert varied["feasible"] and varied["eta_p10"] < varied["eta_p90"]
+    assert varied["promise_at"] > varied["eta"]
