@@ -321,21 +321,26 @@ def _speed_profile(doc: ProblemDoc, errors: list[FieldError]) -> SpeedProfile | 
     if given is None:
         return None
     field = "options.travel.speed_profile"
-    if 1440 % given.period_min:
-        errors.append(FieldError(f"{field}.period_min", f"is {given.period_min}: it must divide 1440 (a day's minutes)"))
+    if not _divides_the_day(given.period_min, field, errors):
         return None
     if len(given.factors) != 1440 // given.period_min:
         errors.append(FieldError(
             f"{field}.factors", f"has {len(given.factors)}: 1440 / period_min = {1440 // given.period_min} are needed"
         ))
         return None
-    local = doc.plan_time
-    since_midnight = local.hour * 3600 + local.minute * 60 + local.second + local.microsecond / 1e6
     return SpeedProfile(
         period_s=given.period_min * 60,
         factors=tuple(float(f) for f in given.factors),
-        midnight_s=-int(math.floor(since_midnight)),
+        midnight_s=_midnight_s(doc),
     )
+
+
+def _divides_the_day(period_min: int, field: str, errors: list[FieldError]) -> bool:
+    """Whether periods of `period_min` cut the day evenly (else an error naming the field)."""
+    if 1440 % period_min:
+        errors.append(FieldError(f"{field}.period_min", f"is {period_min}: it must divide 1440 (a day's minutes)"))
+        return False
+    return True
 
 
 def _midnight_s(doc: ProblemDoc) -> int:
@@ -352,8 +357,7 @@ def _uncertainty(doc: ProblemDoc, errors: list[FieldError]) -> Uncertainty | Non
     if given is None:
         return None
     field = "options.travel.uncertainty"
-    if 1440 % given.period_min:
-        errors.append(FieldError(f"{field}.period_min", f"is {given.period_min}: it must divide 1440 (a day's minutes)"))
+    if not _divides_the_day(given.period_min, field, errors):
         return None
     periods = 1440 // given.period_min
     ride_cv = given.ride_cv if isinstance(given.ride_cv, list) else [given.ride_cv] * periods

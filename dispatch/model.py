@@ -115,6 +115,13 @@ class MatrixTravel:
     distances_m: np.ndarray | None = None  # (n, n) float metres
 
 
+def _midnight_later(midnight_s: int, later_s: int) -> int:
+    """A local midnight (<= 0, plan-epoch seconds) seen from a plan epoch `later_s` seconds later:
+    the last one at or before it (periods of the local day repeat daily)."""
+    midnight = (midnight_s - later_s) % 86_400
+    return midnight - 86_400 if midnight > 0 else 0
+
+
 @dataclass(frozen=True, eq=False)
 class SpeedProfile:
     """Speed factors by period of the local day: a rider rides at speed x the factor of the
@@ -135,8 +142,7 @@ class SpeedProfile:
 
     def rebased(self, later_s: int) -> SpeedProfile:
         """The same profile for a plan epoch `later_s` seconds later (what a re-plan needs)."""
-        midnight = (self.midnight_s - later_s) % 86_400  # the profile repeats daily
-        return SpeedProfile(self.period_s, self.factors, midnight - 86_400 if midnight > 0 else 0)
+        return SpeedProfile(self.period_s, self.factors, _midnight_later(self.midnight_s, later_s))
 
 
 @dataclass(frozen=True, eq=False)
@@ -167,8 +173,7 @@ class Uncertainty:
 
     def rebased(self, later_s: int) -> Uncertainty:
         """The same uncertainty for a plan epoch `later_s` seconds later (what a re-plan needs)."""
-        midnight = (self.midnight_s - later_s) % 86_400  # the periods repeat daily
-        return Uncertainty(self.ride_cv, self.service_cv, self.period_s, midnight - 86_400 if midnight > 0 else 0)
+        return Uncertainty(self.ride_cv, self.service_cv, self.period_s, _midnight_later(self.midnight_s, later_s))
 
 
 @dataclass(frozen=True, slots=True, eq=False)

@@ -207,6 +207,12 @@ class DaySimulator:
         p = self.problem
         self.meter = LegMeter(p.options.travel)
         self.world = self._world_uncertainty(p, options) if options.noise else None
+        # What the dispatcher knows of travel: the scenario's, and the world's noise when the
+        # scenario does not say how rides vary (its quotes' ranges and confidences need it).
+        known = p.options.travel
+        if known.uncertainty is None and self.world is not None:
+            known = replace(known, uncertainty=self.world)
+        self._known_travel = known
         # The world differs from the plans' clock: stops are timed by riding them.
         self.realistic = self.world is not None or p.options.travel.speed_profile is not None
         self._luck: dict[tuple[str, str, str], float] = {}
@@ -457,7 +463,7 @@ class DaySimulator:
             time_limit_s=self.options.budget_s,
             lateness=opts.lateness,
             return_to_store=self.options.return_to_store,
-            travel=opts.travel.rebased(t),  # the profile's periods keep to the local day
+            travel=self._known_travel.rebased(t),  # the profile's periods keep to the local day
             seed=self.options.seed,
             max_iterations=self.options.max_iterations,
             travel_cost_per_s=self.options.travel_cost_per_s,
@@ -545,7 +551,7 @@ class DaySimulator:
 
     def _predicted(self, stop, t: int) -> None:
         """Record a planned drop-off's ETA range (the first one, and the latest)."""
-        if stop.eta_p50_s is None or self.problem.options.travel.uncertainty is None:
+        if stop.eta_p50_s is None or self._known_travel.uncertainty is None:
             return  # without uncertainty the range is the plan's time: nothing to calibrate
         state = self.orders[stop.order_id]
         state.eta_last = (t, stop.eta_p10_s + t, stop.eta_p50_s + t, stop.eta_p90_s + t)

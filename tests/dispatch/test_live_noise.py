@@ -102,3 +102,12 @@ def test_quotes_become_promises_and_are_reported():
     assert 0 <= result.metrics["quote_kept_rate"] <= 1
     ranged = [o for o in result.orders if "eta_first" in o]
     assert ranged and all(o["eta_first"]["p10"] <= o["eta_first"]["p50"] <= o["eta_first"]["p90"] for o in ranged)
+
+
+def test_a_noisy_world_the_scenario_does_not_describe_still_gives_ranges():
+    """Noise on a scenario without `uncertainty`: the dispatcher knows the world's noise, so its
+    plans' ETA ranges are ranges (and its quotes' confidences mean something)."""
+    noisy = simulate(DAY, SimOptions(noise=True, quote_confidence=0.9, **FAST))
+    ranged = [o for o in noisy.orders if "eta_first" in o]
+    assert ranged and all(o["eta_first"]["p10"] < o["eta_first"]["p90"] for o in ranged)
+    assert noisy.metrics["quoted"] > 0
