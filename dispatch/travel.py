@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from dispatch.errors import FieldError, InvalidProblem
-from dispatch.model import Location, MatrixTravel, SpeedProfile, TravelOptions
+from dispatch.model import Location, MatrixTravel, TravelOptions
 
 if TYPE_CHECKING:
     from dispatch.model import Problem
@@ -148,15 +148,6 @@ def profile_legs_s(depart_s: np.ndarray, base_s: np.ndarray, factors: np.ndarray
         t[going], left[going] = tg, lg
         going[going] = ~done
     return np.rint(t - depart).astype(np.int64)
-
-
-def leg_seconds(base_s: float, depart_s: int | None, profile: SpeedProfile | None) -> int:
-    """A leg's whole seconds: its base seconds rounded, or ridden through the profile."""
-    if profile is None:
-        return int(round(base_s))
-    if depart_s is None:
-        raise ValueError("a leg's seconds under a speed profile need its departure time")
-    return profile_leg_s(int(depart_s), float(base_s), profile.factor_array, profile.period_s, profile.midnight_s)
 
 
 def problem_points(problem: Problem) -> list[tuple[str, Location]]:
@@ -315,4 +306,7 @@ class LegMeter:
             return int(m.durations_s[self._matrix_index(a), self._matrix_index(b)])
         if profile is None:
             return travel_seconds(self.distance_m(a, b), speed_mps)
-        return leg_seconds(self.base_s(a, b, speed_mps), depart_s, profile)
+        if depart_s is None:
+            raise ValueError("a leg's seconds under a speed profile need its departure time")
+        base = self.base_s(a, b, speed_mps)
+        return profile_leg_s(int(depart_s), base, profile.factor_array, profile.period_s, profile.midnight_s)

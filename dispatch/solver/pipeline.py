@@ -184,8 +184,8 @@ def _ortools_models(run: _Run, now: float) -> bool:
         not opts.prices_time and not bool(inst.shift_end_pickups.any()) and not bool(np.any(inst.deadline_s < NO_LIMIT))
     )
     affordable = run.reproducible or run.deadline - now >= _ORTOOLS_MIN_BUDGET_S
-    timed = inst.speed_profile is None or ORTOOLS_WITH_PROFILE
-    return affordable and timed and not inst.windowed and not stable and modelled
+    static_or_allowed = inst.speed_profile is None or ORTOOLS_WITH_PROFILE
+    return affordable and static_or_allowed and not inst.windowed and not stable and modelled
 
 
 def _improve_with_ortools(run: _Run, best: _Best, forbid: set[int]) -> _Best:
