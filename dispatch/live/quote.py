@@ -203,14 +203,6 @@ def _eta_quantiles(probe: Problem, plan: Plan, rider_id: str, eta: int, confiden
     return low, mid, high, int(found[3]) if confidence is not None else eta
 
 
-def _keeps_times(inst, st, latest: np.ndarray) -> bool:
-    """Whether a route, as last refreshed, keeps every rule and starts no drop-off past `latest`."""
-    sched = st.sched
-    return sched.feasible and all(
-        start <= latest[stop[1]] for stop, start in zip(st.stops(), sched.start) if stop[0] == DROP
-    )
-
-
 def _first_kept(inst, states: list, options: list, k_new: int, latest: np.ndarray) -> tuple:
     """The cheapest insertion that, applied and re-timed exactly, keeps every planned order's time:
     (cost, route state) with the order in it, or (inf, None).
@@ -221,7 +213,7 @@ def _first_kept(inst, states: list, options: list, k_new: int, latest: np.ndarra
     for cost, _, st, kind, where in options:
         st.apply(k_new, kind, where)
         st.refresh(latest)
-        if _keeps_times(inst, st, latest):
+        if st.keeps_times(latest):
             return cost, st
         st.remove(k_new)
         st.refresh(latest)
@@ -232,7 +224,7 @@ def _first_kept(inst, states: list, options: list, k_new: int, latest: np.ndarra
         for kind, where in st.options_for(k_new):
             st.apply(k_new, kind, where)
             st.refresh(latest)
-            if _keeps_times(inst, st, latest):
+            if st.keeps_times(latest):
                 eta = next(t for stop, t in zip(st.stops(), st.sched.start) if stop[0] == DROP and stop[1] == k_new)
                 if eta < found[0]:
                     found = (eta, st, kind, where)

@@ -64,6 +64,13 @@ class RouteState:
             out.extend((DROP, k) for k in trip.orders)
         return out
 
+    def keeps_times(self, latest_of: np.ndarray) -> bool:
+        """Whether the route, as last refreshed, keeps every rule and starts no drop-off past
+        `latest_of` (under a speed profile an insertion's check estimates how a push travels on)."""
+        return self.sched.feasible and all(
+            start <= latest_of[stop[1]] for stop, start in zip(self.stops(), self.sched.start) if stop[0] == DROP
+        )
+
     def refresh(self, latest_of: np.ndarray) -> bool:
         """Recompute the schedule and slack arrays; False if the route breaks a hard rule."""
         inst, r = self.inst, self.r
@@ -416,7 +423,7 @@ def _regret_insert(
         k = int(cand_arr[pick])
         st = states[r]
         st.apply(k, int(kinds[pick, r]), int(where[pick, r]))
-        if not st.refresh(latest_of):
+        if not st.refresh(latest_of) or (inst.speed_profile is not None and not st.keeps_times(latest_of)):
             # A mismatch between the fast check and the exact schedule: never keep it.
             st.remove(k)
             st.refresh(latest_of)
