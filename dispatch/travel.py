@@ -264,8 +264,8 @@ class LegMeter:
         self._metres: dict[tuple[Location, Location], float] = {}
 
     def _great_circle_m(self, a: Location, b: Location) -> float:
-        """Great-circle metres by the matrix's own arithmetic: the direct formula differs in the
-        last bits, which turned a leg of 6.4999999999 s into 7 s here and 6 in the solver's plan."""
+        """Great-circle metres by the solver's matrix arithmetic: the direct formula differs in the
+        last bits, enough to round a leg of half a second differently from the plan."""
         key = (a, b)
         if key not in self._metres:
             self._metres[key] = float(great_circle_matrix_m(

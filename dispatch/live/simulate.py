@@ -21,8 +21,7 @@ ride and each service really lasts a lognormal draw around the planned seconds (
 seconds, the CVs of `options.travel.uncertainty`, else `DEFAULT_NOISE`), seeded by `noise_seed`
 and keyed by rider and stop, so the same day gives the same luck whatever the re-plans do; the
 dispatcher sees what has happened (where riders really are, when stops really started) and plans
-the rest at the planned durations. Noise off, and no profile, is the simulator as it was: riders
-ride the plans' times.
+the rest at the planned durations. Noise off, and no profile: riders ride the plans' times exactly.
 """
 
 from __future__ import annotations
