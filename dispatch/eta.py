@@ -161,7 +161,8 @@ def stop_quantiles_s(
     known = eta_stops(problem, stops)
     if known is None:
         return None
-    starts = draw_starts(problem.options.travel, rider, known[: index + 1], problem.options.seed)
+    # The whole route, drawn as the plan's ranges are: the same draws give the same quantiles.
+    starts = draw_starts(problem.options.travel, rider, known, problem.options.seed)
     return quantiles_s(starts[index:index + 1], qs)[0]
 
 

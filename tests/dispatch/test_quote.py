@@ -75,6 +75,9 @@ def test_a_quote_at_a_confidence_promises_its_quantile():
     assert low < p50 < p90 and high.confidence == 0.9
     assert high.promise_at_s == -(-p90 // 60) * 60
     assert mid.promise_at_s < high.promise_at_s
+    # The quote's range is its plan's range for the same stop (the same draws).
+    stop = next(s for r in high.plan.routes for s in r.stops if s.order_id == QUOTE_ORDER_ID)
+    assert (stop.eta_p10_s, stop.eta_p50_s, stop.eta_p90_s) == high.eta_range_s
     plain = quote_order(problem_from_document(document()), "S1", _loc(0, 2500), confidence=0.9)
     assert plain.eta_range_s == (plain.eta_s,) * 3 and plain.promise_at_s == -(-plain.eta_s // 60) * 60
     from dispatch.live import quote_document
