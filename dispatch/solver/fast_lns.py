@@ -262,6 +262,30 @@ def _refresh(r, routes, prob, cache):
     return ok
 
 
+@njit(**STEP)
+def _new_wave(k, r, prev, s, op, c, pt, dep, prob):
+    """Order k in a new wave of route r after stop `prev`: (ride to the store, ride to the door,
+    drop-off start), the second -1 if the wave breaks a rule (a pickup past a gig shift's end,
+    the order's latest start, its freshness)."""
+    (tt, rclass, S, R, avail, shift_end, start_pt, home, ret, o_store, o_ready, o_latest, o_promised,
+     o_items, o_service, o_maxride, o_prio, o_carried, late_w, drop_cost, ps, cap, maxo, late_cost,
+     travel_cost, neighbours, dist, spd, o_earliest, o_assigned, reassign_cost, o_locked, near, idle_group,
+     o_created, ctd_w, fixed_w, steep_after, steep_w, price_push, gig, zone_ok, td) = prob
+    to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
+    sp = dep[r, prev] + to_store
+    if o_ready[k] > sp:
+        sp = o_ready[k]
+    if gig[r] and sp > shift_end[r]:
+        return to_store, -1, 0
+    ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
+    so = sp + ps[s] + ride
+    if so < o_earliest[k]:
+        so = o_earliest[k]
+    if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
+        return to_store, -1, 0
+    return to_store, ride, so
+
+
 @njit(**LEAF)
 def _leg_after(r, i, e, c, op, end_pt, done_at, ret, tt, dist, spd, pt, arr, old_leg, td):
     """Riding on from a new drop-off to stop i (or the end): added cost and the push at i."""
@@ -382,18 +406,8 @@ def _timed_new_wave(k, r, moved, routes, prob, cache):
     for i in range(1, e + 1):
         if i < e and kind[r, i - 1] != PICK:
             continue
-        prev = i - 1
-        to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
-        sp = dep[r, prev] + to_store
-        if o_ready[k] > sp:
-            sp = o_ready[k]
-        if gig[r] and sp > shift_end[r]:
-            continue
-        ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
-        so = sp + ps[s] + ride
-        if so < o_earliest[k]:
-            so = o_earliest[k]
-        if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
+        to_store, ride, so = _new_wave(k, r, i - 1, s, op, c, pt, dep, prob)
+        if ride < 0:
             continue
         ok, d_travel, d_time = _tail_exact(r, i, e, op, so + o_service[k], -BIG, end_pt, routes, prob, cache)
         if not ok:
@@ -526,18 +540,8 @@ def _evaluate(k, r, routes, prob, cache):
     for i in range(1, e + 1):
         if i < e and kind[r, i - 1] != PICK:
             continue
-        prev = i - 1
-        to_store = _leg(tt, dist, spd, c, pt[r, prev], s, dep[r, prev], td)
-        sp = dep[r, prev] + to_store
-        if o_ready[k] > sp:
-            sp = o_ready[k]
-        if gig[r] and sp > shift_end[r]:
-            continue
-        ride = _leg(tt, dist, spd, c, s, op, sp + ps[s], td)
-        so = sp + ps[s] + ride
-        if so < o_earliest[k]:
-            so = o_earliest[k]
-        if so > o_latest[k] or so - (sp + ps[s]) > o_maxride[k]:
+        to_store, ride, so = _new_wave(k, r, i - 1, s, op, c, pt, dep, prob)
+        if ride < 0:
             continue
         leg_cost, push = _leg_after(r, i, e, c, op, end_pt, so + o_service[k], ret, tt, dist, spd, pt, arr, old_leg, td)
         if push > fts[r, i]:
