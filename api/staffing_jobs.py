@@ -16,6 +16,7 @@ import threading
 import time
 from collections import OrderedDict
 from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout  # not the builtin one before Python 3.11
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
@@ -53,7 +54,7 @@ class StaffingJob:
         """Wait up to `seconds` for the outcome; whether it is there."""
         try:
             self.future.exception(timeout=max(0.0, seconds))
-        except TimeoutError:
+        except FutureTimeout:
             return False
         return True
 
@@ -106,13 +107,14 @@ class StaffingJobs:
                                   headers={"Retry-After": str(self.retry_after_s)})
             job = StaffingJob(key, Future(), orders=sum(len(s["orders"]) for s in scenarios), days=len(scenarios))
             self._jobs[key] = job
+            pool = self._solver()  # under the lock: two first jobs at once make one pool
         # A daemon thread waits for the worker: a service that stops is not held by a running job.
-        threading.Thread(target=self._run, args=(job, scenarios, options), name="staffing", daemon=True).start()
+        threading.Thread(target=self._run, args=(pool, job, scenarios, options), name="staffing", daemon=True).start()
         return job
 
-    def _run(self, job: StaffingJob, scenarios: list[dict], options: StaffingOptions) -> None:
+    def _run(self, pool: SolverPool, job: StaffingJob, scenarios: list[dict], options: StaffingOptions) -> None:
         try:
-            value = self._solver().run(staff_document, scenarios, options, time_limit_s=self.time_limit_s, kind="staffing")
+            value = pool.run(staff_document, scenarios, options, time_limit_s=self.time_limit_s, kind="staffing")
         except BaseException as exc:  # noqa: BLE001 - every failure is the job's answer
             job.finished_s = time.monotonic()
             job.future.set_exception(exc)
