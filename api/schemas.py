@@ -419,3 +419,14 @@ class Board(BaseModel):
     unassigned: list[dict[str, Any]]
     at_risk: list[dict[str, Any]]
     kpis: dict[str, Any]
+
+
+class StaffingRunning(BaseModel):
+    """A staffing job still running: ask the same URL again after Retry-After."""
+
+    status: Literal["running"]
+    job: str
+    started_at: datetime
+    running_s: float
+    retry_after_s: int
+    time_limit_s: float

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import datetime, timedelta
-from typing import Annotated, Any, Literal
+from datetime import timedelta
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
 from sqlalchemy.orm import Session
 
 from api import history, repository
@@ -20,6 +19,7 @@ from api.errors import NotFound, SolveTimeout
 from api.json_body import StrictJsonRoute
 from api.local_time import localize, store_zone, store_zone_name
 from api.openapi import RETRY_AFTER, errors
+from api.schemas import StaffingRunning
 from api.settings import Settings
 from api.staffing_jobs import StaffingJob, StaffingJobs, job_key
 from dispatch.errors import InvalidProblem
@@ -43,17 +43,6 @@ GRID_EXAMPLE = {"type": "FeatureCollection", "features": [
                     "store_ids": ["S1"], **_FIGURES, "hours": {"9": _FIGURES}}},
     {"type": "Feature", "geometry": {"type": "Point", "coordinates": [121.4737, 31.2304]}, "properties": {"kind": "store", "store_id": "S1"}},
 ]}
-
-
-class StaffingRunning(BaseModel):
-    """A staffing job still running: ask the same URL again after Retry-After."""
-
-    status: Literal["running"]
-    job: str
-    started_at: datetime
-    running_s: float
-    retry_after_s: int
-    time_limit_s: float
 
 
 STAFFING_RUNNING_EXAMPLE = {"status": "running", "job": "5f0c2a9e41d7b3c8", "started_at": "2026-11-23T02:00:00+00:00",
