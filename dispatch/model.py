@@ -229,6 +229,10 @@ class Options:
     # What a rider-hour costs in the money of third-party fees: a fee of f costs
     # f * 3600 / rider_cost_per_hour rider-seconds (times travel_cost_per_s, at least 1).
     rider_cost_per_hour: float | None = None
+    # Under a speed profile OR-Tools sees static estimates of the legs (its transits are static)
+    # and its plan is re-timed exactly before it is kept; off, as measured (SOLVER_NOTES,
+    # "ortools_with_profile"). Not a document field: a switch for tests and research.
+    ortools_with_profile: bool = False
 
     @property
     def prices_time(self) -> bool:

@@ -38,9 +38,6 @@ _ORTOOLS_SHARE = 0.25
 # Below this budget building and forking its model (tens of milliseconds) is not worth it.
 _ORTOOLS_MIN_BUDGET_S = 0.5
 _KILL_MARGIN_S = 0.05  # OR-Tools past its own limit by this much is killed
-# Under a speed profile OR-Tools sees static estimates of the legs (its transits are static),
-# and its plan is re-timed exactly before it is kept; whether it runs: SOLVER_NOTES, by name.
-ORTOOLS_WITH_PROFILE = False
 # Two trajectories of half the time each, the better kept, once the budget is ample: one
 # trajectory sometimes settles in a poor optimum. Scheduled (VRPTW-like) problems from 2 s.
 TRAJ_MIN_S = 2.0
@@ -184,7 +181,7 @@ def _ortools_models(run: _Run, now: float) -> bool:
         not opts.prices_time and not bool(inst.shift_end_pickups.any()) and not bool(np.any(inst.deadline_s < NO_LIMIT))
     )
     affordable = run.reproducible or run.deadline - now >= _ORTOOLS_MIN_BUDGET_S
-    static_or_allowed = inst.speed_profile is None or ORTOOLS_WITH_PROFILE
+    static_or_allowed = inst.speed_profile is None or inst.problem.options.ortools_with_profile
     return affordable and static_or_allowed and not inst.windowed and not stable and modelled
 
 

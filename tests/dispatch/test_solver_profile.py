@@ -179,13 +179,11 @@ def test_an_insertion_costs_under_a_profile_what_its_exact_re_timing_costs(seed)
 def test_the_python_search_and_ortools_under_a_profile_give_clean_plans(monkeypatch):
     """The slow path (compiled search not loaded: Python insertion and search) and OR-Tools'
     step (its static estimate re-timed exactly before it is kept) both give validator-clean plans."""
-    from dispatch.solver import pipeline
-
     doc = _with_profile(generate_problem(30, 4, 2, lateness="soft", on_road=1), STEEP, 15)
     doc["options"].update(time_limit_s=1.0)
     doc["options"].pop("max_iterations", None)
     problem = problem_from_document(doc)
-    monkeypatch.setattr(pipeline, "ORTOOLS_WITH_PROFILE", True)
+    problem = dataclasses.replace(problem, options=dataclasses.replace(problem.options, ortools_with_profile=True))
     plan = solve(problem)
     assert validate_plan(problem, plan.to_document()) == []
     monkeypatch.setattr(fast_lns, "ready", lambda: False)
