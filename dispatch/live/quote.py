@@ -124,42 +124,13 @@ def quote_order(
     impossible = screen(inst, others)
     built = _current_plan(inst, [k for k in others if k not in impossible], problem.options.seed, follow_routes)
 
-    # Nobody planned may get later than their promise or than they already are.
-    latest = inst.promised_s.astype(np.int64).copy()
-    for k, start in _planned_starts(inst, built.routes).items():
-        latest[k] = max(latest[k], start)
-    latest[k_new] = NO_LIMIT
-    options = []
-    cand = np.array([k_new], dtype=np.int64)
-    for st in built.route_states(inst):
-        st.refresh(latest)
-        cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
-        if cost[0] < math.inf:
-            options.append((float(cost[0]), st.r, st, int(kind[0]), int(where[0])))
-    best = _first_kept(inst, built.route_states(inst), sorted(options, key=lambda o: o[:2]), k_new, latest)
+    best = _best_insertion(inst, built, k_new)
     platform = _third_party_fallback(probe, new, buffer_s, max_promise_s, started, confidence)
-    if best[1] is None and platform is not None:
-        return platform
     if best[1] is None:
-        if inst.n_riders == 0:
-            return Quote.refused("no_rider_available", "the store has no riders now", started)
-        if items > int(inst.capacity.max()):
-            return Quote.refused(
-                "exceeds_capacity", f"{items} items; the largest rider capacity is {int(inst.capacity.max())}", started
-            )
-        return Quote.refused(
-            "no_rider_available", "no rider can take it without making a current order late", started
-        )
+        return platform if platform is not None else _no_rider(inst, items, started)
     st = best[1]
-    routes = [s.stops() for s in built.route_states(inst)]
-    eta = _planned_starts(inst, routes)[k_new]
+    plan, eta = _quote_plan(inst, built, unassigned, impossible, k_new)
     rider_id = problem.riders[st.r].id
-    n_planned = sum(1 for rt in routes for s in rt if s[0] == DROP)
-    reasons = {**explain_all_left_out(inst, list(built.left), n_planned), **impossible}
-    for k in list(built.left) + list(impossible):
-        reason, detail = reasons[k]
-        unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
-    plan = build_plan(inst, routes, unassigned, 0, None, "quote")
     low, mid, high, at_confidence = _eta_quantiles(probe, plan, rider_id, eta, confidence)
     at_confidence = max(at_confidence, eta)  # never a promise before the plan's own ETA
     promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
@@ -177,6 +148,48 @@ def quote_order(
     return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan,
                  eta_range_s=(low, mid, high), confidence=confidence,
                  at_confidence_s=at_confidence if confidence is not None else None)
+
+
+def _best_insertion(inst, built, k_new: int) -> tuple:
+    """The cheapest place for the new order that keeps everyone planned at most as late as their
+    promise or as they already are: (cost, route state with the order in it) or (inf, None)."""
+    latest = inst.promised_s.astype(np.int64).copy()
+    for k, start in _planned_starts(inst, built.routes).items():
+        latest[k] = max(latest[k], start)
+    latest[k_new] = NO_LIMIT
+    options = []
+    cand = np.array([k_new], dtype=np.int64)
+    for st in built.route_states(inst):
+        st.refresh(latest)
+        cost, kind, where = st.evaluate(cand, np.array([NO_LIMIT]), np.array([_EARLIEST_WEIGHT]), np.array([0]))
+        if cost[0] < math.inf:
+            options.append((float(cost[0]), st.r, st, int(kind[0]), int(where[0])))
+    return _first_kept(inst, built.route_states(inst), sorted(options, key=lambda o: o[:2]), k_new, latest)
+
+
+def _no_rider(inst, items: int, started: float) -> Quote:
+    """Why no own rider can take the new order: none on duty, too big, or every one would make
+    a current order late."""
+    if inst.n_riders == 0:
+        return Quote.refused("no_rider_available", "the store has no riders now", started)
+    if items > int(inst.capacity.max()):
+        return Quote.refused(
+            "exceeds_capacity", f"{items} items; the largest rider capacity is {int(inst.capacity.max())}", started
+        )
+    return Quote.refused("no_rider_available", "no rider can take it without making a current order late", started)
+
+
+def _quote_plan(inst, built, unassigned: list, impossible: dict, k_new: int) -> tuple[Plan, int]:
+    """The plan with the new order in it (the orders it leaves out, with their reasons) and the
+    new order's ETA."""
+    routes = [s.stops() for s in built.route_states(inst)]
+    eta = _planned_starts(inst, routes)[k_new]
+    n_planned = sum(1 for rt in routes for s in rt if s[0] == DROP)
+    reasons = {**explain_all_left_out(inst, list(built.left), n_planned), **impossible}
+    for k in list(built.left) + list(impossible):
+        reason, detail = reasons[k]
+        unassigned.append(UnassignedOrder(inst.orders[k].id, reason, detail))
+    return build_plan(inst, routes, unassigned, 0, None, "quote"), eta
 
 
 def _current_plan(inst, candidates: list[int], seed: int, follow_routes: bool):
