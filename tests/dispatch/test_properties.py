@@ -72,3 +72,28 @@ def test_every_plan_is_valid_and_every_order_appears_once(doc):
     assert sorted(routed + left) == sorted(o["id"] for o in doc["orders"])
     carried = {c for r in doc["riders"] for c in r["carrying"]}
     assert not carried & set(left)
+
+
+@st.composite
+def problems_with_changing_speeds(draw):
+    """The problems above, with a random speed profile and, sometimes, uncertain rides."""
+    doc = draw(problems())
+    period_min = draw(st.sampled_from([15, 30, 60, 120]))
+    factors = draw(st.lists(st.floats(0.3, 2.5), min_size=1440 // period_min, max_size=1440 // period_min))
+    doc["options"]["travel"]["speed_profile"] = {"period_min": period_min, "factors": factors}
+    if draw(st.booleans()):
+        doc["options"]["travel"]["uncertainty"] = {"ride_cv": draw(st.floats(0.0, 0.5)), "service_cv": 0.2}
+    return doc
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems_with_changing_speeds())
+def test_under_any_speed_profile_every_plan_is_valid(doc):
+    """Speeds that change through the day: every leg of the plan is what the validator rides,
+    every ETA range fits its route, and each order appears once."""
+    problem = problem_from_document(doc)
+    plan = solve(problem)
+    assert validate_plan(problem, plan.to_document()) == []
+    routed = [s.order_id for r in plan.routes for s in r.stops if s.kind == "dropoff"]
+    left = [u.order_id for u in plan.unassigned]
+    assert sorted(routed + left) == sorted(o["id"] for o in doc["orders"])
