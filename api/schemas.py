@@ -146,6 +146,12 @@ class OrderPlanView(BaseModel):
     pickup_eta: datetime | None = Field(default=None, description="when that rider arrives at the store for it (null once picked up)")
     pickup_departs_at: datetime | None = Field(default=None, description="when the pickup stop ends")
     dropoff_eta: datetime | None = Field(default=None, description="when the rider arrives at the customer's door")
+    dropoff_eta_p10: datetime | None = Field(
+        default=None, description="the drop-off's ETA range: 10% chance it starts before this (with the store's "
+        "options.travel.uncertainty; without it p10 = p50 = p90 = the planned start)",
+    )
+    dropoff_eta_p50: datetime | None = Field(default=None, description="the drop-off's ETA range: its median start")
+    dropoff_eta_p90: datetime | None = Field(default=None, description="the drop-off's ETA range: 90% chance it starts by this")
     late_s: int = Field(default=0, description="seconds the planned drop-off is after the promise")
     unassigned_reason: str | None = None
     unassigned_detail: str | None = None

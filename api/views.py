@@ -95,8 +95,17 @@ class PlanIndex:
             pickup_eta=datetime.fromisoformat(pickup["arrive_at"]) if pickup else None,
             pickup_departs_at=datetime.fromisoformat(pickup["depart_at"]) if pickup else None,
             dropoff_eta=datetime.fromisoformat(drop["arrive_at"]),
+            # A plan stored before ETA ranges were planned has none.
+            dropoff_eta_p10=_time_or_none(drop.get("eta_p10")),
+            dropoff_eta_p50=_time_or_none(drop.get("eta_p50")),
+            dropoff_eta_p90=_time_or_none(drop.get("eta_p90")),
             late_s=int(drop.get("late_s") or 0),
         )
+
+
+def _time_or_none(text: str | None) -> datetime | None:
+    """An ISO time of a stored plan, or None where it has none."""
+    return datetime.fromisoformat(text) if text else None
 
 
 def current_plan_index(db: Session, store: StoreRow | None) -> PlanIndex:

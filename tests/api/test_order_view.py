@@ -27,6 +27,9 @@ def test_an_open_order_shows_the_planned_rider_and_its_etas_from_the_current_pla
     assert view["plan"]["pickup_eta"] == pickup["arrive_at"][:19] + "+08:00"
     assert view["plan"]["dropoff_eta"] == drop["arrive_at"][:19] + "+08:00"
     assert view["plan"]["as_of"] == at(0) and view["plan"]["late_s"] == drop["late_s"]
+    # Without uncertainty the drop-off's ETA range is its planned start.
+    for q in ("p10", "p50", "p90"):
+        assert view["plan"][f"dropoff_eta_{q}"] == drop[f"eta_{q}"][:19] + "+08:00"
 
 
 def test_after_the_pickup_the_order_shows_its_carrier_and_only_the_dropoff_eta(client):
