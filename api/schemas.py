@@ -147,7 +147,7 @@ class OrderPlanView(BaseModel):
     pickup_departs_at: datetime | None = Field(default=None, description="when the pickup stop ends")
     dropoff_eta: datetime | None = Field(default=None, description="when the rider arrives at the customer's door")
     dropoff_eta_p10: datetime | None = Field(
-        default=None, description="the drop-off's ETA range: 10% chance it starts before this (with the store's "
+        default=None, description="the drop-off's ETA range: 10% chance it starts before this (with the plan's "
         "options.travel.uncertainty; without it p10 = p50 = p90 = the planned start)",
     )
     dropoff_eta_p50: datetime | None = Field(default=None, description="the drop-off's ETA range: its median start")
