@@ -82,7 +82,8 @@ class PlanIndex:
             return OrderPlanView(
                 plan_id=self.plan.plan_id, as_of=self.plan.plan_time, rider_id=None, third_party=True,
                 pickup_eta=datetime.fromisoformat(item["pickup_at"]), dropoff_eta=datetime.fromisoformat(item["dropoff_at"]),
-                late_s=int(item.get("late_s") or 0),
+                dropoff_eta_p10=_time_or_none(item.get("eta_p10")), dropoff_eta_p50=_time_or_none(item.get("eta_p50")),
+                dropoff_eta_p90=_time_or_none(item.get("eta_p90")), late_s=int(item.get("late_s") or 0),
             )
         if oid not in self.dropoffs:
             return None  # accepted after the plan was made

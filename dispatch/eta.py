@@ -137,8 +137,8 @@ def _stop_start_s(problem: Problem, stop: PlannedStop) -> int:
 
 
 def with_eta_ranges(problem: Problem, plan: Plan) -> Plan:
-    """The plan with every stop's ETA range: the Monte Carlo's quantiles under uncertainty,
-    else p10 = p50 = p90 = the stop's planned start (no draws needed)."""
+    """The plan with every stop's ETA range, and every third-party drop-off's: the Monte Carlo's
+    quantiles under uncertainty, else p10 = p50 = p90 = the planned start (no draws needed)."""
     unc = problem.options.travel.uncertainty
     certain = unc is None or unc.is_certain
     routes = []
@@ -150,7 +150,12 @@ def with_eta_ranges(problem: Problem, plan: Plan) -> Plan:
             p10, p50, p90 = (int(x) for x in ranges[i]) if ranges is not None else (_stop_start_s(problem, s),) * 3
             stops.append(replace(s, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90))
         routes.append(replace(route, stops=tuple(stops)))
-    return replace(plan, routes=tuple(routes))
+    third_party = []
+    for t in plan.third_party:
+        found = None if certain else third_party_quantiles_s(problem, t.order_id, t.store_id, t.pickup_s)
+        p10, p50, p90 = (int(x) for x in found) if found is not None else (t.dropoff_s,) * 3
+        third_party.append(replace(t, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90))
+    return replace(plan, routes=tuple(routes), third_party=tuple(third_party))
 
 
 def stop_quantiles_s(
@@ -164,6 +169,20 @@ def stop_quantiles_s(
     # The whole route, drawn as the plan's ranges are: the same draws give the same quantiles.
     starts = draw_starts(problem.options.travel, rider, known, problem.options.seed)
     return quantiles_s(starts[index:index + 1], qs)[0]
+
+
+def third_party_quantiles_s(problem: Problem, order_id: str, store_id: str, pickup_s: int,
+                            qs: Sequence[float] = QUANTILES) -> np.ndarray | None:
+    """Whole-second quantiles `qs` of a third-party drop-off's start: its courier leaves the
+    store after the pickup and rides one noisy leg to the door (a scheduled order waits for its
+    time); None when the order, the store or its third party is unknown."""
+    order, store = problem.order_index.get(order_id), problem.store(store_id)
+    if order is None or store is None or store.third_party is None:
+        return None
+    depart = pickup_s + store.pickup_service_s
+    ride = LegMeter(problem.options.travel).travel_s(store.location, order.dropoff, store.third_party.speed_mps, depart)
+    found = leg_quantiles_s(problem.options.travel, depart, ride, qs, problem.options.seed)
+    return found if order.deliver_after_s is None else np.maximum(found, order.deliver_after_s)
 
 
 def leg_quantiles_s(travel: TravelOptions, depart_s: int, ride_s: int, qs: Sequence[float], seed: int = 0,

@@ -80,6 +80,10 @@ class ThirdPartyOrder:
     late_s: int
     distance_m: float
     fee: float
+    # The drop-off's ETA range (its start's 10%, 50%, 90% quantiles), or None (not computed).
+    eta_p10_s: int | None = None
+    eta_p50_s: int | None = None
+    eta_p90_s: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,7 +186,9 @@ class Plan:
             "third_party": [
                 {"order_id": t.order_id, "store_id": t.store_id, "pickup_at": self.at(t.pickup_s),
                  "dropoff_at": self.at(t.dropoff_s), "late_s": t.late_s, "distance_m": round(t.distance_m, 1),
-                 "fee": round(t.fee, 2)}
+                 "fee": round(t.fee, 2),
+                 **{name: self.at(v) for name, v in (("eta_p10", t.eta_p10_s), ("eta_p50", t.eta_p50_s),
+                                                      ("eta_p90", t.eta_p90_s)) if v is not None}}
                 for t in self.third_party
             ],
             "metrics": metrics,
@@ -265,7 +271,8 @@ def plan_from_document(doc: dict, plan_time: datetime) -> Plan:
         ),
         third_party=tuple(
             ThirdPartyOrder(t.order_id, t.store_id, _seconds(t.pickup_at, plan_time), _seconds(t.dropoff_at, plan_time),
-                            t.late_s, t.distance_m, t.fee)
+                            t.late_s, t.distance_m, t.fee,
+                            *(None if v is None else _seconds(v, plan_time) for v in (t.eta_p10, t.eta_p50, t.eta_p90)))
             for t in parsed.third_party
         ),
     )

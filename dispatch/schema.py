@@ -401,6 +401,9 @@ class PlanThirdPartyDoc(_PlanPart):
     late_s: int = Field(default=0, ge=0, le=10**9)
     distance_m: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
     fee: float = Field(default=0.0, ge=0, le=1e12, allow_inf_nan=False)
+    eta_p10: Time | None = None
+    eta_p50: Time | None = None
+    eta_p90: Time | None = None
 
 
 class PlanMetricsDoc(_PlanPart):

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from dispatch.eta import route_eta_ranges
+from dispatch.eta import route_eta_ranges, third_party_quantiles_s
 from dispatch.geofence import ServiceArea, store_area
 from dispatch.model import Location, Order, Problem, Rider, Store
 from dispatch.plan import REASONS, Plan, PlannedRoute, PlannedStop, ThirdPartyOrder, UnassignedOrder, plan_from_document
@@ -524,7 +524,8 @@ def _third_party_trip(ctx: Context, t: ThirdPartyOrder) -> ThirdPartyTrip | None
 def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
     """Orders sent to a store's third party, by the drop-off's rules (eta_mismatch, late_mismatch,
     late, deadline, max_ride, outside_service_area, wrong_store, distance_mismatch,
-    carried_elsewhere, commitment_broken) and their own: no_third_party, fee_mismatch."""
+    carried_elsewhere, commitment_broken, and the ETA range's) and their own: no_third_party,
+    fee_mismatch."""
     plan = ctx.plan
     for t in plan.third_party:
         oid = t.order_id
@@ -559,6 +560,27 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
             yield Violation("distance_mismatch", f"third-party order {oid}: distance_m {t.distance_m:.1f}, the rules give {trip.distance_m:.1f}", order_id=oid)
         if abs(t.fee - trip.fee) > FEE_TOLERANCE:
             yield Violation("fee_mismatch", f"third-party order {oid}: fee {t.fee:.2f}, the store's terms give {trip.fee:.2f}", order_id=oid)
+        yield from _third_party_range(ctx, t, trip)
+
+
+def _third_party_range(ctx: Context, t: ThirdPartyOrder, trip: ThirdPartyTrip) -> Iterator[Violation]:
+    """A third-party drop-off's ETA range, if the plan states one: ordered, and close to the one
+    its ride's distribution gives (eta_range_order, eta_range_mismatch)."""
+    given = (t.eta_p10_s, t.eta_p50_s, t.eta_p90_s)
+    if given == (None, None, None):
+        return
+    what = f"third-party drop-off of {t.order_id}"
+    if None in given or not given[0] <= given[1] <= given[2]:
+        yield Violation("eta_range_order", f"{what}: eta_p10 <= eta_p50 <= eta_p90 must hold (all three given)", order_id=t.order_id)
+        return
+    unc = ctx.problem.options.travel.uncertainty
+    found = None if unc is None or unc.is_certain else third_party_quantiles_s(ctx.problem, t.order_id, trip.store.id, trip.pickup_s)
+    p10, p50, p90 = (trip.start_s,) * 3 if found is None else (int(x) for x in found)
+    slack = TIME_TOLERANCE_S + ETA_RANGE_TOLERANCE * (p90 - p10)
+    if any(abs(g - r) > slack for g, r in zip(given, (p10, p50, p90))):
+        at = ctx.plan.at
+        yield Violation("eta_range_mismatch", f"{what}: plan says {at(given[0])} / {at(given[1])} / {at(given[2])}, "
+                                              f"its ride's distribution gives {at(p10)} / {at(p50)} / {at(p90)}", order_id=t.order_id)
 
 
 def status_matches(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:

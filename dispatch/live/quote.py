@@ -15,7 +15,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from dispatch.eta import QUANTILES, leg_quantiles_s, stop_quantiles_s
+from dispatch.eta import QUANTILES, stop_quantiles_s, third_party_quantiles_s
 from dispatch.geofence import store_area
 from dispatch.instance import NO_LIMIT, build_instance
 from dispatch.model import Location, Order, Problem
@@ -260,13 +260,8 @@ def _third_party_fallback(
     trip = eligible_trip(probe, new, meter)
     if trip is None:
         return None
-    store = probe.store(new.store_id)
-    depart = trip.pickup_s + store.pickup_service_s
-    ride = meter.travel_s(store.location, new.dropoff, store.third_party.speed_mps, depart)
     qs = QUANTILES + ((confidence,) if confidence is not None else ())
-    found = leg_quantiles_s(probe.options.travel, depart, ride, qs, probe.options.seed)
-    if new.deliver_after_s is not None:  # a scheduled order's drop-off waits for its time, whatever the ride
-        found = np.maximum(found, new.deliver_after_s)
+    found = third_party_quantiles_s(probe, new.id, new.store_id, trip.pickup_s, qs)
     at_confidence = max(int(found[3]), trip.dropoff_s) if confidence is not None else trip.dropoff_s
     promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
     if promise > max_promise_s:

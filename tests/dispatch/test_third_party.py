@@ -177,3 +177,23 @@ def test_the_fleet_sweep_reports_what_each_fleet_sent_out():
     one = sweep["third_party"][min(sweep["third_party"])]
     assert one["third_party_fees"] == 6.0 * round(one["third_party_share"] * len(day["orders"]))
     assert "sent out" in summary_markdown([simulate(day, sim)], "day", [sweep])
+
+
+def test_a_third_party_drop_off_has_its_eta_range():
+    """Without uncertainty the range of a drop-off sent out is its planned start; with uncertain
+    rides it spreads around it, the validator agrees, and a stated range it does not give is
+    refused."""
+    _, plain = solved(_two_doors(True))
+    sent = plain.third_party[0]
+    assert sent.eta_p10_s == sent.eta_p50_s == sent.eta_p90_s == sent.dropoff_s
+    doc = _two_doors(True)
+    doc["options"]["travel"]["uncertainty"] = {"ride_cv": 0.3, "service_cv": 0.2}
+    problem, plan = solved(doc)
+    sent = plan.third_party[0]
+    assert sent.eta_p10_s < sent.eta_p50_s < sent.eta_p90_s
+    out = plan.to_document()
+    out["third_party"][0]["eta_p90"] = out["third_party"][0]["eta_p10"]
+    assert {v.cause for v in validate_plan(problem, out)} == {"eta_range_order"}
+    out = plan.to_document()
+    out["third_party"][0]["eta_p10"] = out["third_party"][0]["eta_p50"]
+    assert {v.cause for v in validate_plan(problem, out)} == {"eta_range_mismatch"}
