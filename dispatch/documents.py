@@ -323,16 +323,24 @@ def _speed_profile(doc: ProblemDoc, errors: list[FieldError]) -> SpeedProfile | 
     field = "options.travel.speed_profile"
     if not _divides_the_day(given.period_min, field, errors):
         return None
-    if len(given.factors) != 1440 // given.period_min:
-        errors.append(FieldError(
-            f"{field}.factors", f"has {len(given.factors)}: 1440 / period_min = {1440 // given.period_min} are needed"
-        ))
+    if not _one_per_period(given.factors, given.period_min, f"{field}.factors", errors):
         return None
     return SpeedProfile(
         period_s=given.period_min * 60,
         factors=tuple(float(f) for f in given.factors),
         midnight_s=_midnight_s(doc),
     )
+
+
+def _one_per_period(values: list, period_min: int, field: str, errors: list[FieldError], or_one: bool = False) -> bool:
+    """Whether `values` has one value per period of the day (else an error naming the field)."""
+    periods = 1440 // period_min
+    if len(values) == periods:
+        return True
+    needed = f"one number, or 1440 / period_min = {periods} of them, are needed" if or_one else (
+        f"1440 / period_min = {periods} are needed")
+    errors.append(FieldError(field, f"has {len(values)}: {needed}"))
+    return False
 
 
 def _divides_the_day(period_min: int, field: str, errors: list[FieldError]) -> bool:
@@ -359,12 +367,8 @@ def _uncertainty(doc: ProblemDoc, errors: list[FieldError]) -> Uncertainty | Non
     field = "options.travel.uncertainty"
     if not _divides_the_day(given.period_min, field, errors):
         return None
-    periods = 1440 // given.period_min
-    ride_cv = given.ride_cv if isinstance(given.ride_cv, list) else [given.ride_cv] * periods
-    if len(ride_cv) != periods:
-        errors.append(FieldError(
-            f"{field}.ride_cv", f"has {len(ride_cv)}: one number, or 1440 / period_min = {periods} of them, are needed"
-        ))
+    ride_cv = given.ride_cv if isinstance(given.ride_cv, list) else [given.ride_cv] * (1440 // given.period_min)
+    if not _one_per_period(ride_cv, given.period_min, f"{field}.ride_cv", errors, or_one=True):
         return None
     return Uncertainty(
         ride_cv=tuple(float(c) for c in ride_cv),

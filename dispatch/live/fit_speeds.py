@@ -127,7 +127,7 @@ def fit_speeds(history: Rides, options: FitOptions) -> SpeedFit:
     share = tau / ride[:, None]
     fitted = share.sum(axis=0) >= options.min_rides
     factors, se = _solve(tau, base, ride, fitted)
-    factors = np.round(factors, FACTOR_DECIMALS)  # what the caller pastes is what the errors are measured on
+    factors = np.round(factors, FACTOR_DECIMALS)  # rounded as they are pasted: the errors below are the pasted profile's
     error = retime(depart, base, factors, options.period_s) - ride
     fits = _period_fits(options.period_s, factors, fitted, tau, share, error, ride, se)
     return SpeedFit(
