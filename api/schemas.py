@@ -156,6 +156,9 @@ class OrderPlanView(BaseModel):
     unassigned_reason: str | None = None
     unassigned_detail: str | None = None
     third_party: bool = Field(default=False, description="the plan sends it to the store's third-party couriers (ETAs are theirs)")
+    third_party_courier: str | None = Field(
+        default=None, description="when third_party: the platform courier the plan gives it to (orders with the same one ride together)"
+    )
 
 
 class OrderPublic(BaseModel):

@@ -84,6 +84,7 @@ class PlanIndex:
                 pickup_eta=datetime.fromisoformat(item["pickup_at"]), dropoff_eta=datetime.fromisoformat(item["dropoff_at"]),
                 dropoff_eta_p10=_time_or_none(item.get("eta_p10")), dropoff_eta_p50=_time_or_none(item.get("eta_p50")),
                 dropoff_eta_p90=_time_or_none(item.get("eta_p90")), late_s=int(item.get("late_s") or 0),
+                third_party_courier=item.get("courier"),
             )
         if oid not in self.dropoffs:
             return None  # accepted after the plan was made

@@ -307,6 +307,8 @@ def _third_party(store, doc: ProblemDoc, errors: list[FieldError]) -> ThirdParty
     return ThirdParty(
         fee_per_order=float(tp.fee_per_order), fee_per_extra_km=float(tp.fee_per_extra_km),
         included_km=float(tp.included_km), arrival_s=int(tp.arrival_s), speed_mps=float(tp.speed_mps),
+        orders_per_courier=int(tp.orders_per_courier),
+        fee_per_added_order=None if tp.fee_per_added_order is None else float(tp.fee_per_added_order),
     )
 
 

@@ -150,11 +150,18 @@ def with_eta_ranges(problem: Problem, plan: Plan) -> Plan:
             p10, p50, p90 = (int(x) for x in ranges[i]) if ranges is not None else (_stop_start_s(problem, s),) * 3
             stops.append(replace(s, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90))
         routes.append(replace(route, stops=tuple(stops)))
-    third_party = []
-    for t in plan.third_party:
-        found = None if certain else third_party_quantiles_s(problem, t.order_id, t.store_id, t.pickup_s)
-        p10, p50, p90 = (int(x) for x in found) if found is not None else (t.dropoff_s,) * 3
-        third_party.append(replace(t, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90))
+    couriers: dict[str | None, list[int]] = {}
+    for i, t in enumerate(plan.third_party):
+        couriers.setdefault(t.courier if t.courier is not None else f"tp-{t.order_id}", []).append(i)
+    third_party = list(plan.third_party)
+    for courier, members in couriers.items():
+        first = plan.third_party[members[0]]
+        found = None if certain else courier_quantiles_s(
+            problem, first.store_id, [plan.third_party[i].order_id for i in members], first.pickup_s, courier=courier)
+        for row, i in enumerate(members):
+            t = third_party[i]
+            p10, p50, p90 = (int(x) for x in found[row]) if found is not None else (t.dropoff_s,) * 3
+            third_party[i] = replace(t, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90)
     return replace(plan, routes=tuple(routes), third_party=tuple(third_party))
 
 
@@ -171,27 +178,29 @@ def stop_quantiles_s(
     return quantiles_s(starts[index:index + 1], qs)[0]
 
 
-def third_party_quantiles_s(problem: Problem, order_id: str, store_id: str, pickup_s: int,
-                            qs: Sequence[float] = QUANTILES) -> np.ndarray | None:
-    """Whole-second quantiles `qs` of a third-party drop-off's start: its courier leaves the
-    store after the pickup and rides one noisy leg to the door (a scheduled order waits for its
-    time); None when the order, the store or its third party is unknown."""
-    order, store = problem.order_index.get(order_id), problem.store(store_id)
-    if order is None or store is None or store.third_party is None:
+def courier_quantiles_s(problem: Problem, store_id: str, order_ids: Sequence[str], pickup_s: int,
+                        qs: Sequence[float] = QUANTILES, courier: str | None = None) -> np.ndarray | None:
+    """Whole-second quantiles `qs` of each drop-off's start on a third-party courier, shape
+    (orders, len(qs)): it leaves the store after the pickup and rides door to door in the given
+    order, drawn as a rider's route is (seeded by `courier`, default `tp-` and the first order's
+    id, as the solver names a courier); None when an order, the store or its third party is
+    unknown."""
+    store = problem.store(store_id)
+    orders = [problem.order_index.get(oid) for oid in order_ids]
+    if store is None or store.third_party is None or not orders or any(o is None for o in orders):
         return None
     depart = pickup_s + store.pickup_service_s
-    ride = LegMeter(problem.options.travel).travel_s(store.location, order.dropoff, store.third_party.speed_mps, depart)
-    found = leg_quantiles_s(problem.options.travel, depart, ride, qs, problem.options.seed)
-    return found if order.deliver_after_s is None else np.maximum(found, order.deliver_after_s)
+    tp = store.third_party
+    courier_as_rider = Rider(id=courier or f"tp-{order_ids[0]}", location=store.location, available_at_s=depart,
+                             shift_end_s=None, capacity_items=0, max_orders=len(orders), speed_mps=tp.speed_mps)
+    stops = [EtaStop(o.dropoff, NO_WAIT if o.deliver_after_s is None else o.deliver_after_s, o.dropoff_service_s)
+             for o in orders]
+    return quantiles_s(draw_starts(problem.options.travel, courier_as_rider, stops, problem.options.seed), qs)
 
 
-def leg_quantiles_s(travel: TravelOptions, depart_s: int, ride_s: int, qs: Sequence[float], seed: int = 0,
-                    draws: int = DRAWS) -> np.ndarray:
-    """Whole-second quantiles of the arrival of one ride of `ride_s` planned seconds leaving at
-    `depart_s` (a third-party courier's trip to the door)."""
-    unc = travel.uncertainty
-    if unc is None or unc.is_certain:
-        return np.full(len(qs), depart_s + ride_s, dtype=np.int64)
-    z = np.random.default_rng([int(seed), zlib.crc32(b"third_party")]).standard_normal(draws)
-    arrive = depart_s + ride_s * lognormal_factors(unc.ride_cv_at(depart_s), z)
-    return np.rint(np.quantile(arrive, qs)).astype(np.int64)
+def third_party_quantiles_s(problem: Problem, order_id: str, store_id: str, pickup_s: int,
+                            qs: Sequence[float] = QUANTILES) -> np.ndarray | None:
+    """Whole-second quantiles `qs` of the drop-off's start of an order alone on a third-party
+    courier (`courier_quantiles_s`); None when the order, the store or its third party is unknown."""
+    found = courier_quantiles_s(problem, store_id, [order_id], pickup_s, qs)
+    return None if found is None else found[0]

@@ -42,6 +42,14 @@ class ThirdParty:
     included_km: float = 0.0
     arrival_s: int = 600  # from the plan's time until its courier is at the store
     speed_mps: float = 4.5  # its courier's speed (haversine travel; a matrix's times are used as they are)
+    orders_per_courier: int = 1  # how many orders one courier carries on one trip
+    fee_per_added_order: float | None = None  # each order after a courier's first; None: fee_per_order
+
+    def order_fee(self, position: int, distance_m: float) -> float:
+        """The fee of the order a courier drops off `position`-th (0 first), `distance_m` road
+        metres from the store, to the cent."""
+        base = self.fee_per_order if position == 0 or self.fee_per_added_order is None else self.fee_per_added_order
+        return round(base + self.fee_per_extra_km * max(0.0, distance_m / 1000.0 - self.included_km), 2)
 
 
 @dataclass(frozen=True, slots=True)

@@ -84,6 +84,9 @@ class ThirdPartyOrder:
     eta_p10_s: int | None = None
     eta_p50_s: int | None = None
     eta_p90_s: int | None = None
+    # The platform courier that carries it: a plan lists each courier's orders together, in
+    # drop-off order. None (a plan written without it) rides alone.
+    courier: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,7 @@ class Plan:
             "third_party": [
                 {"order_id": t.order_id, "store_id": t.store_id, "pickup_at": self.at(t.pickup_s),
                  "dropoff_at": self.at(t.dropoff_s), "late_s": t.late_s, "distance_m": round(t.distance_m, 1),
-                 "fee": round(t.fee, 2),
+                 "fee": round(t.fee, 2), **({"courier": t.courier} if t.courier is not None else {}),
                  **{name: self.at(v) for name, v in (("eta_p10", t.eta_p10_s), ("eta_p50", t.eta_p50_s),
                                                       ("eta_p90", t.eta_p90_s)) if v is not None}}
                 for t in self.third_party
@@ -272,7 +275,8 @@ def plan_from_document(doc: dict, plan_time: datetime) -> Plan:
         third_party=tuple(
             ThirdPartyOrder(t.order_id, t.store_id, _seconds(t.pickup_at, plan_time), _seconds(t.dropoff_at, plan_time),
                             t.late_s, t.distance_m, t.fee,
-                            *(None if v is None else _seconds(v, plan_time) for v in (t.eta_p10, t.eta_p50, t.eta_p90)))
+                            *(None if v is None else _seconds(v, plan_time) for v in (t.eta_p10, t.eta_p50, t.eta_p90)),
+                            courier=t.courier)
             for t in parsed.third_party
         ),
     )

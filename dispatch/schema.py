@@ -125,6 +125,12 @@ class ThirdPartyDoc(_Doc):
     included_km: float = Field(default=0.0, ge=0, le=1000, allow_inf_nan=False)
     arrival_s: int = Field(default=600, ge=0, le=24 * 3600, description="seconds from the plan's time until its courier is at the store")
     speed_mps: float = Field(default=4.5, ge=0.5, le=50, allow_inf_nan=False, description="its courier's speed")
+    orders_per_courier: int = Field(default=1, ge=1, le=50, description="how many orders of the store one courier carries on one trip")
+    fee_per_added_order: float | None = Field(
+        default=None, ge=0, le=1e6, allow_inf_nan=False,
+        description="money for each order after a courier's first on one trip (default fee_per_order); "
+        "below fee_per_order it makes pooling orders on one courier pay",
+    )
 
 
 class StoreDoc(_Doc):
@@ -404,6 +410,9 @@ class PlanThirdPartyDoc(_PlanPart):
     eta_p10: Time | None = None
     eta_p50: Time | None = None
     eta_p90: Time | None = None
+    courier: NonEmptyId | None = Field(
+        default=None, description="the platform courier that carries it: one courier's orders are listed together, in drop-off order"
+    )
 
 
 class PlanMetricsDoc(_PlanPart):

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
-from dispatch.eta import route_eta_ranges, third_party_quantiles_s
+from dispatch.eta import courier_quantiles_s, route_eta_ranges
 from dispatch.geofence import ServiceArea, store_area
 from dispatch.model import Location, Order, Problem, Rider, Store
 from dispatch.plan import REASONS, Plan, PlannedRoute, PlannedStop, ThirdPartyOrder, UnassignedOrder, plan_from_document
@@ -468,7 +468,7 @@ def metrics_add_up(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
     """metrics_mismatch: the plan's metrics against its routes and unassigned orders."""
     m = ctx.plan.metrics
     lateness = [v.late_s for w in walks for v in w.visits if isinstance(v, DropoffVisit) and v.order is not None]
-    trips = [trip for trip in (_third_party_trip(ctx, t) for t in ctx.plan.third_party) if trip is not None]
+    trips = list(_third_party_trips(ctx).values())
     lateness += [trip.late_s for trip in trips]
     expected = {
         "orders": len(ctx.orders),
@@ -504,21 +504,64 @@ class ThirdPartyTrip:
     late_s: int
     distance_m: float
     fee: float
+    courier: str  # its courier's key: the plan's `courier`, or the order's own when it has none
+    position: int  # 0 for the courier's first drop-off
 
 
-def _third_party_trip(ctx: Context, t: ThirdPartyOrder) -> ThirdPartyTrip | None:
-    """The rules' timing and fee of a third-party order (None: unknown order, or no third party)."""
-    order, store = ctx.orders.get(t.order_id), ctx.stores.get(t.store_id)
-    if order is None or store is None or store.third_party is None or ctx.meter is None:
-        return None
-    tp = store.third_party
-    pickup = max(tp.arrival_s, order.ready_at_s)
-    depart = pickup + store.pickup_service_s
-    metres = ctx.meter.distance_m(store.location, order.dropoff)
-    arrive = depart + ctx.meter.travel_s(store.location, order.dropoff, tp.speed_mps, depart)
-    start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
-    fee = round(tp.fee_per_order + tp.fee_per_extra_km * max(0.0, metres / 1000.0 - tp.included_km), 2)
-    return ThirdPartyTrip(order, store, pickup, depart, start, max(0, start - order.promised_at_s), metres, fee)
+def _courier_key(t: ThirdPartyOrder) -> str:
+    """Which courier carries a third-party order: a plan's entries without one ride alone."""
+    return t.courier if t.courier is not None else "\0" + t.order_id
+
+
+def _couriers(ctx: Context) -> dict[str, list[ThirdPartyOrder]]:
+    """The plan's third-party orders by courier, each in listed (drop-off) order."""
+    out: dict[str, list[ThirdPartyOrder]] = {}
+    for t in ctx.plan.third_party:
+        out.setdefault(_courier_key(t), []).append(t)
+    return out
+
+
+def _third_party_trips(ctx: Context) -> dict[str, ThirdPartyTrip]:
+    """The rules' timing and fee of each third-party order whose order, store and third party
+    are known, by order id. A courier's store is its first order's; it collects every order it
+    carries in one pickup, then rides door to door in the listed order."""
+    out: dict[str, ThirdPartyTrip] = {}
+    if ctx.meter is None:
+        return out
+    for key, listed in _couriers(ctx).items():
+        store = ctx.stores.get(listed[0].store_id)
+        orders = [ctx.orders[t.order_id] for t in listed if t.order_id in ctx.orders]
+        if store is None or store.third_party is None or not orders:
+            continue
+        tp = store.third_party
+        pickup = max([tp.arrival_s] + [o.ready_at_s for o in orders])
+        depart = pickup + store.pickup_service_s
+        at, leave = store.location, depart
+        for position, order in enumerate(orders):
+            arrive = leave + ctx.meter.travel_s(at, order.dropoff, tp.speed_mps, leave)
+            start = arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
+            metres = ctx.meter.distance_m(store.location, order.dropoff)
+            base = tp.fee_per_order if position == 0 or tp.fee_per_added_order is None else tp.fee_per_added_order
+            fee = round(base + tp.fee_per_extra_km * max(0.0, metres / 1000.0 - tp.included_km), 2)
+            out[order.id] = ThirdPartyTrip(order, store, pickup, depart, start, max(0, start - order.promised_at_s),
+                                           metres, fee, key, position)
+            at, leave = order.dropoff, start + order.dropoff_service_s
+    return out
+
+
+def third_party_couriers(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
+    """courier_overloaded, courier_mixed_stores: a platform courier carries at most its store's
+    `orders_per_courier` orders, all of that one store."""
+    for key, listed in _couriers(ctx).items():
+        store = ctx.stores.get(listed[0].store_id)
+        name = listed[0].courier or listed[0].order_id
+        if any(t.store_id != listed[0].store_id for t in listed):
+            stores = sorted({t.store_id for t in listed})
+            yield Violation("courier_mixed_stores", f"courier {name} carries orders of stores {', '.join(stores)}: one store per courier",
+                            order_id=listed[0].order_id)
+        if store is not None and store.third_party is not None and len(listed) > store.third_party.orders_per_courier:
+            yield Violation("courier_overloaded", f"courier {name} carries {len(listed)} orders, store {store.id}'s third party "
+                                                  f"takes {store.third_party.orders_per_courier} per courier", order_id=listed[0].order_id)
 
 
 def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
@@ -527,9 +570,11 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
     carried_elsewhere, commitment_broken, and the ETA range's) and their own: no_third_party,
     fee_mismatch."""
     plan = ctx.plan
+    trips = _third_party_trips(ctx)
+    ranges = _courier_ranges(ctx, trips)
     for t in plan.third_party:
         oid = t.order_id
-        trip = _third_party_trip(ctx, t)
+        trip = trips.get(oid)
         if oid not in ctx.orders:
             yield Violation("unknown_order", f"third-party order {oid} is not in the problem", order_id=oid)
             continue
@@ -537,8 +582,8 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
             yield Violation("no_third_party", f"order {oid} is sent to a third party that store {t.store_id} does not have", order_id=oid)
             continue
         order, store = trip.order, trip.store
-        if order.store_id != store.id:
-            yield Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {store.id}", order_id=oid)
+        if order.store_id != store.id or t.store_id != store.id:
+            yield Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {t.store_id}", order_id=oid)
         if oid in ctx.carrier:
             yield Violation("carried_elsewhere", f"order {oid} is on rider {ctx.carrier[oid]}'s bike, not a third party's", order_id=oid)
         if order.committed:
@@ -559,13 +604,35 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
         if abs(t.distance_m - trip.distance_m) > DISTANCE_TOLERANCE_M:
             yield Violation("distance_mismatch", f"third-party order {oid}: distance_m {t.distance_m:.1f}, the rules give {trip.distance_m:.1f}", order_id=oid)
         if abs(t.fee - trip.fee) > FEE_TOLERANCE:
-            yield Violation("fee_mismatch", f"third-party order {oid}: fee {t.fee:.2f}, the store's terms give {trip.fee:.2f}", order_id=oid)
-        yield from _third_party_range(ctx, t, trip)
+            yield Violation("fee_mismatch", f"third-party order {oid}: fee {t.fee:.2f}, the store's terms give {trip.fee:.2f} "
+                                            f"(drop-off {trip.position + 1} of its courier)", order_id=oid)
+        yield from _third_party_range(ctx, t, trip, ranges.get(oid))
 
 
-def _third_party_range(ctx: Context, t: ThirdPartyOrder, trip: ThirdPartyTrip) -> Iterator[Violation]:
+def _courier_ranges(ctx: Context, trips: dict[str, ThirdPartyTrip]) -> dict[str, tuple[int, int, int]]:
+    """Each timed third-party order's ETA range from its courier's ride distributions (under
+    uncertainty; empty without it)."""
+    unc = ctx.problem.options.travel.uncertainty
+    if unc is None or unc.is_certain:
+        return {}
+    by_courier: dict[str, list[ThirdPartyTrip]] = {}
+    for trip in trips.values():
+        by_courier.setdefault(trip.courier, []).append(trip)
+    out: dict[str, tuple[int, int, int]] = {}
+    for key, ridden in by_courier.items():
+        ridden.sort(key=lambda trip: trip.position)
+        named = None if key.startswith("\0") else key  # unnamed: the solver's default name
+        found = courier_quantiles_s(ctx.problem, ridden[0].store.id, [trip.order.id for trip in ridden],
+                                    ridden[0].pickup_s, courier=named)
+        if found is not None:
+            out.update({trip.order.id: tuple(int(x) for x in row) for trip, row in zip(ridden, found)})
+    return out
+
+
+def _third_party_range(ctx: Context, t: ThirdPartyOrder, trip: ThirdPartyTrip,
+                       drawn: tuple[int, int, int] | None) -> Iterator[Violation]:
     """A third-party drop-off's ETA range, if the plan states one: ordered, and close to the one
-    its ride's distribution gives (eta_range_order, eta_range_mismatch)."""
+    its courier's ride distributions give (eta_range_order, eta_range_mismatch)."""
     given = (t.eta_p10_s, t.eta_p50_s, t.eta_p90_s)
     if given == (None, None, None):
         return
@@ -573,9 +640,7 @@ def _third_party_range(ctx: Context, t: ThirdPartyOrder, trip: ThirdPartyTrip) -
     if None in given or not given[0] <= given[1] <= given[2]:
         yield Violation("eta_range_order", f"{what}: eta_p10 <= eta_p50 <= eta_p90 must hold (all three given)", order_id=t.order_id)
         return
-    unc = ctx.problem.options.travel.uncertainty
-    found = None if unc is None or unc.is_certain else third_party_quantiles_s(ctx.problem, t.order_id, trip.store.id, trip.pickup_s)
-    p10, p50, p90 = (trip.start_s,) * 3 if found is None else (int(x) for x in found)
+    p10, p50, p90 = (trip.start_s,) * 3 if drawn is None else drawn
     slack = TIME_TOLERANCE_S + ETA_RANGE_TOLERANCE * (p90 - p10)
     if any(abs(g - r) > slack for g, r in zip(given, (p10, p50, p90))):
         at = ctx.plan.at
@@ -608,7 +673,7 @@ ROUTE_END_RULES: tuple[Callable[[Context, RouteWalk], Iterator[Violation]], ...]
     all_delivered, route_within_shift, route_totals, eta_ranges_as_drawn,
 )
 PLAN_RULES: tuple[Callable[[Context, list[RouteWalk]], Iterator[Violation]], ...] = (
-    each_order_once, carriers_have_routes, metrics_add_up, third_party_orders, status_matches,
+    each_order_once, carriers_have_routes, metrics_add_up, third_party_couriers, third_party_orders, status_matches,
 )
 
 

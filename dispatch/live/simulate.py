@@ -237,6 +237,7 @@ class DaySimulator:
         self.pending_wave: set[str] = set()
         self.changed = False
         self.fees = 0.0
+        self.couriers = 0  # third-party couriers hired (one courier may carry several orders)
         # Without the third party, re-plans see the stores without it.
         self.stores = p.stores if options.third_party else tuple(replace(s, third_party=None) for s in p.stores)
 
@@ -528,14 +529,18 @@ class DaySimulator:
                 if self.options.just_in_time:
                     self._leave_just_in_time(rs)
                 self._hold(rs, t)
+        couriers: dict[str, list[str]] = {}
         for trip in plan.third_party:
             if trip.order_id in todo:  # handed over: the platform's courier takes it from here
                 state = self.orders[trip.order_id]
                 state.third_party = True
                 state.picked_s, state.delivered_s = trip.pickup_s + t, trip.dropoff_s + t
-                if self.world is not None:
-                    state.delivered_s = self._third_party_drop_s(state.order, state.picked_s)
+                couriers.setdefault(trip.courier or trip.order_id, []).append(trip.order_id)
                 self.fees += trip.fee
+        self.couriers += len(couriers)
+        if self.world is not None:
+            for carried in couriers.values():
+                self._third_party_drops(carried)
         for oid in todo:
             state = self.orders[oid]
             rider_id = new_rider.get(oid)
@@ -557,14 +562,22 @@ class DaySimulator:
         if state.eta_first is None:
             state.eta_first = state.eta_last
 
-    def _third_party_drop_s(self, order: Order, pickup_s: int) -> int:
-        """When a third-party courier's drop-off really starts: its ride with its luck."""
-        store = self.problem.store(order.store_id)
-        depart = pickup_s + store.pickup_service_s
-        ride = self.meter.travel_s(store.location, order.dropoff, store.third_party.speed_mps, depart)
-        cv = float(self.world.ride_cv_at(depart))
-        arrive = depart + int(round(ride * float(lognormal_factors(cv, self._z("third_party", "ride", order.id)))))
-        return arrive if order.deliver_after_s is None else max(arrive, order.deliver_after_s)
+    def _third_party_drops(self, order_ids: list[str]) -> None:
+        """When a third-party courier's drop-offs really start: it leaves the store after the
+        pickup and rides door to door in the plan's order, each ride and service with its luck."""
+        first = self.orders[order_ids[0]]
+        store = self.problem.store(first.order.store_id)
+        tp = store.third_party
+        at, leave = store.location, first.picked_s + store.pickup_service_s
+        for oid in order_ids:
+            state = self.orders[oid]
+            o = state.order
+            ride = self.meter.travel_s(at, o.dropoff, tp.speed_mps, leave)
+            arrive = leave + int(round(ride * float(lognormal_factors(float(self.world.ride_cv_at(leave)),
+                                                                      self._z("third_party", "ride", oid)))))
+            state.delivered_s = arrive if o.deliver_after_s is None else max(arrive, o.deliver_after_s)
+            service = o.dropoff_service_s * float(lognormal_factors(self.world.service_cv, self._z("third_party", "service", oid)))
+            at, leave = o.dropoff, state.delivered_s + int(round(service))
 
     def _hold_slack(self, rs: RiderState) -> int:
         """Seconds a rider waiting at its first pickup could leave later, keeping the margin on
@@ -790,6 +803,7 @@ class DaySimulator:
             "third_party_orders": sum(s.third_party for s in states),
             "third_party_share": round(sum(s.third_party for s in states) / len(states), 4) if states else 0.0,
             "third_party_fees": round(self.fees, 2),
+            "third_party_couriers": self.couriers,
             # Riders' hours and fees in one currency, per order (with the scenario's rider cost per hour).
             "cost_per_order": (
                 round((shift_h * p.options.rider_cost_per_hour + self.fees) / len(states), 3)

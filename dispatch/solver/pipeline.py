@@ -29,7 +29,7 @@ from dispatch.solver.set_partition import available as partition_available
 from dispatch.solver.set_partition import recombine
 from dispatch.solver.start import fast_lns, first_plan
 from dispatch.solver.warm import warm_routes
-from dispatch.third_party import ThirdPartyTrip, eligible_trip
+from dispatch.third_party import ThirdPartyTrip, eligible_trip, pool_couriers
 from dispatch.travel import LegMeter
 
 # OR-Tools reaches its local optimum fast: it gets this share of the time left, ruin and
@@ -358,7 +358,8 @@ _NOT_SENT_OUT = frozenset({"outside_service_area", "unknown_store"})
 def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[UnassignedOrder], list[ThirdPartyTrip]]:
     """Orders left out of every route that go to their store's third party instead: those whose
     trip breaks no rule and costs less than leaving them unassigned (the search priced each
-    left-out order at that trip, so what it left out is what is cheaper sent out)."""
+    left-out order at that trip, so what it left out is what is cheaper sent out), pooled on
+    shared couriers where the store's third party allows it and that costs less."""
     problem = inst.problem
     if not any(s.third_party is not None for s in problem.stores):
         return unassigned, []
@@ -381,7 +382,7 @@ def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[Un
             kept.append(u)
         else:
             trips.append(trip)
-    return kept, trips
+    return kept, pool_couriers(problem, trips, meter or LegMeter(problem.options.travel))
 
 
 def _tell_if_not_warm() -> None:

@@ -130,8 +130,17 @@ def build_plan(
         unassigned=tuple(sorted(unassigned, key=lambda u: order_rank.get(u.order_id, 0))),
         metrics=metrics,
         third_party=tuple(
-            ThirdPartyOrder(t.order_id, t.store_id, t.pickup_s, t.dropoff_s, t.late_s, t.distance_m, t.fee)
-            for t in sorted(third_party, key=lambda t: order_rank.get(t.order_id, 0))
+            ThirdPartyOrder(t.order_id, t.store_id, t.pickup_s, t.dropoff_s, t.late_s, t.distance_m, t.fee, courier=t.courier)
+            for t in _by_courier(third_party, order_rank)
         ),
     )
     return with_eta_ranges(problem, plan)  # every stop's ETA range, from the plan's own route
+
+
+def _by_courier(third_party: list[ThirdPartyTrip], order_rank: dict[str, int]) -> list[ThirdPartyTrip]:
+    """Orders sent out, each courier's together in drop-off order, couriers in the order of their
+    first order in the problem."""
+    first: dict[str, int] = {}
+    for t in third_party:
+        first[t.courier] = min(first.get(t.courier, len(order_rank)), order_rank.get(t.order_id, 0))
+    return sorted(third_party, key=lambda t: first[t.courier])  # stable: each courier's own order kept

@@ -102,6 +102,7 @@ def test_a_dispatch_sends_out_what_no_rider_can_take_and_the_order_says_so(setti
         assert [t["order_id"] for t in sent] == ["O1"] and sent[0]["fee"] == 5.0
         view = c.get("/v1/orders/O1", headers=ORDER_SYSTEM).json()["plan"]
         assert view["third_party"] is True and view["rider_id"] is None
+        assert view["third_party_courier"] == sent[0]["courier"] == "tp-O1"
         assert view["dropoff_eta"][:19] == sent[0]["dropoff_at"][:19]
 
 

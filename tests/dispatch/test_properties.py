@@ -99,3 +99,28 @@ def test_under_any_speed_profile_every_plan_is_valid(doc):
     """Speeds that change through the day: every leg of the plan is what the validator rides,
     every ETA range fits its route, and each order appears once."""
     _valid_and_complete(doc)
+
+
+@st.composite
+def problems_with_platforms(draw):
+    """The problems above (sometimes with changing speeds), each store with a third-party
+    platform that may pool orders on its couriers."""
+    doc = draw(problems_with_changing_speeds()) if draw(st.booleans()) else draw(problems())
+    for s in doc["stores"]:
+        fee = draw(st.floats(0.5, 8.0))
+        s["third_party"] = {
+            "fee_per_order": fee, "fee_per_added_order": draw(st.sampled_from([None, 0.0, fee / 2, fee])),
+            "orders_per_courier": draw(st.integers(1, 4)), "arrival_s": draw(st.integers(0, 1200)),
+            "fee_per_extra_km": draw(st.sampled_from([0.0, 1.0])), "included_km": draw(st.sampled_from([0.0, 2.0])),
+            "speed_mps": draw(st.floats(3.0, 8.0)),
+        }
+    doc["options"]["rider_cost_per_hour"] = draw(st.floats(5.0, 40.0))
+    return doc
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(problems_with_platforms())
+def test_with_third_party_couriers_every_plan_is_valid(doc):
+    """Orders sent out, pooled on couriers or alone: every courier is timed and charged as the
+    validator recomputes it, within its platform's limit, and each order appears once."""
+    _valid_and_complete(doc)

@@ -197,3 +197,111 @@ def test_a_third_party_drop_off_has_its_eta_range():
     out = plan.to_document()
     out["third_party"][0]["eta_p10"] = out["third_party"][0]["eta_p50"]
     assert {v.cause for v in validate_plan(problem, out)} == {"eta_range_mismatch"}
+
+
+POOLING = {"fee_per_order": 6.0, "fee_per_added_order": 2.0, "orders_per_courier": 2, "arrival_s": 300}
+
+
+def _neighbours(platform: dict, promised: tuple[float, float] = (30, 30)) -> dict:
+    """No own rider; two doors 2 and 2.3 km east of the store, both ready now."""
+    return document(stores=[store(third_party=platform)], riders=[],
+                    orders=[order("A", 2000, 0, promised=promised[0]), order("B", 2300, 0, promised=promised[1])],
+                    rider_cost_per_hour=20.0)
+
+
+def test_two_orders_share_a_courier_when_the_added_order_costs_less():
+    """Two doors 300 m apart, a platform taking two orders per courier at 6 for the first and
+    2 for the second: one courier carries both (fees 8, not 12), the second door after the
+    first's service and the 300 m between them, and the validator accepts the plan."""
+    _, apart = solved(_neighbours({**POOLING, "orders_per_courier": 1}))
+    assert apart.metrics.third_party_fees == 12.0 and len({t.courier for t in apart.third_party}) == 2
+    problem, plan = solved(_neighbours(POOLING))
+    assert [t.order_id for t in plan.third_party] == ["A", "B"]
+    first, second = plan.third_party
+    assert first.courier == second.courier == "tp-A" and (first.fee, second.fee) == (6.0, 2.0)
+    assert plan.metrics.third_party_fees == 8.0 and plan.metrics.objective < apart.metrics.objective
+    assert first.pickup_s == second.pickup_s == 300
+    assert (first.dropoff_s, second.dropoff_s) == (804, 931)  # CONTRACT.md's worked example
+    assert second.dropoff_s == first.dropoff_s + 60 + round(300 / 4.5)
+    assert objective_terms(problem, plan).total == plan.metrics.objective
+    assert [t["courier"] for t in plan.to_document()["third_party"]] == ["tp-A", "tp-A"]
+
+
+@pytest.mark.parametrize("change", [
+    {"fee_per_added_order": None},  # the same fee per order: sharing only makes one later
+    {"orders_per_courier": 1},
+])
+def test_orders_ride_alone_when_sharing_saves_nothing(change):
+    """Without a cheaper added order, or with one order per courier, each order has its courier."""
+    _, plan = solved(_neighbours({**POOLING, **change}))
+    assert len({t.courier for t in plan.third_party}) == 2
+
+
+def test_a_courier_is_not_shared_when_the_second_door_would_be_late():
+    """Each door promised just after its courier alone reaches it (5 + 1 + 7.4 minutes for A,
+    + 8.5 for B): either one after the other would be late, and the fee saved does not pay for a
+    broken promise. With only A tight, B rides after it on A's courier."""
+    _, plan = solved(_neighbours(POOLING, promised=(13.5, 14.6)))
+    assert plan.metrics.late == 0 and len({t.courier for t in plan.third_party}) == 2
+    _, plan = solved(_neighbours(POOLING, promised=(13.5, 30)))
+    assert [(t.order_id, t.courier) for t in plan.third_party] == [("A", "tp-A"), ("B", "tp-A")]
+    assert plan.metrics.late == 0
+
+
+def test_the_validator_checks_couriers_by_the_rules():
+    """A courier over the platform's limit, one carrying two stores' orders, fees not by
+    drop-off position, and the second door timed as if it rode alone are reported by cause."""
+    problem, plan = solved(_neighbours(POOLING))
+    good = plan.to_document()
+
+    def causes(change, against=problem) -> set[str]:
+        doc = {**good, "third_party": [dict(t) for t in good["third_party"]]}
+        change(doc["third_party"])
+        return {v.cause for v in validate_plan(against, doc)}
+
+    assert causes(lambda tp: None) == set()
+    one_each = problem_from_document(_neighbours({**POOLING, "orders_per_courier": 1}))
+    assert "courier_overloaded" in causes(lambda tp: None, against=one_each)
+    assert causes(lambda tp: (tp[0].update(fee=2.0), tp[1].update(fee=6.0))) == {"fee_mismatch"}
+    _, apart = solved(_neighbours({**POOLING, "orders_per_courier": 1}))
+    alone_b = next(t for t in apart.to_document()["third_party"] if t["order_id"] == "B")
+    assert "eta_mismatch" in causes(lambda tp: tp[1].update(dropoff_at=alone_b["dropoff_at"]))
+    # Without courier names each order rides alone: the second's pooled time and fee are wrong.
+    assert {"eta_mismatch", "fee_mismatch"} <= causes(lambda tp: [t.pop("courier") for t in tp])
+    two_stores = _neighbours(POOLING)
+    two_stores["stores"].append(store("S2", east=2100, third_party=POOLING))
+    two_stores["orders"][1]["store_id"] = "S2"
+    mixed = problem_from_document(two_stores)
+    assert "courier_mixed_stores" in causes(lambda tp: tp[1].update(store_id="S2"), against=mixed)
+
+
+def test_a_shared_courier_s_drop_offs_have_ranges_in_order():
+    """With uncertain rides, the second door's range is later than the first's and the
+    validator draws the same courier's ranges."""
+    doc = _neighbours(POOLING)
+    doc["options"]["travel"]["uncertainty"] = {"ride_cv": 0.3, "service_cv": 0.2}
+    _, plan = solved(doc)
+    first, second = plan.third_party
+    assert first.courier == second.courier
+    assert first.eta_p10_s < first.eta_p90_s and second.eta_p50_s > first.eta_p50_s and second.eta_p90_s > first.eta_p90_s
+
+
+def test_the_simulator_rides_a_shared_courier_door_to_door():
+    """Two hours of a store with no own rider and a platform pooling two per courier, orders
+    dispatched in 10-minute waves: fewer couriers than orders, each courier's fee then the
+    cheaper added ones, with and without noise."""
+    day = generate_day(riders=1, seed=2, base_orders_per_hour=12.0, hours=(11.0, 13.0))
+    day["riders"] = []
+    day["stores"][0]["third_party"] = {**POOLING, "arrival_s": 600}
+    day["options"]["rider_cost_per_hour"] = 20.0
+    sim = replace(live_options(day), max_iterations=40, budget_s=5.0, policy="batch", interval_s=600)
+    delivered = {}
+    for noise in (False, True):
+        result = simulate(day, replace(sim, noise=noise))
+        m = result.metrics
+        n = m["third_party_orders"]
+        assert n == len(day["orders"]) and m["third_party_couriers"] < n
+        assert m["third_party_fees"] == 6.0 * m["third_party_couriers"] + 2.0 * (n - m["third_party_couriers"])
+        delivered[noise] = {o["order_id"]: o["delivered_at"] for o in result.orders}
+        assert None not in delivered[noise].values()
+    assert delivered[True] != delivered[False]  # the couriers' rides drawn with their luck
