@@ -1,9 +1,11 @@
 """Running the store network, measured on a generated day: the third-party cost curve, what
-rider zones cost against free dispatch, and the day's delivery grid.
+pooling orders on the platform's couriers saves, what rider zones cost against free dispatch,
+and the day's delivery grid.
 
     python -m benchmarks.network --out benchmarks/results/network
 
-Writes cost_curve.json/.png, zones.json, grid.geojson, grid.png and network.md (the tables).
+Writes cost_curve.json/.png, pooling.json, zones.json, grid.geojson, grid.png and network.md
+(the tables).
 Each simulation's re-plans stop at a work limit (`--max-iterations`), so a rerun gives the
 same figures on any machine.
 """
@@ -24,6 +26,10 @@ OUT = Path(__file__).resolve().parent / "results" / "network"
 FEE, RIDER_COST_PER_HOUR = 6.0, 20.0  # a delivery platform's fee and a rider-hour, one currency
 WORK_LIMIT_CLOCK_S = 5.0  # a re-plan's clock, far above what its work limit takes
 ZONE_FIGURES = ("on_time_rate", "click_to_door_mean_s", "late_mean_s", "rider_travel_km", "delivered")
+# Pooling: a courier takes up to two orders, the second at half the fee ("on the way" pricing).
+POOLED = {"orders_per_courier": 2, "fee_per_added_order": FEE / 2}
+POOL_FIGURES = ("third_party_orders", "third_party_couriers", "third_party_fees", "cost_per_order", "on_time_rate",
+                "click_to_door_mean_s")
 
 
 def the_day(riders: int, seed: int) -> dict:
@@ -77,6 +83,20 @@ def main(argv: list[str] | None = None) -> None:
         w, wo = r["with_third_party"], r["without"]
         lines.append(f"| {r['riders']} | {w['cost_per_order']:.2f} | {w['on_time_rate']:.1%} | {w['third_party_share']:.1%} "
                      f"| {w['third_party_fees']:.0f} | {wo['cost_per_order']:.2f} | {wo['on_time_rate']:.1%} |")
+
+    pooling = {}
+    for n in counts[:3]:  # the small fleets, where much goes out
+        pooled_day = {**day, "stores": [{**s, "third_party": {**s["third_party"], **POOLED}} for s in day["stores"]]}
+        pooling[n] = {name: {k: simulate(d, replace(sim, riders=n)).metrics[k] for k in POOL_FIGURES}
+                      for name, d in (("alone", day), ("pooled", pooled_day))}
+    (args.out / "pooling.json").write_text(json.dumps({"pooled": POOLED, "rows": pooling}, indent=1) + "\n")
+    lines += ["", f"## Pooling orders on the platform's couriers (up to 2 per courier, the second at {FEE / 2:g})", "",
+              "| own riders | terms | sent out | couriers | fees | cost/order | on time | click-to-door (min) |",
+              "|---|---|---|---|---|---|---|---|"]
+    for n, runs in pooling.items():
+        for name, m in runs.items():
+            lines.append(f"| {n} | {name} | {m['third_party_orders']} | {m['third_party_couriers']} | {m['third_party_fees']:.0f} "
+                         f"| {m['cost_per_order']:.2f} | {m['on_time_rate']:.1%} | {m['click_to_door_mean_s'] / 60:.1f} |")
 
     fleet = replace(sim, riders=args.zone_riders, third_party=False)
     zoned_day = halves(day)
