@@ -17,8 +17,9 @@ from api.auth import Principal
 from api.errors import Conflict, Forbidden, NotFound
 from api.local_time import round_up_to_minute
 from api.schemas import OrderEventIn, RiderPut
-from api.tables import OrderEventRow, OrderRow, PlanRow, RiderRow, StoreRow
+from api.tables import OrderEventRow, OrderRow, PlanRow, QuoteRow, RiderRow, StoreRow
 from dispatch.errors import InvalidProblem
+from dispatch.live.quote_calibration import QuoteOutcome
 from dispatch.model import DEFAULT_PROMISE_S
 from dispatch.schema import OrderDoc, RiderDoc, StoreDoc
 
@@ -444,3 +445,38 @@ def store_history(session: Session, store_id: str, since: datetime) -> list[Orde
 def store_riders(session: Session, store_id: str) -> list[RiderRow]:
     """The store's riders, by id."""
     return list(session.scalars(select(RiderRow).where(RiderRow.store_id == store_id).order_by(RiderRow.id)))
+
+
+def record_quote(
+    session: Session, order_id: str, store_id: str, quoted_at: datetime, eta_p50: datetime, eta_p90: datetime,
+    promise_at: datetime,
+) -> None:
+    """Keep the quote given for `order_id` (the last one for an id replaces the one before)."""
+    row = session.get(QuoteRow, order_id)
+    if row is None:
+        session.add(QuoteRow(order_id=order_id, store_id=store_id, quoted_at=quoted_at, eta_p50=eta_p50,
+                             eta_p90=eta_p90, promise_at=promise_at))
+        return
+    row.store_id, row.quoted_at, row.eta_p50, row.eta_p90, row.promise_at = store_id, quoted_at, eta_p50, eta_p90, promise_at
+
+
+def quote_record(session: Session, store_id: str, at: datetime, window: int) -> list[QuoteOutcome]:
+    """The store's last `window` quoted orders delivered by `at`, oldest first: each quote's
+    median, p90, promise and the delivery, in seconds from when it was quoted."""
+    rows = session.execute(
+        select(QuoteRow, OrderRow.delivered_at)
+        .join(OrderRow, OrderRow.id == QuoteRow.order_id)
+        .where(QuoteRow.store_id == store_id, OrderRow.store_id == store_id, OrderRow.status == "delivered",
+               OrderRow.delivered_at <= at, QuoteRow.quoted_at <= OrderRow.delivered_at)
+        .order_by(OrderRow.delivered_at.desc(), OrderRow.id.desc())
+        .limit(window)
+    ).all()
+
+    def seconds(t: datetime, since: datetime) -> int:
+        return int(round((t - since).total_seconds()))
+
+    return [
+        QuoteOutcome(seconds(q.eta_p50, q.quoted_at), seconds(q.eta_p90, q.quoted_at), seconds(delivered, q.quoted_at),
+                     seconds(q.promise_at, q.quoted_at))
+        for q, delivered in reversed(rows)
+    ]

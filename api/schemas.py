@@ -220,6 +220,11 @@ class QuoteRequest(_Body):
         description="promise the time the order is at the door by with this chance (the drop-off's quantile); "
         "default: the ETA itself",
     )
+    order_id: NonEmptyId | None = Field(
+        default=None,
+        description="the id the order will be submitted with: the service keeps this quote and calibrates the "
+        "store's later quotes on how it fared",
+    )
 
 
 class QuotePublic(BaseModel):
@@ -241,6 +246,10 @@ class QuotePublic(BaseModel):
     eta_p10: datetime | None = Field(default=None, description="the drop-off's start: 10% quantile")
     eta_p50: datetime | None = Field(default=None, description="the drop-off's start: median")
     eta_p90: datetime | None = Field(default=None, description="the drop-off's start: 90% quantile")
+    calibrated_from: int = Field(
+        default=0, description="how many of the store's past quotes and deliveries the promise was calibrated on "
+        "(0: the ETA range's quantile alone)",
+    )
 
 
 class ValidateRequest(_Body):

@@ -113,6 +113,10 @@ class Settings(BaseSettings):
     # What a rider-hour costs in the money of third-party fees, for solves and quotes that do not
     # say (options.rider_cost_per_hour); stores with a third_party need one or the other.
     rider_cost_per_hour: float | None = Field(default=None, gt=0, le=1e6)
+    # Quotes at a confidence are calibrated on the store's last `quote_calibration_window` quoted
+    # and delivered orders once it has `quote_calibration_min_samples` (dispatch.live.quote_calibration).
+    quote_calibration_window: int = Field(default=100, ge=1, le=10_000)
+    quote_calibration_min_samples: int = Field(default=20, ge=1, le=10_000)
 
     # The cluster (docs/DEPLOY.md). Unset: solves and re-plans run in this process's pool. Set
     # (redis://host:6379/0): they are Celery tasks that workers (`o2o-dispatch worker`) run.

@@ -92,6 +92,21 @@ class OrderRow(Base):
     pinned_rider_id: Mapped[str | None] = mapped_column(String(ID_LENGTH), nullable=True)
 
 
+class QuoteRow(Base):
+    """The last quote given for an order id the order system named (`QuoteRequest.order_id`):
+    its range and promise, for calibrating the store's later quotes on how it fared."""
+
+    __tablename__ = "quotes"
+    __table_args__ = (Index("ix_quotes_store_id", "store_id"),)
+
+    order_id: Mapped[str] = mapped_column(String(ID_LENGTH), primary_key=True)
+    store_id: Mapped[str] = mapped_column(ForeignKey("stores.id"))
+    quoted_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    eta_p50: Mapped[datetime] = mapped_column(UtcDateTime())
+    eta_p90: Mapped[datetime] = mapped_column(UtcDateTime())
+    promise_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
 class OrderEventRow(Base):
     """One accepted event of an order, kept for the record (append-only)."""
 

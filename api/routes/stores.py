@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
@@ -20,12 +20,14 @@ from api.metrics import Timer
 from api.openapi import errors
 from api.paging import PAGE_HEADERS, Cursor, Limit, decode_cursor, page
 from api.schemas import DispatchRequest, OrderPublic, QuotePublic, QuoteRequest, RedispatchPolicy, StorePublic
+from api.settings import Settings
 from api.store_state import dispatch_problem, plannable
 from api.views import current_plan_index, order_public, store_public
 from dispatch.schema import Time
 from dispatch.intake import check_options, check_order, check_store
-from dispatch.live import quote_order
-from dispatch.model import Location
+from dispatch.live import Quote, quote_order
+from dispatch.live.quote_calibration import QuoteCalibration
+from dispatch.model import Location, Problem
 from dispatch.schema import OptionsDoc, OrderDoc, StoreDoc
 
 router = APIRouter(prefix="/v1/stores", tags=["stores"], route_class=StrictJsonRoute, responses=errors(401, 403, 503))
@@ -229,12 +231,16 @@ def quote(
     `cannot_be_on_time`, `exceeds_capacity`, `no_rider_available`). A fast insertion into a plan
     of the store as it is, not a full solve: nothing is stored. It rides the travel of the
     store's re-dispatch policy (its speed profile and uncertainty), so `confidence` takes effect
-    when that policy says how rides vary (`options.travel.uncertainty`).
+    when that policy says how rides vary (`options.travel.uncertainty`). A promise at a confidence
+    is calibrated on the store's own record: the quotes given with an `order_id` and how those
+    orders were delivered (`calibrated_from` says on how many); a quote with an `order_id` is kept
+    for that record.
     """
     at = body.at or utc_now()
     with read_transaction(db):
         snapshot = repository.store_snapshot(db, store_id)
         current = repository.get_plan(db, snapshot.store.current_plan_id) if snapshot.store.current_plan_id else None
+        calibration = _store_calibration(db, store_id, at, settings) if body.confidence is not None else None
     options = OptionsDoc(travel=_planned_travel(snapshot.store.redispatch)) if snapshot.store.redispatch else OptionsDoc()
     problem, _, _ = plannable(dispatch_problem(snapshot, at, service_options(options, settings), current))
     ready_s = 0 if body.ready_at is None else max(0, int(round((body.ready_at - at).total_seconds())))
@@ -248,6 +254,7 @@ def quote(
         max_promise_s=body.max_promise_s,
         buffer_s=body.buffer_s,
         confidence=body.confidence,
+        calibration=calibration,
     )
     result = QuotePublic(store_id=store_id, feasible=answer.feasible, reason=answer.reason, detail=answer.detail, quote_ms=round(answer.quote_ms, 2))
     if answer.feasible:
@@ -260,7 +267,27 @@ def quote(
         result.eta = to_second(problem.at(answer.eta_s), zone)
         result.rider_id = answer.rider_id
         result.third_party, result.fee = answer.third_party, answer.fee
-        result.confidence = answer.confidence
+        result.confidence, result.calibrated_from = answer.confidence, answer.calibrated_from
         if answer.eta_range_s is not None:
             result.eta_p10, result.eta_p50, result.eta_p90 = (to_second(problem.at(s), zone) for s in answer.eta_range_s)
+        if body.order_id is not None:
+            _keep_quote(db, body.order_id, store_id, at, problem, answer, result)
     return result
+
+
+def _store_calibration(db: Db, store_id: str, at: datetime, settings: Settings) -> QuoteCalibration | None:
+    """The store's record of quotes and deliveries known at `at` (None when it has none)."""
+    record = repository.quote_record(db, store_id, at, settings.quote_calibration_window)
+    if not record:
+        return None
+    return QuoteCalibration(tuple(record), window=settings.quote_calibration_window,
+                            min_samples=settings.quote_calibration_min_samples)
+
+
+def _keep_quote(db: Db, order_id: str, store_id: str, at: datetime, problem: Problem, answer: Quote, result: QuotePublic) -> None:
+    """Keep an own riders' quote for the store's record (a third party's is not the store's to calibrate)."""
+    if answer.third_party or answer.eta_range_s is None:
+        return
+    _, p50, p90 = answer.eta_range_s
+    with db.begin():
+        repository.record_quote(db, order_id, store_id, at, problem.at(p50), problem.at(p90), result.promise_at)

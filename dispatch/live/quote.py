@@ -18,6 +18,7 @@ import numpy as np
 from dispatch.eta import QUANTILES, stop_quantiles_s, third_party_quantiles_s
 from dispatch.geofence import store_area
 from dispatch.instance import NO_LIMIT, build_instance
+from dispatch.live.quote_calibration import QuoteCalibration
 from dispatch.model import Location, Order, Problem
 from dispatch.plan import Plan, UnassignedOrder
 from dispatch.solver import first_plan, split_by_area
@@ -58,6 +59,8 @@ class Quote:
     plan: Plan | None = None  # the plan the quote relies on, the new order as `QUOTE_ORDER_ID`
     third_party: bool = False  # the store's own riders cannot keep it: its third-party couriers would
     fee: float | None = None  # the third party's fee for it
+    # How many of the store's past quotes the promise was calibrated on (0: the model's quantile alone).
+    calibrated_from: int = 0
 
     @classmethod
     def refused(cls, reason: str, detail: str, started: float) -> "Quote":
@@ -85,6 +88,7 @@ def quote_order(
     buffer_s: int = 0,
     confidence: float | None = None,
     follow_routes: bool = False,
+    calibration: QuoteCalibration | None = None,
 ) -> Quote:
     """Quote a new order for `store_id` at `problem.plan_time` (times in seconds from it).
 
@@ -94,6 +98,9 @@ def quote_order(
     With `follow_routes` the current orders stay on the routes being followed
     (`problem.initial_routes`, completed) where they can, rather than in a fresh first plan:
     the quote then describes what the riders will do.
+    With `calibration` (the store's past quotes and their deliveries) and `confidence`, the
+    promise is widened by what the record shows (`dispatch.live.quote_calibration`) and the
+    quote says how many outcomes it used (`calibrated_from`); without it, the model's quantile.
 
     `problem` is the store's state now: its open and carried orders and its riders. The quote
     is refused with `outside_service_area`, `unknown_store`, `exceeds_capacity`,
@@ -132,6 +139,9 @@ def quote_order(
     plan, eta = _quote_plan(inst, built, unassigned, impossible, k_new)
     rider_id = problem.riders[st.r].id
     low, mid, high, at_confidence = _eta_quantiles(probe, plan, rider_id, eta, confidence)
+    calibrated_from = 0
+    if calibration is not None and confidence is not None:
+        at_confidence, calibrated_from = calibration.calibrated_s(mid, high, at_confidence, confidence)
     at_confidence = max(at_confidence, eta)  # never a promise before the plan's own ETA
     promise = int(math.ceil((at_confidence + buffer_s) / 60.0) * 60)
     if promise > max_promise_s and platform is not None:
@@ -147,7 +157,7 @@ def quote_order(
     plan = replace(plan, metrics=replace(plan.metrics, solve_ms=int(elapsed_ms)))
     return Quote(True, promise_at_s=promise, eta_s=eta, rider_id=rider_id, quote_ms=elapsed_ms, plan=plan,
                  eta_range_s=(low, mid, high), confidence=confidence,
-                 at_confidence_s=at_confidence if confidence is not None else None)
+                 at_confidence_s=at_confidence if confidence is not None else None, calibrated_from=calibrated_from)
 
 
 def _best_insertion(inst, built, k_new: int) -> tuple:
@@ -285,7 +295,7 @@ def quote_document(problem: Problem, quote: Quote) -> dict:
             doc.update({name: problem.at(s).isoformat(timespec="seconds")
                         for name, s in zip(("eta_p10", "eta_p50", "eta_p90"), quote.eta_range_s)})
         if quote.confidence is not None:
-            doc["confidence"] = quote.confidence
+            doc.update(confidence=quote.confidence, calibrated_from=quote.calibrated_from)
         if quote.third_party:
             doc.update(third_party=True, fee=quote.fee)
     else:

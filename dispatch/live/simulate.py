@@ -37,6 +37,7 @@ import numpy as np
 from dispatch.documents import problem_from_document
 from dispatch.eta import lognormal_factors
 from dispatch.live.quote import quote_order
+from dispatch.live.quote_calibration import QuoteCalibration, QuoteOutcome
 from dispatch.model import DEFAULT_REASSIGN_COST, Location, Options, Order, Problem, Rider, Store, Uncertainty
 from dispatch.plan import Plan
 from dispatch.solver import solve
@@ -96,6 +97,8 @@ class OrderState:
     quoted_s: int | None = None  # the promise quoted when it was placed (`quote_confidence`)
     # Re-plans aim this much before its promise (a quoted promise's p90 - p50: the margin for luck).
     margin_s: int = 0
+    # Its own riders' quote, for the calibration: (quoted at, p50, p90, promise), seconds from the day's epoch.
+    quote_record: tuple[int, int, int, int] | None = None
 
 
 @dataclass
@@ -161,6 +164,9 @@ class SimOptions:
     # spends that margin on batching and leaves a drop-off planned at its promise a coin flip.
     plan_to_quoted_median: bool = True
     quote_max_promise_s: int = 4 * 3600  # quotes longer than this are refused (the scenario's promise stays)
+    # Quotes calibrated on the day's own record (dispatch.live.quote_calibration): this calibration's
+    # window, minimum and step, filled with each quoted order's outcome once its delivery is known.
+    quote_calibration: QuoteCalibration | None = None
 
 
 def is_shared_fleet(scenario: dict) -> bool:
@@ -216,6 +222,7 @@ class DaySimulator:
         self.realistic = self.world is not None or p.options.travel.speed_profile is not None
         self._luck: dict[tuple[str, str, str], float] = {}
         self._quoted: set[str] = set()
+        self._quote_outcomes: list[QuoteOutcome] = []  # as deliveries became known, oldest first
         self.interval_s = options.interval_s or DEFAULT_INTERVAL_S[options.policy]
         stores = {s.id: s for s in p.stores}
         chosen: list[Rider] = []
@@ -320,6 +327,7 @@ class DaySimulator:
                 elif stop.kind == "dropoff":
                     oid = stop.order_ids[0]
                     self.orders[oid].delivered_s = stop.start_s
+                    self._record_quote_outcome(self.orders[oid])
                     rs.carrying.discard(oid)
                     self.changed = True
             on_shift = rs.rider.shift_end_s is None or rs.at_s < rs.rider.shift_end_s
@@ -689,18 +697,31 @@ class DaySimulator:
         o = state.order
         others = [x for x in self._open_orders(t) if x != oid]
         problem = self._project(t, others, everything_committed=self.options.policy == "batch")[0]
+        calibration = self.options.quote_calibration
+        if calibration is not None:
+            calibration = replace(calibration, outcomes=tuple(self._quote_outcomes))
         answer = quote_order(
             problem, o.store_id, o.dropoff, items=o.items, ready_at_s=max(0, o.ready_at_s - t),
             dropoff_service_s=o.dropoff_service_s, max_promise_s=self.options.quote_max_promise_s,
-            confidence=self.options.quote_confidence, follow_routes=self.options.warm_start,
+            confidence=self.options.quote_confidence, follow_routes=self.options.warm_start, calibration=calibration,
         )
         if not answer.feasible:
             return
         state.quoted_s = t + answer.promise_at_s
+        if not answer.third_party and answer.eta_range_s is not None:
+            state.quote_record = (t, t + answer.eta_range_s[1], t + answer.eta_range_s[2], state.quoted_s)
         if self.options.promise_from_quote:
             state.order = replace(o, promised_at_s=state.quoted_s)
             if self.options.plan_to_quoted_median and answer.eta_range_s is not None:
                 state.margin_s = max(0, answer.promise_at_s - answer.eta_range_s[1])
+
+    def _record_quote_outcome(self, state: OrderState) -> None:
+        """An own riders' quote's outcome joins the record as its drop-off is carried out (so a
+        quote is calibrated only on deliveries known when it is made)."""
+        if state.quote_record is None or state.third_party:
+            return
+        quoted, p50, p90, promise = state.quote_record
+        self._quote_outcomes.append(QuoteOutcome(p50 - quoted, p90 - quoted, state.delivered_s - quoted, promise - quoted))
 
     def _open_orders(self, t: int) -> list[str]:
         """Orders revealed and not picked up yet, but those whose deadline has passed (given up)."""

@@ -36,7 +36,7 @@ def test_migrations_create_every_table_and_are_idempotent(database_url):
         migrate(engine)
         migrate(engine)
         tables = set(inspect(engine).get_table_names())
-        assert {"stores", "riders", "orders", "order_events", "plans", "alembic_version"} <= tables
+        assert {"stores", "riders", "orders", "order_events", "plans", "quotes", "alembic_version"} <= tables
     finally:
         engine.dispose()
 

@@ -194,3 +194,36 @@ def test_a_quote_rides_the_travel_of_the_stores_policy(client):
     varied = client.post("/v1/stores/S1/quote", json=body, headers=ORDER_SYSTEM).json()
     assert varied["feasible"] and varied["eta_p10"] < varied["eta_p90"]
     assert varied["promise_at"] > varied["eta"]
+
+
+def test_quotes_are_calibrated_on_the_stores_own_record(settings_for):
+    """Quotes given with an order id are kept; once two such orders were delivered far after their
+    p90, a quote at 0.9 says it was calibrated on them and promises well after its p90; a quote
+    as of a time before those deliveries is not calibrated (only what was known then counts)."""
+    from fastapi.testclient import TestClient
+
+    from api.main import create_app
+
+    with TestClient(create_app(settings_for(quote_calibration_min_samples=2))) as client:
+        seed_store(client, riders=("R1",), orders=())
+        policy = {"on_new_order": False, "options": {"travel": {"model": "haversine", "uncertainty": {"ride_cv": 0.4}}}}
+        assert client.put("/v1/stores/S1/redispatch", json=policy, headers=ORDER_SYSTEM).status_code == 200
+        body = {"dropoff": order("Q", 800, 200)["dropoff"], "confidence": 0.9, "promise_rounding": "second",
+                "max_promise_s": 6 * 3600}
+
+        def ask(minutes: float, **extra) -> dict:
+            response = client.post("/v1/stores/S1/quote", json={**body, "at": at(minutes), **extra}, headers=ORDER_SYSTEM)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        for oid in ("O1", "O2"):
+            assert ask(0, order_id=oid)["calibrated_from"] == 0
+            placed = order(oid, 800, 200, created_at=at(0))
+            assert client.post("/v1/stores/S1/orders", json=placed, headers=ORDER_SYSTEM).status_code == 201
+            for kind, minutes in (("picked_up", 3), ("delivered", 90)):
+                event = client.post(f"/v1/orders/{oid}/events", json={"type": kind, "at": at(minutes)}, headers=RIDER1)
+                assert event.status_code == 200, event.text
+        before = ask(60)
+        assert before["calibrated_from"] == 0 and before["promise_at"] == before["eta_p90"]
+        after = ask(100)
+        assert after["calibrated_from"] == 2 and after["promise_at"] > after["eta_p90"] >= after["eta"]

@@ -11,7 +11,8 @@ from benchmarks.report import load_results, write_report
 
 def test_eta_suite_on_a_tiny_day(tmp_path):
     """Half an hour of the evening peak with three riders: every table has its shares in [0, 1],
-    the promises of the three runs are reported, and REPORT.md shows the section and its plot."""
+    the promises of the three runs are reported, and REPORT.md shows the section, how the quotes
+    were calibrated and its plot."""
     doc = run_eta(False, lambda _: None, seeds=[1], riders=3, hours=(18.0, 18.5), max_iterations=30)
     day = doc["days"][0]
     assert set(day["promises"]) == {"fixed_60_min", "quoted_0.9", "quoted_0.9_planned_to_median"}
@@ -25,6 +26,7 @@ def test_eta_suite_on_a_tiny_day(tmp_path):
     assert "rows" not in json.loads((tmp_path / "eta.json").read_text())["days"][0]
     report = write_report(load_results(tmp_path), tmp_path).read_text()
     assert "## ETA ranges and quotes: calibration" in report and "placed 18:00" in report
+    assert doc["quote_calibration"]["method"] == "split conformal" and "calibrated on the day's record" in report
     assert (tmp_path / "eta_calibration.png").stat().st_size > 0
 
 

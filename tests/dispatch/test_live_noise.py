@@ -111,3 +111,30 @@ def test_a_noisy_world_the_scenario_does_not_describe_still_gives_ranges():
     ranged = [o for o in noisy.orders if "eta_first" in o]
     assert ranged and all(o["eta_first"]["p10"] < o["eta_first"]["p90"] for o in ranged)
     assert noisy.metrics["quoted"] > 0
+
+
+def test_quotes_are_calibrated_only_on_deliveries_known_when_quoted(monkeypatch):
+    """With `quote_calibration`, each quote is calibrated on the quoted orders delivered by the
+    time it is made, never on later ones (the simulator knows a drop-off's time once it is made)."""
+    from datetime import datetime
+
+    from dispatch.live import simulate as simulate_module
+    from dispatch.live.quote_calibration import QuoteCalibration
+
+    seen: list[tuple] = []
+    real_quote = simulate_module.quote_order
+
+    def spy(problem, *args, **kwargs):
+        seen.append((problem.plan_time, len(kwargs["calibration"].outcomes)))
+        return real_quote(problem, *args, **kwargs)
+
+    monkeypatch.setattr(simulate_module, "quote_order", spy)
+    day = with_travel(generate_day(riders=3, seed=2, base_orders_per_hour=14, hours=(12.0, 14.0)), uncertainty=UNCERTAIN)
+    calibration = QuoteCalibration(window=1000, min_samples=2)
+    result = simulate(day, SimOptions(noise=True, quote_confidence=0.9, promise_from_quote=True,
+                                      quote_calibration=calibration, **FAST))
+    delivered = [datetime.fromisoformat(o["delivered_at"]) for o in result.orders
+                 if "quoted_promise_at" in o and o["delivered_at"] and not o["third_party"]]
+    assert seen and max(n for _, n in seen) > 0
+    for quoted_at, n in seen:
+        assert n <= sum(d <= quoted_at for d in delivered), quoted_at
