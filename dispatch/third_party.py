@@ -21,6 +21,7 @@ breaks no rule.
 from __future__ import annotations
 
 from collections.abc import Sequence
+import time
 from dataclasses import dataclass
 
 import numpy as np
@@ -122,12 +123,14 @@ def eligible_trip(problem: Problem, order: Order, meter: LegMeter) -> ThirdParty
     return found if found is not None and found.breaks is None else None
 
 
-def pool_couriers(problem: Problem, trips: Sequence[ThirdPartyTrip], meter: LegMeter) -> list[ThirdPartyTrip]:
+def pool_couriers(problem: Problem, trips: Sequence[ThirdPartyTrip], meter: LegMeter,
+                  deadline: float | None = None) -> list[ThirdPartyTrip]:
     """The same orders sent out, pooled on fewer couriers where a store's third party takes more
     than one order per courier and pooling lowers the cost without breaking a rule: Clarke and
     Wright's savings (1964), each courier's trip joined end to start with a neighbour's while the
     joined trip costs less than the two apart. Couriers are listed as they were, each one's
-    orders in drop-off order."""
+    orders in drop-off order. Past `deadline` (a `time.perf_counter()` value) pooling stops
+    where it is: every courier it has formed is valid."""
     by_store: dict[str, list[ThirdPartyTrip]] = {}
     for t in trips:
         by_store.setdefault(t.store_id, []).append(t)
@@ -137,7 +140,7 @@ def pool_couriers(problem: Problem, trips: Sequence[ThirdPartyTrip], meter: LegM
         if store is None or store.third_party is None or store.third_party.orders_per_courier < 2 or len(alone) < 2:
             pooled += alone
             continue
-        pooled += _pool_store(problem, store, alone, meter)
+        pooled += _pool_store(problem, store, alone, meter, deadline)
     rank = {t.order_id: i for i, t in enumerate(trips)}
     first = {}
     for t in pooled:
@@ -145,7 +148,8 @@ def pool_couriers(problem: Problem, trips: Sequence[ThirdPartyTrip], meter: LegM
     return sorted(pooled, key=lambda t: first[t.courier])  # stable: drop-off order within a courier
 
 
-def _pool_store(problem: Problem, store: Store, alone: list[ThirdPartyTrip], meter: LegMeter) -> list[ThirdPartyTrip]:
+def _pool_store(problem: Problem, store: Store, alone: list[ThirdPartyTrip], meter: LegMeter,
+                deadline: float | None) -> list[ThirdPartyTrip]:
     """One store's sent-out orders pooled by savings (see `pool_couriers`)."""
     limit = store.third_party.orders_per_courier
     orders = [problem.order_index[t.order_id] for t in alone]
@@ -161,11 +165,15 @@ def _pool_store(problem: Problem, store: Store, alone: list[ThirdPartyTrip], met
     near = _nearest(doors, POOL_NEIGHBOURS)
     savings = []
     for i in range(len(orders)):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         for j in near[i]:
             joined = cost_of([i, int(j)])
             if joined is not None and joined < costs[i] + costs[int(j)]:
                 savings.append((costs[i] + costs[int(j)] - joined, i, int(j)))
     for _, i, j in sorted(savings, key=lambda s: (-s[0], s[1], s[2])):
+        if deadline is not None and time.perf_counter() > deadline:
+            break
         a, b = of[i], of[j]
         # i ends its courier's trip and j starts another's: join them as a then b.
         if a == b or couriers[a][-1] != i or couriers[b][0] != j or len(couriers[a]) + len(couriers[b]) > limit:
@@ -189,11 +197,17 @@ def _pool_store(problem: Problem, store: Store, alone: list[ThirdPartyTrip], met
     return out
 
 
-def _nearest(points_rad: np.ndarray, k: int) -> list[np.ndarray]:
-    """Each point's `k` nearest others by great-circle angle (indices)."""
+def _nearest(points_rad: np.ndarray, k: int, rows_per_block: int = 512) -> list[np.ndarray]:
+    """Each point's `k` nearest others by great-circle angle (indices, nearest first), a block of
+    rows at a time so memory stays linear in the points."""
     lat, lon = points_rad[:, 0], points_rad[:, 1]
-    cos_angle = (np.sin(lat)[:, None] * np.sin(lat)[None, :]
-                 + np.cos(lat)[:, None] * np.cos(lat)[None, :] * np.cos(lon[:, None] - lon[None, :]))
-    np.fill_diagonal(cos_angle, -2.0)  # never one's own neighbour
-    order = np.argsort(-cos_angle, axis=1, kind="stable")
-    return [row[: min(k, len(row) - 1)] for row in order]
+    k = min(k, len(lat) - 1)
+    out: list[np.ndarray] = []
+    for lo in range(0, len(lat), rows_per_block):
+        hi = min(len(lat), lo + rows_per_block)
+        cos_angle = (np.sin(lat[lo:hi])[:, None] * np.sin(lat)[None, :]
+                     + np.cos(lat[lo:hi])[:, None] * np.cos(lat)[None, :] * np.cos(lon[lo:hi, None] - lon[None, :]))
+        cos_angle[np.arange(hi - lo), np.arange(lo, hi)] = -2.0  # never one's own neighbour
+        order = np.argsort(-cos_angle, axis=1, kind="stable")[:, :k]
+        out += list(order)
+    return out

@@ -111,7 +111,7 @@ def solve(problem: Problem, stop: threading.Event | None = None) -> Plan:
             found, partitioned = _ruin_and_recreate(run, best, built, fresh)
             best = _keep_if_cheaper(run, best, found, partitioned)
     run.unassigned += _left_out(run, best, built, found)
-    unassigned, outsourced = send_out(run.inst, run.unassigned)
+    unassigned, outsourced = send_out(run.inst, run.unassigned, deadline=t0 + problem.options.time_limit_s)
     solve_ms = int((time.perf_counter() - t0) * 1000)
     return build_plan(run.inst, best.routes, unassigned, solve_ms, first_plan_ms, best.engine,
                       schedules=best.schedules, third_party=outsourced)
@@ -355,11 +355,13 @@ def _left_out(run: _Run, best: _Best, built: Construction, found: SearchResult |
 _NOT_SENT_OUT = frozenset({"outside_service_area", "unknown_store"})
 
 
-def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[UnassignedOrder], list[ThirdPartyTrip]]:
+def send_out(inst: Instance, unassigned: list[UnassignedOrder],
+             deadline: float | None = None) -> tuple[list[UnassignedOrder], list[ThirdPartyTrip]]:
     """Orders left out of every route that go to their store's third party instead: those whose
     trip breaks no rule and costs less than leaving them unassigned (the search priced each
     left-out order at that trip, so what it left out is what is cheaper sent out), pooled on
-    shared couriers where the store's third party allows it and that costs less."""
+    shared couriers where the store's third party allows it and that costs less (until
+    `deadline`, the solve's own limit)."""
     problem = inst.problem
     if not any(s.third_party is not None for s in problem.stores):
         return unassigned, []
@@ -382,7 +384,7 @@ def send_out(inst: Instance, unassigned: list[UnassignedOrder]) -> tuple[list[Un
             kept.append(u)
         else:
             trips.append(trip)
-    return kept, pool_couriers(problem, trips, meter or LegMeter(problem.options.travel))
+    return kept, pool_couriers(problem, trips, meter or LegMeter(problem.options.travel), deadline)
 
 
 def _tell_if_not_warm() -> None:

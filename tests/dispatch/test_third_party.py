@@ -305,3 +305,22 @@ def test_the_simulator_rides_a_shared_courier_door_to_door():
         delivered[noise] = {o["order_id"]: o["delivered_at"] for o in result.orders}
         assert None not in delivered[noise].values()
     assert delivered[True] != delivered[False]  # the couriers' rides drawn with their luck
+
+
+def test_pooling_past_its_deadline_leaves_the_orders_alone_and_neighbours_come_in_blocks():
+    """A deadline already past: every order keeps its own courier (a valid plan either way).
+    The nearest doors found a block of rows at a time are those found at once."""
+    import numpy as np
+
+    from dispatch.third_party import _nearest, eligible_trip, pool_couriers
+    from dispatch.travel import LegMeter
+
+    problem = problem_from_document(_neighbours(POOLING))
+    meter = LegMeter(problem.options.travel)
+    alone = [eligible_trip(problem, o, meter) for o in problem.orders]
+    assert len({t.courier for t in pool_couriers(problem, alone, meter)}) == 1
+    assert [t.courier for t in pool_couriers(problem, alone, meter, deadline=0.0)] == ["tp-A", "tp-B"]
+    points = np.radians(np.random.default_rng(3).uniform([31.0, 121.0], [31.05, 121.05], size=(40, 2)))
+    at_once, in_blocks = _nearest(points, 5, rows_per_block=64), _nearest(points, 5, rows_per_block=7)
+    assert all(np.array_equal(a, b) for a, b in zip(at_once, in_blocks))
+    assert all(i not in row for i, row in enumerate(in_blocks))
