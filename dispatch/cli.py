@@ -461,6 +461,7 @@ def simulate(
     noise: Annotated[bool, typer.Option("--noise", help="Rides and services really last lognormal draws around the plan's (options.travel.uncertainty, else ride CV 0.25, service CV 0.2)")] = False,
     noise_seed: Annotated[int, typer.Option(help="Seed of the noise (the same seed, the same day)")] = 0,
     quote_confidence: Annotated[Optional[float], typer.Option(min=0.5, max=0.99, help="Quote every order as it is placed at this confidence; the quote becomes its promise")] = None,
+    calibrate_quotes: Annotated[bool, typer.Option("--calibrate-quotes/--no-calibrate-quotes", help="With --quote-confidence: calibrate each quote on the day's quotes delivered so far (split conformal)")] = True,
     out: Annotated[Optional[Path], typer.Option(help="The result JSON (the shape printed on stdout); a .md summary and a .png timeline go beside it")] = None,
 ) -> None:
     """Simulate a day: orders appear over time, riders follow the dispatcher's plans; print the KPIs.
@@ -472,6 +473,7 @@ def simulate(
     riders, or a city of restaurants with shared couriers (docs/SOLVER_NOTES.md); options override."""
     from dataclasses import replace as dc_replace
 
+    from dispatch.live.quote_calibration import QuoteCalibration
     from dispatch.live.report import plot_timeline, summary_markdown
     from dispatch.live.simulate import POLICIES, fleet_sweep as sweep, live_options, simulate as run_day
 
@@ -490,7 +492,8 @@ def simulate(
         overrides["hold_margin_s"] = hold_margin if hold_margin >= 0 else None
     overrides.update(riders=riders, seed=seed, return_to_store=closed_routes, warm_start=warm_start, interval_s=interval,
                      zones=zones, third_party=third_party, noise=noise, noise_seed=noise_seed,
-                     quote_confidence=quote_confidence, promise_from_quote=quote_confidence is not None)
+                     quote_confidence=quote_confidence, promise_from_quote=quote_confidence is not None,
+                     quote_calibration=QuoteCalibration() if quote_confidence is not None and calibrate_quotes else None)
     results, sweeps = [], []
     with _progress() as bar:
         for name in policies:

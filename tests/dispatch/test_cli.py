@@ -273,3 +273,23 @@ def test_ctrl_c_during_a_long_solve_prints_the_best_plan_so_far(tmp_path):
     plan.write_text(out)
     assert json.loads(out)["metrics"]["orders"] == 60
     assert runner.invoke(app, ["validate", str(problem), str(plan)]).exit_code == 0
+
+
+def test_simulate_calibrates_quotes_unless_told_not_to(tmp_path):
+    """`simulate --quote-confidence 0.9` calibrates the day's quotes on its own record (split
+    conformal, the suite's default); `--no-calibrate-quotes` quotes on the model alone."""
+    from unittest import mock
+
+    import dispatch.live.simulate as sim_module
+    from dispatch.live.quote_calibration import QuoteCalibration
+    from tests.dispatch.test_mdrp import write_day
+
+    scenario = tmp_path / "day.json"
+    runner.invoke(app, ["import-mdrp", str(write_day(tmp_path / "mdrp")), "--out", str(scenario)])
+    given = []
+    for flag in ([], ["--no-calibrate-quotes"]):
+        with mock.patch.object(sim_module, "simulate", wraps=sim_module.simulate) as spy:
+            result = runner.invoke(app, ["simulate", str(scenario), "--policy", "greedy", "--quote-confidence", "0.9", *flag])
+        assert result.exit_code == 0, result.output
+        given.append(spy.call_args.args[1].quote_calibration)
+    assert given == [QuoteCalibration(), None]
