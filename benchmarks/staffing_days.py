@@ -2,8 +2,9 @@
 own courier schedule (`s1`: historical shifts; `s2`: Grubhub's optimised ones), both run by our
 rolling dispatcher at the same settings, and FoodMatch's published service on that day.
 
-For each day: the target on-time rate is FoodMatch's (1 - its share of delivered orders over
-40 minutes, `anchors.csv`); `dispatch.live.staffing` finds the riders per slot and the shifts;
+For each day: the target is FoodMatch's service (`anchors.csv`): its on-time rate (1 - its share
+of delivered orders over 40 minutes) and, unless `--share-only`, its mean click-to-door as a
+bound; `dispatch.live.staffing` finds the riders per slot and the shifts;
 the day is simulated with the day's own couriers too. Every finished day is written to the
 results file at once (a rerun with the same settings keeps it).
 
@@ -27,22 +28,24 @@ RESULTS = Path(__file__).resolve().parent / "results" / "staffing_days.json"
 FIGURES = ("courier_hours", "delivered", "share_ctd_over_target_of_delivered", "ctd_mean_min")
 
 
-def run_day(day: str, options: StaffingOptions) -> dict:
-    """One day: FoodMatch's target, our schedule and its service, the day's own schedule's service."""
+def run_day(day: str, options: StaffingOptions, share_only: bool = False) -> dict:
+    """One day: FoodMatch's service as the target, our schedule and its service, the day's own
+    schedule's service."""
     scenario = mdrp_scenario(data_dir() / day)
     anchor = anchors().get(day, {}).get("foodmatch")
     if anchor is None:
         raise ValueError(f"{day}: no FoodMatch row in anchors.csv")
-    target = foodmatch_target(anchor)
+    target, bound = foodmatch_target(anchor), None if share_only else foodmatch_click_to_door_s(anchor)
     sim = options.sim or live_options(scenario)
     started = time.perf_counter()
     theirs = simulate(scenario, sim).metrics
-    result = staff([scenario], replace(options, target=target, sim=sim))
+    result = staff([scenario], replace(options, target=target, max_click_to_door_mean_s=bound, sim=sim))
     ours = result.groups[0].best.metrics[0]
     return {
         "day": day,
         "schedule": "historical" if "s1" in day else "optimised",
         "target_on_time": target,
+        "max_click_to_door_mean_s": bound,
         "foodmatch": {k: anchor[k] for k in ("delivered", "ctd_mean_min", "share_ctd_over_target_of_delivered")}
         | {"courier_hours": _anchor_hours(day)},
         "theirs": {k: theirs[k] for k in FIGURES},
@@ -64,6 +67,13 @@ def foodmatch_target(anchor: dict) -> float:
     return (delivered - over) / delivered
 
 
+def foodmatch_click_to_door_s(anchor: dict) -> float:
+    """FoodMatch's mean click-to-door on a day as a bound, in seconds: the published minutes (2
+    decimals) plus half their rounding unit, so a schedule as good as FoodMatch is not refused
+    for the rounding."""
+    return (anchor["ctd_mean_min"] + 0.005) * 60
+
+
 def _anchor_hours(day: str) -> float:
     import csv
 
@@ -76,7 +86,7 @@ def _anchor_hours(day: str) -> float:
 
 def _settings(options: StaffingOptions, sim) -> dict:
     doc = asdict(replace(options, sim=None, target=0.0))
-    doc.pop("sim"), doc.pop("target")
+    doc.pop("sim"), doc.pop("target"), doc.pop("max_click_to_door_mean_s")  # per day: in the row
     doc["dispatcher"] = {k: v for k, v in asdict(sim).items() if k != "seed"}
     return doc
 
@@ -116,6 +126,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--max-iterations", type=int, default=300, help="work limit of each re-plan")
     ap.add_argument("--bisection", type=int, default=5)
     ap.add_argument("--balance", type=int, default=2)
+    ap.add_argument("--share-only", action="store_true", help="FoodMatch's share over 40 minutes alone as the target")
     ap.add_argument("--out", type=Path, default=RESULTS)
     args = ap.parse_args(argv)
     from dispatch.solver import warm_up
@@ -130,12 +141,14 @@ def main(argv: list[str] | None = None) -> None:
         scenario = mdrp_scenario(data_dir() / day)
         sim = replace(live_options(scenario), max_iterations=args.max_iterations, budget_s=5.0)
         options = StaffingOptions(bisection_steps=args.bisection, balance_rounds=args.balance, sim=sim)
-        target = foodmatch_target(anchors()[day]["foodmatch"])
+        anchor = anchors()[day]["foodmatch"]
+        target, bound = foodmatch_target(anchor), None if args.share_only else foodmatch_click_to_door_s(anchor)
         if any(r["day"] == day and _same_settings(r["settings"], _settings(options, sim))
-               and abs(r["target_on_time"] - target) < 1e-9 for r in doc["rows"]):
+               and abs(r["target_on_time"] - target) < 1e-9 and r.get("max_click_to_door_mean_s") == bound
+               for r in doc["rows"]):
             print(f"{day}: kept from {args.out.name}")
             continue
-        row = run_day(day, options)
+        row = run_day(day, options, args.share_only)
         doc["rows"] = [r for r in doc["rows"] if r["day"] != day] + [row]
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(doc, indent=1) + "\n")

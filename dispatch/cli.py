@@ -591,6 +591,7 @@ def _read_history(paths: list[Path]) -> list[dict]:
 def staff(
     history: Annotated[list[Path], typer.Argument(metavar="HISTORY...", help="day scenarios (JSON) or CSV files of orders")],
     target: Annotated[float, typer.Option(min=0.01, max=1.0, help="On-time rate the schedule must keep")] = 0.95,
+    max_click_to_door: Annotated[Optional[str], typer.Option(help="And a mean click-to-door (35m, ...) the schedule must not exceed")] = None,
     slot: Annotated[str, typer.Option(help="Slot length (30m, 1h, ...)")] = "30m",
     min_shift: Annotated[str, typer.Option(help="Shortest shift")] = "2h",
     max_shift: Annotated[str, typer.Option(help="Longest shift")] = "8h",
@@ -616,6 +617,7 @@ def staff(
         sim = dc_replace(sim, max_iterations=max_iterations, budget_s=budget if budget is not None else WORK_LIMIT_CLOCK_S)
     options = StaffingOptions(
         target=target, slot_s=_duration_s(slot, "--slot"), min_shift_s=_duration_s(min_shift, "--min-shift"),
+        max_click_to_door_mean_s=None if max_click_to_door is None else _duration_s(max_click_to_door, "--max-click-to-door"),
         max_shift_s=_duration_s(max_shift, "--max-shift"), bisection_steps=bisection, balance_rounds=balance, sim=sim,
     )
     try:

@@ -110,3 +110,23 @@ def test_staffing_options_are_checked():
         StaffingOptions(slot_s=7 * 60).check()
     with pytest.raises(ValueError, match="whole numbers of slots"):
         StaffingOptions(min_shift_s=3700).check()
+
+
+def test_a_click_to_door_bound_asks_for_more_riders_than_the_on_time_rate_alone():
+    """With the on-time target alone the short day is staffed at H hours; bounding its mean
+    click-to-door below what that schedule gives asks for more hours, and the schedule found
+    keeps both (the summary says so); a bound out of range is refused."""
+    day = _short_day()
+    sim = replace(live_options(day), max_iterations=60, budget_s=5.0)
+    options = StaffingOptions(target=0.8, min_shift_s=3600, max_shift_s=4 * 3600, bisection_steps=5, balance_rounds=0, sim=sim)
+    alone = staff([day], options)
+    loose = alone.groups[0].best
+    bound = loose.click_to_door_mean_s - 120
+    bounded = staff([day], replace(options, max_click_to_door_mean_s=bound))
+    best = bounded.groups[0].best
+    assert bounded.summary()["target_met"] and best.meets(bounded.options)
+    assert best.click_to_door_mean_s <= bound < loose.click_to_door_mean_s
+    assert best.rider_hours > loose.rider_hours
+    assert bounded.to_document()["options"]["max_click_to_door_mean_s"] == bound
+    with pytest.raises(ValueError, match="click-to-door"):
+        replace(options, max_click_to_door_mean_s=0.0).check()
