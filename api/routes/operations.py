@@ -115,6 +115,7 @@ def store_staffing(
     db: ReadDb,
     settings: AppSettings,
     target: Annotated[float, Query(gt=0, le=1, description="on-time rate to keep")] = 0.95,
+    max_click_to_door_min: Annotated[float | None, Query(gt=0, le=1440, description="and a mean click-to-door not to exceed, minutes")] = None,
     slot_min: Annotated[int, Query(ge=5, le=240, description="slot length, minutes (divides the day)")] = 30,
     min_shift_h: Annotated[float, Query(gt=0, le=24)] = 2.0,
     max_shift_h: Annotated[float, Query(gt=0, le=24)] = 8.0,
@@ -126,6 +127,7 @@ def store_staffing(
     background job: the answer is 202 with Retry-After until it is there."""
     options = StaffingOptions(
         target=target, slot_s=slot_min * 60, min_shift_s=int(round(min_shift_h * 3600)),
+        max_click_to_door_mean_s=None if max_click_to_door_min is None else max_click_to_door_min * 60,
         max_shift_s=int(round(max_shift_h * 3600)), bisection_steps=settings.staffing_simulations,
         balance_rounds=1,
     )
@@ -137,7 +139,7 @@ def store_staffing(
     with read_transaction(db):
         row = repository.get_store(db, store_id)  # 404 before anything else
         zone = store_zone(row, settings.time_zone)
-    key = job_key(store_id, {"target": target, "slot_min": slot_min, "min_shift_h": min_shift_h, "max_shift_h": max_shift_h,
+    key = job_key(store_id, {"target": target, "max_click_to_door_min": max_click_to_door_min, "slot_min": slot_min, "min_shift_h": min_shift_h, "max_shift_h": max_shift_h,
                              "days": days, "iterations": settings.staffing_replan_iterations,
                              "simulations": settings.staffing_simulations})
     job = jobs.find(key) or _start_staffing(db, jobs, key, store_id, days, options, settings)

@@ -58,6 +58,11 @@ def test_staffing_from_the_store_history(client):
     assert sum(s["orders"] for s in doc["slots"]) == 3
     assert doc["riders"] and all(r["store_id"] == "S1" for r in doc["riders"])
     assert client.get("/v1/stores/S1/staffing", params={"slot_min": 7}, headers=ORDER_SYSTEM).status_code == 422
+    bounded = client.get("/v1/stores/S1/staffing", params={"target": 0.9, "min_shift_h": 1, "max_shift_h": 3,
+                                                           "max_click_to_door_min": 120}, headers=ORDER_SYSTEM)
+    assert bounded.status_code == 200, bounded.text
+    assert bounded.json()["options"]["max_click_to_door_mean_s"] == 7200 and bounded.json()["summary"]["target_met"]
+    assert client.get("/v1/stores/S1/staffing", params={"max_click_to_door_min": 0}, headers=ORDER_SYSTEM).status_code == 422
     client.put("/v1/stores/S2", json={"id": "S2", "location": {"lat": STORE_LAT, "lon": STORE_LON}}, headers=ORDER_SYSTEM)
     empty = client.get("/v1/stores/S2/staffing", headers=ORDER_SYSTEM)
     assert empty.status_code == 404 and "no orders" in empty.text
