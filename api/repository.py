@@ -451,11 +451,11 @@ def record_quote(
     session: Session, order_id: str, store_id: str, quoted_at: datetime, eta_p50: datetime, eta_p90: datetime,
     promise_at: datetime,
 ) -> None:
-    """Keep the quote given for `order_id` (the last one for an id replaces the one before)."""
-    row = session.get(QuoteRow, order_id)
+    """Keep the quote given for `order_id` (the last one for an id replaces the one before; two
+    quotes for one id at once: the later write wins, neither fails)."""
+    row = _insert_or_get(session, QuoteRow, order_id, lambda: QuoteRow(
+        order_id=order_id, store_id=store_id, quoted_at=quoted_at, eta_p50=eta_p50, eta_p90=eta_p90, promise_at=promise_at))
     if row is None:
-        session.add(QuoteRow(order_id=order_id, store_id=store_id, quoted_at=quoted_at, eta_p50=eta_p50,
-                             eta_p90=eta_p90, promise_at=promise_at))
         return
     row.store_id, row.quoted_at, row.eta_p50, row.eta_p90, row.promise_at = store_id, quoted_at, eta_p50, eta_p90, promise_at
 

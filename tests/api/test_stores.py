@@ -218,6 +218,7 @@ def test_quotes_are_calibrated_on_the_stores_own_record(settings_for):
 
         for oid in ("O1", "O2"):
             assert ask(0, order_id=oid)["calibrated_from"] == 0
+            assert ask(0, order_id=oid)["calibrated_from"] == 0  # asked again: the later quote replaces it
             placed = order(oid, 800, 200, created_at=at(0))
             assert client.post("/v1/stores/S1/orders", json=placed, headers=ORDER_SYSTEM).status_code == 201
             for kind, minutes in (("picked_up", 3), ("delivered", 90)):
