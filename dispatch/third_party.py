@@ -20,8 +20,8 @@ breaks no rule.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -128,8 +128,8 @@ def pool_couriers(problem: Problem, trips: Sequence[ThirdPartyTrip], meter: LegM
     """The same orders sent out, pooled on fewer couriers where a store's third party takes more
     than one order per courier and pooling lowers the cost without breaking a rule: Clarke and
     Wright's savings (1964), each courier's trip joined end to start with a neighbour's while the
-    joined trip costs less than the two apart. Couriers are listed as they were, each one's
-    orders in drop-off order. Past `deadline` (a `time.perf_counter()` value) pooling stops
+    joined trip costs less than the two apart. Each courier's orders come together, in drop-off
+    order. Past `deadline` (a `time.perf_counter()` value) pooling stops
     where it is: every courier it has formed is valid."""
     by_store: dict[str, list[ThirdPartyTrip]] = {}
     for t in trips:
@@ -141,11 +141,7 @@ def pool_couriers(problem: Problem, trips: Sequence[ThirdPartyTrip], meter: LegM
             pooled += alone
             continue
         pooled += _pool_store(problem, store, alone, meter, deadline)
-    rank = {t.order_id: i for i, t in enumerate(trips)}
-    first = {}
-    for t in pooled:
-        first[t.courier] = min(first.get(t.courier, len(rank)), rank[t.order_id])
-    return sorted(pooled, key=lambda t: first[t.courier])  # stable: drop-off order within a courier
+    return pooled
 
 
 def _pool_store(problem: Problem, store: Store, alone: list[ThirdPartyTrip], meter: LegMeter,

@@ -18,11 +18,27 @@ _RESERVE_PER_ORDER2_S = 0.04e-6
 _INSTANCE_S_PER_POINT2 = 45e-9
 _SCREEN_S_PER_ORDER_RIDER = 0.1e-6
 _INSTANCE_SHARE = 0.5
+# Pooling the orders sent out on shared platform couriers runs after the search: it is kept
+# 1 ms per order of a store whose platform pools (8 priced pairs, measured 0.1-0.45 ms an order
+# sent out), at most a quarter of the budget (docs/SOLVER_NOTES.md, "Pooling orders on a
+# platform's couriers").
+_POOL_S_PER_ORDER = 1e-3
+_POOL_SHARE = 0.25
 
 
 def reserve_s(orders: int) -> float:
     """Seconds kept at the end of a solve of `orders` orders for reading its plan back."""
     return _RESERVE_BASE_S + _RESERVE_PER_ORDER2_S * orders**2
+
+
+def pooling_reserve_s(problem: Problem) -> float:
+    """Seconds kept after the search for pooling sent-out orders on shared couriers (0 when no
+    store's third party takes more than one order per courier)."""
+    pooling = {s.id for s in problem.stores if s.third_party is not None and s.third_party.orders_per_courier > 1}
+    if not pooling:
+        return 0.0
+    orders = sum(o.store_id in pooling for o in problem.orders)
+    return min(_POOL_SHARE * problem.options.time_limit_s, _POOL_S_PER_ORDER * orders)
 
 
 def most_within(cost: Callable[[int], float], upper: int, budget_s: float) -> int:

@@ -17,7 +17,7 @@ import numpy as np
 from dispatch.instance import NO_LIMIT, Instance, build_instance
 from dispatch.model import Problem
 from dispatch.plan import Plan, UnassignedOrder
-from dispatch.solver.admission import fit_to_budget, reserve_s, split_by_area
+from dispatch.solver.admission import fit_to_budget, pooling_reserve_s, reserve_s, split_by_area
 from dispatch.solver.carried import sequence_carried
 from dispatch.solver.construct import Construction, search_limits, states_from_routes, wave_shaped
 from dispatch.solver.isolation import run_with_deadline
@@ -73,6 +73,7 @@ class _Run:
     unassigned: list[UnassignedOrder]
     deadline: float
     reproducible: bool  # a work limit: the same input gives the same plan
+    pool_deadline: float  # pooling sent-out orders on shared couriers stops here (after `deadline`)
     stop: threading.Event | None = None  # set (Ctrl-C): the search ends at its next check
 
     def stopped(self) -> bool:
@@ -111,7 +112,7 @@ def solve(problem: Problem, stop: threading.Event | None = None) -> Plan:
             found, partitioned = _ruin_and_recreate(run, best, built, fresh)
             best = _keep_if_cheaper(run, best, found, partitioned)
     run.unassigned += _left_out(run, best, built, found)
-    unassigned, outsourced = send_out(run.inst, run.unassigned, deadline=t0 + problem.options.time_limit_s)
+    unassigned, outsourced = send_out(run.inst, run.unassigned, deadline=run.pool_deadline)
     solve_ms = int((time.perf_counter() - t0) * 1000)
     return build_plan(run.inst, best.routes, unassigned, solve_ms, first_plan_ms, best.engine,
                       schedules=best.schedules, third_party=outsourced)
@@ -124,7 +125,8 @@ def _admit(problem: Problem, t0: float) -> _Run:
     routed, unassigned = split_by_area(problem)
     routed, too_many = fit_to_budget(problem, routed, opts.time_limit_s - (time.perf_counter() - t0))
     unassigned += too_many
-    deadline = t0 + opts.time_limit_s - reserve_s(len(routed))
+    read_back = t0 + opts.time_limit_s - reserve_s(len(routed))
+    deadline = read_back - pooling_reserve_s(problem)
     inst = sequence_carried(build_instance(problem, routed))
     impossible = screen(inst, list(range(inst.n_orders)))
     for k, (reason, detail) in impossible.items():
@@ -132,7 +134,7 @@ def _admit(problem: Problem, t0: float) -> _Run:
     candidates = [k for k in range(inst.n_orders) if k not in impossible]
     # A work limit makes the same input give the same plan, as long as it comes before the
     # clock: the time limit holds whatever the work limit says.
-    return _Run(problem, inst, candidates, unassigned, deadline, opts.max_iterations is not None)
+    return _Run(problem, inst, candidates, unassigned, deadline, opts.max_iterations is not None, read_back)
 
 
 def _first_plans(run: _Run) -> tuple[Construction, _Best, bool]:
@@ -361,7 +363,7 @@ def send_out(inst: Instance, unassigned: list[UnassignedOrder],
     trip breaks no rule and costs less than leaving them unassigned (the search priced each
     left-out order at that trip, so what it left out is what is cheaper sent out), pooled on
     shared couriers where the store's third party allows it and that costs less (until
-    `deadline`, the solve's own limit)."""
+    `deadline`)."""
     problem = inst.problem
     if not any(s.third_party is not None for s in problem.stores):
         return unassigned, []
