@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, delete, exists, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -447,24 +447,37 @@ def store_riders(session: Session, store_id: str) -> list[RiderRow]:
     return list(session.scalars(select(RiderRow).where(RiderRow.store_id == store_id).order_by(RiderRow.id)))
 
 
+# Quotes whose order was never placed are kept this long (they calibrate nothing).
+UNPLACED_QUOTE_KEEP = timedelta(days=1)
+
+
 def record_quote(
     session: Session, order_id: str, store_id: str, quoted_at: datetime, eta_p50: datetime, eta_p90: datetime,
     promise_at: datetime,
-) -> None:
-    """Keep the quote given for `order_id` (the last one for an id replaces the one before; two
-    quotes for one id at once: the later write wins, neither fails)."""
+) -> bool:
+    """Keep the quote given for `order_id` before the order is placed (the last one for an id
+    replaces the one before; two at once: the later write wins, neither fails); False, keeping
+    nothing, when that order is already placed. The store's quotes never placed are dropped
+    after `UNPLACED_QUOTE_KEEP`."""
+    if session.get(OrderRow, order_id) is not None:
+        return False
+    session.execute(delete(QuoteRow).where(
+        QuoteRow.store_id == store_id, QuoteRow.quoted_at < quoted_at - UNPLACED_QUOTE_KEEP,
+        ~exists().where(OrderRow.id == QuoteRow.order_id)))
     row = _insert_or_get(session, QuoteRow, order_id, lambda: QuoteRow(
         order_id=order_id, store_id=store_id, quoted_at=quoted_at, eta_p50=eta_p50, eta_p90=eta_p90, promise_at=promise_at))
-    if row is None:
-        return
-    row.store_id, row.quoted_at, row.eta_p50, row.eta_p90, row.promise_at = store_id, quoted_at, eta_p50, eta_p90, promise_at
+    if row is not None:
+        row.store_id, row.quoted_at, row.eta_p50, row.eta_p90, row.promise_at = store_id, quoted_at, eta_p50, eta_p90, promise_at
+    return True
 
 
 def quote_record(session: Session, store_id: str, at: datetime, window: int) -> list[QuoteOutcome]:
     """The store's last `window` quoted orders delivered by `at`, oldest first: each quote's
-    median, p90, promise and the delivery, in seconds from when it was quoted."""
+    median, p90, promise and the delivery, in seconds from when the order was placed (a quote
+    describes an order placed then: a customer who placed it minutes after the quote moved its
+    times by as much, which is not the quote's error)."""
     rows = session.execute(
-        select(QuoteRow, OrderRow.delivered_at)
+        select(QuoteRow, OrderRow.delivered_at, OrderRow.document)
         .join(OrderRow, OrderRow.id == QuoteRow.order_id)
         .where(QuoteRow.store_id == store_id, OrderRow.store_id == store_id, OrderRow.status == "delivered",
                OrderRow.delivered_at <= at, QuoteRow.quoted_at <= OrderRow.delivered_at)
@@ -475,8 +488,10 @@ def quote_record(session: Session, store_id: str, at: datetime, window: int) -> 
     def seconds(t: datetime, since: datetime) -> int:
         return int(round((t - since).total_seconds()))
 
-    return [
-        QuoteOutcome(seconds(q.eta_p50, q.quoted_at), seconds(q.eta_p90, q.quoted_at), seconds(delivered, q.quoted_at),
-                     seconds(q.promise_at, q.quoted_at))
-        for q, delivered in reversed(rows)
-    ]
+    outcomes = []
+    for q, delivered, document in reversed(rows):
+        placed = max(q.quoted_at, read_document(OrderDoc, document).created_at)
+        late_by = placed - q.quoted_at
+        outcomes.append(QuoteOutcome(seconds(q.eta_p50 + late_by, placed), seconds(q.eta_p90 + late_by, placed),
+                                     seconds(delivered, placed), seconds(q.promise_at + late_by, placed)))
+    return outcomes

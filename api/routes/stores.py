@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Query, Request, Response
 from pydantic import ValidationError
+from sqlalchemy.exc import SQLAlchemyError
 
 from api import dispatching, events, examples, repository
 from api.auth import OrderSystem
@@ -229,12 +230,12 @@ def quote(
     """The earliest delivery the store can promise now and the rider who would take it, without
     making any current order late; or `feasible: false` with a reason (`outside_service_area`,
     `cannot_be_on_time`, `exceeds_capacity`, `no_rider_available`). A fast insertion into a plan
-    of the store as it is, not a full solve: nothing is stored. It rides the travel of the
+    of the store as it is, not a full solve: no plan changes. It rides the travel of the
     store's re-dispatch policy (its speed profile and uncertainty), so `confidence` takes effect
     when that policy says how rides vary (`options.travel.uncertainty`). A promise at a confidence
     is calibrated on the store's own record: the quotes given with an `order_id` and how those
-    orders were delivered (`calibrated_from` says on how many); a quote with an `order_id` is kept
-    for that record.
+    orders were delivered (`calibrated_from` says on how many); a quote with an `order_id` of an
+    order not placed yet is kept for that record (quotes never placed are dropped after a day).
     """
     at = body.at or utc_now()
     with read_transaction(db):
@@ -285,9 +286,14 @@ def _store_calibration(db: Db, store_id: str, at: datetime, settings: Settings) 
 
 
 def _keep_quote(db: Db, order_id: str, store_id: str, at: datetime, problem: Problem, answer: Quote, result: QuotePublic) -> None:
-    """Keep an own riders' quote for the store's record (a third party's is not the store's to calibrate)."""
+    """Keep an own riders' quote for the store's record (a third party's is not the store's to
+    calibrate). Keeping it is bookkeeping: if the database refuses the write, the quote is
+    still answered and the failure logged."""
     if answer.third_party or answer.eta_range_s is None:
         return
     _, p50, p90 = answer.eta_range_s
-    with db.begin():
-        repository.record_quote(db, order_id, store_id, at, problem.at(p50), problem.at(p90), result.promise_at)
+    try:
+        with db.begin():
+            repository.record_quote(db, order_id, store_id, at, problem.at(p50), problem.at(p90), result.promise_at)
+    except SQLAlchemyError:
+        log.warning("quote for order %s of store %s not kept for calibration", order_id, store_id, exc_info=True)

@@ -228,3 +228,47 @@ def test_quotes_are_calibrated_on_the_stores_own_record(settings_for):
         assert before["calibrated_from"] == 0 and before["promise_at"] == before["eta_p90"]
         after = ask(100)
         assert after["calibrated_from"] == 2 and after["promise_at"] > after["eta_p90"] >= after["eta"]
+
+
+def test_a_quote_s_record_counts_from_when_the_order_was_placed_and_only_before_it(settings_for):
+    """An order placed 30 minutes after its quote and delivered 30 minutes later than the quote
+    said is not a miss of the quote: the record moves the quote's times to the placement. A quote
+    asked for an order already placed is answered but not kept; a write that fails is logged,
+    the quote still answered."""
+    from datetime import datetime
+    from unittest import mock
+
+    from fastapi.testclient import TestClient
+    from sqlalchemy.exc import OperationalError
+
+    from api import repository
+    from api.main import create_app
+
+    with TestClient(create_app(settings_for(quote_calibration_min_samples=1))) as client:
+        seed_store(client, riders=("R1",), orders=())
+        policy = {"on_new_order": False, "options": {"travel": {"model": "haversine", "uncertainty": {"ride_cv": 0.4}}}}
+        assert client.put("/v1/stores/S1/redispatch", json=policy, headers=ORDER_SYSTEM).status_code == 200
+        body = {"dropoff": order("Q", 800, 200)["dropoff"], "confidence": 0.9, "promise_rounding": "second",
+                "max_promise_s": 6 * 3600}
+
+        def ask(minutes: float, **extra) -> dict:
+            response = client.post("/v1/stores/S1/quote", json={**body, "at": at(minutes), **extra}, headers=ORDER_SYSTEM)
+            assert response.status_code == 200, response.text
+            return response.json()
+
+        quoted = ask(0, order_id="O1")
+        placed = order("O1", 800, 200, created_at=at(30), ready_at=at(31), promised_at=at(75))
+        response = client.post("/v1/stores/S1/orders", json=placed, headers=ORDER_SYSTEM)
+        assert response.status_code == 201, response.text
+        for kind, minutes in (("picked_up", 32), ("delivered", 35)):
+            event = client.post("/v1/orders/O1/events", json={"type": kind, "at": at(minutes)}, headers=RIDER1)
+            assert event.status_code == 200, event.text
+        assert ask(0, order_id="O1")["calibrated_from"] == 0  # asked after placing: answered, not kept
+        with client.app.state.sessions() as session:
+            record = repository.quote_record(session, "S1", datetime.fromisoformat(at(120)), 10)
+        assert len(record) == 1
+        # The quote's times, measured from the placement, 30 minutes after the quote: delivered
+        # 5 minutes after it was placed, which the quote alone (p50 a few minutes out) explains.
+        assert record[0].delivered_s == 300 and record[0].p50_s <= 600
+        with mock.patch.object(repository, "record_quote", side_effect=OperationalError("INSERT", {}, Exception("locked"))):
+            assert ask(40, order_id="O9")["feasible"]
