@@ -360,7 +360,7 @@ class _GroupSearch:
                 break
             scale = math.sqrt(lo * hi) if hi < SCALE_RANGE[1] else min(hi, 2 * scale)
         if best is None:  # nothing reached the target: the schedule that came closest
-            best = max(self.trials, key=lambda t: (t.on_time_rate, -t.rider_hours))
+            best = max(self.trials, key=lambda t: self._closeness(t))
         tried = {tuple(t.needs) for t in self.trials}
         base = best
         for _ in range(o.balance_rounds):
@@ -372,6 +372,13 @@ class _GroupSearch:
             if base.meets(o) and base.rider_hours <= best.rider_hours:
                 best = base
         return GroupStaffing(self.store_id, self.first, self.demand, best, self.trials, self.optimal)
+
+    def _closeness(self, t: Trial) -> tuple:
+        """How close a trial came to the target, larger is closer: the on-time target kept first,
+        then the least click-to-door over its bound, the higher on-time rate, the fewer hours."""
+        bound = self.options.max_click_to_door_mean_s
+        over = 0.0 if bound is None else max(0.0, t.click_to_door_mean_s - bound)
+        return (t.on_time_rate >= self.options.target, -over, t.on_time_rate, -t.rider_hours)
 
     def _balanced(self, t: Trial, give_back: bool) -> list[int]:
         """One rider more in slots below the target; with `give_back`, one fewer in slots beating

@@ -130,3 +130,27 @@ def test_a_click_to_door_bound_asks_for_more_riders_than_the_on_time_rate_alone(
     assert bounded.to_document()["options"]["max_click_to_door_mean_s"] == bound
     with pytest.raises(ValueError, match="click-to-door"):
         replace(options, max_click_to_door_mean_s=0.0).check()
+
+
+def test_when_no_schedule_keeps_the_bound_the_closest_to_it_is_kept():
+    """Of schedules none of which keeps both (on-time 0.8, click-to-door 20 min): one keeping the
+    rate with the least click-to-door over the bound is closest, ahead of a higher on-time rate
+    further over it; one missing the rate comes last whatever its click-to-door. A real search
+    with a bound no fleet keeps (one second) says the target is not met."""
+    from types import SimpleNamespace
+
+    from dispatch.live.staffing import Trial, _GroupSearch
+
+    def trial(rate: float, ctd_min: float, hours: float) -> Trial:
+        metrics = [{"delivered": 100, "click_to_door_mean_s": ctd_min * 60}]
+        return Trial([1], [1], [], hours, rate, [rate], metrics)
+
+    search = SimpleNamespace(options=StaffingOptions(target=0.8, max_click_to_door_mean_s=20 * 60))
+    high_rate, less_over, short = trial(0.95, 40, 30), trial(0.85, 30, 20), trial(0.7, 10, 10)
+    ranked = sorted([high_rate, less_over, short], key=lambda t: _GroupSearch._closeness(search, t), reverse=True)
+    assert ranked == [less_over, high_rate, short]
+    day = _short_day()
+    sim = replace(live_options(day), max_iterations=60, budget_s=5.0)
+    options = StaffingOptions(target=0.8, max_click_to_door_mean_s=1.0, min_shift_s=3600, max_shift_s=4 * 3600,
+                              bisection_steps=3, balance_rounds=0, sim=sim)
+    assert not staff([day], options).summary()["target_met"]
