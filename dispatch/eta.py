@@ -22,6 +22,7 @@ import numpy as np
 
 from dispatch.model import Location, Problem, Rider, TravelOptions, Uncertainty
 from dispatch.plan import Plan, PlannedStop
+from dispatch.third_party import courier_name
 from dispatch.travel import LegMeter, profile_legs_s
 
 # Draws per route: the standard error of p10 / p90 is then about 2% of the p10-p90 range
@@ -150,14 +151,14 @@ def with_eta_ranges(problem: Problem, plan: Plan) -> Plan:
             p10, p50, p90 = (int(x) for x in ranges[i]) if ranges is not None else (_stop_start_s(problem, s),) * 3
             stops.append(replace(s, eta_p10_s=p10, eta_p50_s=p50, eta_p90_s=p90))
         routes.append(replace(route, stops=tuple(stops)))
-    couriers: dict[str | None, list[int]] = {}
+    couriers: dict[str, list[int]] = {}
     for i, t in enumerate(plan.third_party):
-        couriers.setdefault(t.courier if t.courier is not None else f"tp-{t.order_id}", []).append(i)
+        couriers.setdefault(t.courier_key(), []).append(i)
     third_party = list(plan.third_party)
-    for courier, members in couriers.items():
+    for members in couriers.values():
         first = plan.third_party[members[0]]
         found = None if certain else courier_quantiles_s(
-            problem, first.store_id, [plan.third_party[i].order_id for i in members], first.pickup_s, courier=courier)
+            problem, first.store_id, [plan.third_party[i].order_id for i in members], first.pickup_s, courier=first.courier)
         for row, i in enumerate(members):
             t = third_party[i]
             p10, p50, p90 = (int(x) for x in found[row]) if found is not None else (t.dropoff_s,) * 3
@@ -182,16 +183,17 @@ def courier_quantiles_s(problem: Problem, store_id: str, order_ids: Sequence[str
                         qs: Sequence[float] = QUANTILES, courier: str | None = None) -> np.ndarray | None:
     """Whole-second quantiles `qs` of each drop-off's start on a third-party courier, shape
     (orders, len(qs)): it leaves the store after the pickup and rides door to door in the given
-    order, drawn as a rider's route is (seeded by `courier`, default `tp-` and the first order's
-    id, as the solver names a courier); None when an order, the store or its third party is
-    unknown."""
+    order, drawn as a rider's route is (seeded by `courier`, default the name the solver gives
+    it); None when an order, the store or its third party is unknown."""
     store = problem.store(store_id)
     orders = [problem.order_index.get(oid) for oid in order_ids]
     if store is None or store.third_party is None or not orders or any(o is None for o in orders):
         return None
     depart = pickup_s + store.pickup_service_s
     tp = store.third_party
-    courier_as_rider = Rider(id=courier or f"tp-{order_ids[0]}", location=store.location, available_at_s=depart,
+    # Its own luck: a seed apart from every rider's, whatever the rider ids.
+    name = courier or courier_name(order_ids[0])
+    courier_as_rider = Rider(id=f"third-party courier {name}", location=store.location, available_at_s=depart,
                              shift_end_s=None, capacity_items=0, max_orders=len(orders), speed_mps=tp.speed_mps)
     stops = [EtaStop(o.dropoff, NO_WAIT if o.deliver_after_s is None else o.deliver_after_s, o.dropoff_service_s)
              for o in orders]

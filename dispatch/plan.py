@@ -88,6 +88,10 @@ class ThirdPartyOrder:
     # drop-off order. None (a plan written without it) rides alone.
     courier: str | None = None
 
+    def courier_key(self) -> str:
+        """Which courier carries it: its `courier`, or, without one, a courier of its own."""
+        return self.courier if self.courier is not None else "\0" + self.order_id
+
 
 @dataclass(frozen=True, slots=True)
 class Metrics:

@@ -51,6 +51,11 @@ class ThirdPartyTrip:
     courier: str = ""  # the courier that carries it: orders of one courier share it
 
 
+def courier_name(first_order_id: str) -> str:
+    """The name the solver gives a platform courier: `tp-` and the id of its first order."""
+    return f"tp-{first_order_id}"
+
+
 def fee_cost(problem: Problem, fee: float) -> int:
     """A fee in the objective's units (rider-seconds at the travel weight)."""
     per_hour = problem.options.rider_cost_per_hour
@@ -79,7 +84,7 @@ def courier_trips(problem: Problem, store: Store, orders: Sequence[Order], meter
     tp = store.third_party
     pickup = max([tp.arrival_s] + [o.ready_at_s for o in orders])
     depart = pickup + store.pickup_service_s
-    courier = courier or f"tp-{orders[0].id}"
+    courier = courier or courier_name(orders[0].id)
     at, leave = store.location, depart
     out = []
     for position, order in enumerate(orders):
@@ -188,8 +193,7 @@ def _pool_store(problem: Problem, store: Store, alone: list[ThirdPartyTrip], met
         if len(members) == 1:
             out.append(alone[members[0]])
             continue
-        name = f"tp-{orders[members[0]].id}"
-        out += courier_trips(problem, store, [orders[k] for k in members], meter, name)
+        out += courier_trips(problem, store, [orders[k] for k in members], meter)
     return out
 
 

@@ -508,16 +508,11 @@ class ThirdPartyTrip:
     position: int  # 0 for the courier's first drop-off
 
 
-def _courier_key(t: ThirdPartyOrder) -> str:
-    """Which courier carries a third-party order: a plan's entries without one ride alone."""
-    return t.courier if t.courier is not None else "\0" + t.order_id
-
-
 def _couriers(ctx: Context) -> dict[str, list[ThirdPartyOrder]]:
     """The plan's third-party orders by courier, each in listed (drop-off) order."""
     out: dict[str, list[ThirdPartyOrder]] = {}
     for t in ctx.plan.third_party:
-        out.setdefault(_courier_key(t), []).append(t)
+        out.setdefault(t.courier_key(), []).append(t)
     return out
 
 
@@ -550,8 +545,14 @@ def _third_party_trips(ctx: Context) -> dict[str, ThirdPartyTrip]:
 
 
 def third_party_couriers(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
-    """courier_overloaded, courier_mixed_stores: a platform courier carries at most its store's
-    `orders_per_courier` orders, all of that one store."""
+    """courier_overloaded, courier_mixed_stores, courier_split: a platform courier carries at
+    most its store's `orders_per_courier` orders, all of that one store, listed together."""
+    keys = [t.courier_key() for t in ctx.plan.third_party]
+    for key in dict.fromkeys(keys):
+        at = [i for i, k in enumerate(keys) if k == key]
+        if at[-1] - at[0] + 1 != len(at):
+            yield Violation("courier_split", f"courier {key} has its orders apart in third_party: one courier's are listed together, "
+                                             "in drop-off order", order_id=ctx.plan.third_party[at[0]].order_id)
     for key, listed in _couriers(ctx).items():
         store = ctx.stores.get(listed[0].store_id)
         name = listed[0].courier or listed[0].order_id
@@ -572,6 +573,7 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
     plan = ctx.plan
     trips = _third_party_trips(ctx)
     ranges = _courier_ranges(ctx, trips)
+    courier_store = {key: listed[0].store_id for key, listed in _couriers(ctx).items()}
     for t in plan.third_party:
         oid = t.order_id
         trip = trips.get(oid)
@@ -579,10 +581,11 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
             yield Violation("unknown_order", f"third-party order {oid} is not in the problem", order_id=oid)
             continue
         if trip is None:
-            yield Violation("no_third_party", f"order {oid} is sent to a third party that store {t.store_id} does not have", order_id=oid)
+            yield Violation("no_third_party", f"order {oid} is sent to a courier of store {courier_store[t.courier_key()]}, "
+                                              "which has no third party", order_id=oid)
             continue
         order, store = trip.order, trip.store
-        if order.store_id != store.id or t.store_id != store.id:
+        if order.store_id != t.store_id:
             yield Violation("wrong_store", f"order {oid} is packed at {order.store_id}, not {t.store_id}", order_id=oid)
         if oid in ctx.carrier:
             yield Violation("carried_elsewhere", f"order {oid} is on rider {ctx.carrier[oid]}'s bike, not a third party's", order_id=oid)

@@ -543,7 +543,7 @@ class DaySimulator:
                 state = self.orders[trip.order_id]
                 state.third_party = True
                 state.picked_s, state.delivered_s = trip.pickup_s + t, trip.dropoff_s + t
-                couriers.setdefault(trip.courier or trip.order_id, []).append(trip.order_id)
+                couriers.setdefault(trip.courier_key(), []).append(trip.order_id)
                 self.fees += trip.fee
         self.couriers += len(couriers)
         if self.world is not None:

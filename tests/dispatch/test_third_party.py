@@ -273,6 +273,16 @@ def test_the_validator_checks_couriers_by_the_rules():
     two_stores["orders"][1]["store_id"] = "S2"
     mixed = problem_from_document(two_stores)
     assert "courier_mixed_stores" in causes(lambda tp: tp[1].update(store_id="S2"), against=mixed)
+    # A courier's orders apart in the list (another courier's between them).
+    three = _neighbours({**POOLING, "orders_per_courier": 3})
+    three["orders"].append(order("C", -2000, 0, promised=30))
+    problem3, plan3 = solved(three)
+    doc3 = plan3.to_document()
+    alone_c = next(t for t in doc3["third_party"] if t["order_id"] == "C")
+    pooled = [t for t in doc3["third_party"] if t["order_id"] != "C"]
+    assert len(pooled) == 2 and pooled[0]["courier"] == pooled[1]["courier"] != alone_c["courier"]
+    split = {**doc3, "third_party": [pooled[0], alone_c, pooled[1]]}
+    assert {v.cause for v in validate_plan(problem3, split)} == {"courier_split"}
 
 
 def test_a_shared_courier_s_drop_offs_have_ranges_in_order():
@@ -328,16 +338,27 @@ def test_pooling_past_its_deadline_leaves_the_orders_alone_and_neighbours_come_i
 
 def test_a_solve_with_own_riders_pools_what_it_sends_out_and_is_reproducible():
     """One own rider and thirty doors in a strip 1.5-2.7 km east, promised in 25 minutes: most go
-    out, and the search leaves time to pool them (fewer couriers than orders sent out, where a
-    search run to its clock used to leave none); with a work limit two solves give the same plan."""
+    out and are pooled (fewer couriers than orders sent out); with a work limit two solves give
+    the same plan. The search stops early enough to leave pooling its reserve (1 ms an order of
+    a pooling store): a search run to its clock used to leave it none."""
+    import time
+
+    from dispatch.solver.admission import pooling_reserve_s, reserve_s
+    from dispatch.solver.pipeline import _admit
+
     orders = [order(f"O{i}", 1500 + 40 * i, (i % 5) * 50, promised=25) for i in range(30)]
     doc = document(stores=[store(third_party={**POOLING, "orders_per_courier": 3})], orders=orders,
                    rider_cost_per_hour=20.0, time_limit_s=1.0, max_iterations=200)
-    _, plan = solved(doc)
+    problem, plan = solved(doc)
     couriers = {t.courier for t in plan.third_party}
     assert len(plan.third_party) >= 20 and len(couriers) < len(plan.third_party)
-    _, clocked = solved({**doc, "options": {**doc["options"], "max_iterations": None, "time_limit_s": 0.3}})
-    assert len({t.courier for t in clocked.third_party}) < len(clocked.third_party)  # the search ran to its clock
     _, again = solved(doc)
     assert again.to_document()["third_party"] == plan.to_document()["third_party"]
     assert [r.stops for r in again.routes] == [r.stops for r in plan.routes]
+    assert pooling_reserve_s(problem) == 0.030
+    t0 = time.perf_counter()
+    run = _admit(problem, t0)
+    assert run.pool_deadline == t0 + 1.0 - reserve_s(30)
+    assert abs(run.deadline - (run.pool_deadline - 0.030)) < 1e-9
+    alone = problem_from_document(_neighbours({**POOLING, "orders_per_courier": 1}))
+    assert pooling_reserve_s(alone) == 0.0
