@@ -118,6 +118,15 @@ class Settings(BaseSettings):
     quote_calibration_window: int = Field(default=100, ge=1, le=10_000)
     quote_calibration_min_samples: int = Field(default=20, ge=1, le=10_000)
 
+    @model_validator(mode="after")
+    def _calibration_window_holds_its_minimum(self) -> "Settings":
+        if self.quote_calibration_min_samples > self.quote_calibration_window:
+            raise ValueError(
+                f"quote_calibration_min_samples ({self.quote_calibration_min_samples}) must not exceed "
+                f"quote_calibration_window ({self.quote_calibration_window}): quotes would never be calibrated"
+            )
+        return self
+
     # The cluster (docs/DEPLOY.md). Unset: solves and re-plans run in this process's pool. Set
     # (redis://host:6379/0): they are Celery tasks that workers (`o2o-dispatch worker`) run.
     broker_url: str | None = Field(default=None, description="Redis URL of the cluster's broker and coordination")

@@ -50,6 +50,14 @@ def test_a_misspelt_or_bad_setting_in_the_file_is_an_error_naming_it(config_file
         Settings()
 
 
+def test_a_calibration_minimum_above_its_window_is_refused(monkeypatch):
+    """Quotes would never be calibrated: the settings say so, naming both."""
+    monkeypatch.setenv("DISPATCH_QUOTE_CALIBRATION_WINDOW", "10")
+    monkeypatch.setenv("DISPATCH_QUOTE_CALIBRATION_MIN_SAMPLES", "20")
+    with pytest.raises(ValidationError, match="quote_calibration_min_samples"):
+        Settings()
+
+
 def test_a_named_file_that_is_missing_is_an_error(config_file, monkeypatch):
     """DISPATCH_CONFIG naming no file fails loudly rather than running on defaults."""
     monkeypatch.setenv("DISPATCH_CONFIG", str(config_file) + ".missing")
