@@ -487,8 +487,11 @@ def plot_staffing(staffing: Staffing, path: str | Path) -> Path:
         twin.stairs(g.best.needs, edges, color="tab:red", linewidth=2, label="riders needed")
         twin.stairs(g.best.scheduled, edges, color="tab:blue", linewidth=1.5, linestyle="--", label="riders scheduled")
         twin.set_ylabel("riders")
+        bound = staffing.options.max_click_to_door_mean_s
+        ctd = "" if bound is None else (f", click-to-door {g.best.click_to_door_mean_s / 60:.1f} min "
+                                        f"(at most {bound / 60:.1f})")
         ax.set_title(f"{g.store_id or 'shared couriers'}: {g.best.rider_hours:.1f} rider-hours, "
-                     f"{g.best.on_time_rate:.1%} on time (target {staffing.options.target:.0%})", fontsize=10)
+                     f"{g.best.on_time_rate:.1%} on time (target {staffing.options.target:.0%}){ctd}", fontsize=10)
         ax.set_xlabel("hour of the day")
         lines = ax.get_legend_handles_labels()
         more = twin.get_legend_handles_labels()

@@ -362,3 +362,23 @@ def test_a_solve_with_own_riders_pools_what_it_sends_out_and_is_reproducible():
     assert abs(run.deadline - (run.pool_deadline - 0.030)) < 1e-9
     alone = problem_from_document(_neighbours({**POOLING, "orders_per_courier": 1}))
     assert pooling_reserve_s(alone) == 0.0
+
+
+def test_the_validator_times_a_later_door_by_its_own_rules():
+    """The pooled plan (A at 804 s, B at 931 s) checked against the same orders with B's
+    deadline at 900 s, its ride limited to 500 s, or B not to be delivered before 1000 s: the
+    second door breaks each rule on its own, the first stays clean."""
+    from tests.dispatch.builders import t
+
+    problem, plan = solved(_neighbours(POOLING))
+    good = plan.to_document()
+
+    def against(**b_change) -> list:
+        doc = _neighbours(POOLING)
+        doc["orders"][1].update(b_change)
+        return [(v.cause, v.order_id) for v in validate_plan(problem_from_document(doc), good)]
+
+    assert ("deadline", "B") in against(deadline_at=t(15))
+    assert ("max_ride", "B") in against(max_ride_s=500)
+    waits = against(deliver_after=t(1000 / 60))
+    assert ("eta_mismatch", "B") in waits and all(oid == "B" for _, oid in waits)
