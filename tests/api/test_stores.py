@@ -196,6 +196,23 @@ def test_a_quote_rides_the_travel_of_the_stores_policy(client):
     assert varied["promise_at"] > varied["eta"]
 
 
+def _quoting_store(client):
+    """Store S1 with one rider and uncertain rides in its re-dispatch policy; the function that
+    asks it for a 0.9 quote 800 m out, as of `minutes` after T0 (with extra fields)."""
+    seed_store(client, riders=("R1",), orders=())
+    policy = {"on_new_order": False, "options": {"travel": {"model": "haversine", "uncertainty": {"ride_cv": 0.4}}}}
+    assert client.put("/v1/stores/S1/redispatch", json=policy, headers=ORDER_SYSTEM).status_code == 200
+    body = {"dropoff": order("Q", 800, 200)["dropoff"], "confidence": 0.9, "promise_rounding": "second",
+            "max_promise_s": 6 * 3600}
+
+    def ask(minutes: float, **extra) -> dict:
+        response = client.post("/v1/stores/S1/quote", json={**body, "at": at(minutes), **extra}, headers=ORDER_SYSTEM)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return ask
+
+
 def test_quotes_are_calibrated_on_the_stores_own_record(settings_for):
     """Quotes given with an order id are kept; once two such orders were delivered far after their
     p90, a quote at 0.9 says it was calibrated on them and promises well after its p90; a quote
@@ -205,16 +222,7 @@ def test_quotes_are_calibrated_on_the_stores_own_record(settings_for):
     from api.main import create_app
 
     with TestClient(create_app(settings_for(quote_calibration_min_samples=2))) as client:
-        seed_store(client, riders=("R1",), orders=())
-        policy = {"on_new_order": False, "options": {"travel": {"model": "haversine", "uncertainty": {"ride_cv": 0.4}}}}
-        assert client.put("/v1/stores/S1/redispatch", json=policy, headers=ORDER_SYSTEM).status_code == 200
-        body = {"dropoff": order("Q", 800, 200)["dropoff"], "confidence": 0.9, "promise_rounding": "second",
-                "max_promise_s": 6 * 3600}
-
-        def ask(minutes: float, **extra) -> dict:
-            response = client.post("/v1/stores/S1/quote", json={**body, "at": at(minutes), **extra}, headers=ORDER_SYSTEM)
-            assert response.status_code == 200, response.text
-            return response.json()
+        ask = _quoting_store(client)
 
         for oid in ("O1", "O2"):
             assert ask(0, order_id=oid)["calibrated_from"] == 0
@@ -245,18 +253,9 @@ def test_a_quote_s_record_counts_from_when_the_order_was_placed_and_only_before_
     from api.main import create_app
 
     with TestClient(create_app(settings_for(quote_calibration_min_samples=1))) as client:
-        seed_store(client, riders=("R1",), orders=())
-        policy = {"on_new_order": False, "options": {"travel": {"model": "haversine", "uncertainty": {"ride_cv": 0.4}}}}
-        assert client.put("/v1/stores/S1/redispatch", json=policy, headers=ORDER_SYSTEM).status_code == 200
-        body = {"dropoff": order("Q", 800, 200)["dropoff"], "confidence": 0.9, "promise_rounding": "second",
-                "max_promise_s": 6 * 3600}
+        ask = _quoting_store(client)
 
-        def ask(minutes: float, **extra) -> dict:
-            response = client.post("/v1/stores/S1/quote", json={**body, "at": at(minutes), **extra}, headers=ORDER_SYSTEM)
-            assert response.status_code == 200, response.text
-            return response.json()
-
-        quoted = ask(0, order_id="O1")
+        ask(0, order_id="O1")
         placed = order("O1", 800, 200, created_at=at(30), ready_at=at(31), promised_at=at(75))
         response = client.post("/v1/stores/S1/orders", json=placed, headers=ORDER_SYSTEM)
         assert response.status_code == 201, response.text
