@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from dispatch.eta import courier_quantiles_s, route_eta_ranges
 from dispatch.geofence import ServiceArea, store_area
@@ -60,6 +60,9 @@ class Context:
     areas: dict[str, ServiceArea]
     hard: bool  # promises are hard
     meter: LegMeter | None = None  # the travel model, one leg at a time (third-party trips)
+    # The plan's third-party orders by courier, and each as the rules time it: computed once.
+    couriers: dict[str, list[ThirdPartyOrder]] = field(default_factory=dict)
+    third_party_trips: dict[str, "ThirdPartyTrip"] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -468,7 +471,7 @@ def metrics_add_up(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violation]:
     """metrics_mismatch: the plan's metrics against its routes and unassigned orders."""
     m = ctx.plan.metrics
     lateness = [v.late_s for w in walks for v in w.visits if isinstance(v, DropoffVisit) and v.order is not None]
-    trips = list(_third_party_trips(ctx).values())
+    trips = list(ctx.third_party_trips.values())
     lateness += [trip.late_s for trip in trips]
     expected = {
         "orders": len(ctx.orders),
@@ -508,10 +511,10 @@ class ThirdPartyTrip:
     position: int  # 0 for the courier's first drop-off
 
 
-def _couriers(ctx: Context) -> dict[str, list[ThirdPartyOrder]]:
+def _couriers(plan: Plan) -> dict[str, list[ThirdPartyOrder]]:
     """The plan's third-party orders by courier, each in listed (drop-off) order."""
     out: dict[str, list[ThirdPartyOrder]] = {}
-    for t in ctx.plan.third_party:
+    for t in plan.third_party:
         out.setdefault(t.courier_key(), []).append(t)
     return out
 
@@ -523,7 +526,7 @@ def _third_party_trips(ctx: Context) -> dict[str, ThirdPartyTrip]:
     out: dict[str, ThirdPartyTrip] = {}
     if ctx.meter is None:
         return out
-    for key, listed in _couriers(ctx).items():
+    for key, listed in ctx.couriers.items():
         store = ctx.stores.get(listed[0].store_id)
         orders = [ctx.orders[t.order_id] for t in listed if t.order_id in ctx.orders]
         if store is None or store.third_party is None or not orders:
@@ -553,7 +556,7 @@ def third_party_couriers(ctx: Context, walks: list[RouteWalk]) -> Iterator[Viola
         if at[-1] - at[0] + 1 != len(at):
             yield Violation("courier_split", f"courier {key} has its orders apart in third_party: one courier's are listed together, "
                                              "in drop-off order", order_id=ctx.plan.third_party[at[0]].order_id)
-    for key, listed in _couriers(ctx).items():
+    for key, listed in ctx.couriers.items():
         store = ctx.stores.get(listed[0].store_id)
         name = listed[0].courier or listed[0].order_id
         if any(t.store_id != listed[0].store_id for t in listed):
@@ -571,9 +574,9 @@ def third_party_orders(ctx: Context, walks: list[RouteWalk]) -> Iterator[Violati
     carried_elsewhere, commitment_broken, and the ETA range's) and their own: no_third_party,
     fee_mismatch."""
     plan = ctx.plan
-    trips = _third_party_trips(ctx)
+    trips = ctx.third_party_trips
     ranges = _courier_ranges(ctx, trips)
-    courier_store = {key: listed[0].store_id for key, listed in _couriers(ctx).items()}
+    courier_store = {key: listed[0].store_id for key, listed in ctx.couriers.items()}
     for t in plan.third_party:
         oid = t.order_id
         trip = trips.get(oid)
@@ -703,7 +706,9 @@ def validate_plan(problem: Problem, plan: Plan | dict) -> list[Violation]:
         plan = plan_from_document(plan, problem.plan_time)
     meter = LegMeter(problem.options.travel)
     ctx = Context(problem, plan, problem.order_index, problem.rider_index, problem.store_index, problem.carrier_of,
-                  {s.id: store_area(s) for s in problem.stores}, problem.options.lateness == "hard", meter)
+                  {s.id: store_area(s) for s in problem.stores}, problem.options.lateness == "hard", meter,
+                  _couriers(plan))
+    ctx = replace(ctx, third_party_trips=_third_party_trips(ctx))
     out: list[Violation] = []
     for u in plan.unassigned:
         for unassigned_rule in UNASSIGNED_RULES:
